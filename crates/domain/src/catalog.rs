@@ -1,0 +1,242 @@
+//! Concerts, their schedules and the seat map of each schedule.
+
+use crate::{ConcertId, ScheduleId, SeatId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Concert {
+    pub id: ConcertId,
+    pub title: String,
+    pub artist: String,
+    pub venue: String,
+    pub description: String,
+}
+
+/// The editable fields of a concert, checked once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConcertDetails {
+    pub title: String,
+    pub artist: String,
+    pub venue: String,
+    pub description: String,
+}
+
+impl ConcertDetails {
+    pub fn parse(
+        title: &str,
+        artist: &str,
+        venue: &str,
+        description: &str,
+    ) -> Result<Self, String> {
+        fn required(field: &str, value: &str, max: usize) -> Result<String, String> {
+            let value = value.trim();
+            if value.is_empty() {
+                return Err(format!("{field} must not be empty"));
+            }
+            if value.chars().count() > max {
+                return Err(format!("{field} has at most {max} characters"));
+            }
+            Ok(value.to_owned())
+        }
+        if description.chars().count() > 4000 {
+            return Err("description has at most 4000 characters".into());
+        }
+        Ok(Self {
+            title: required("title", title, 200)?,
+            artist: required("artist", artist, 200)?,
+            venue: required("venue", venue, 200)?,
+            description: description.trim().to_owned(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub id: ScheduleId,
+    pub concert_id: ConcertId,
+    pub starts_at: DateTime<Utc>,
+    pub total_seats: i32,
+    pub available_seats: i32,
+}
+
+/// One section of a seat grid: `rows` x `seats_per_row` seats at one price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionSpec {
+    pub name: String,
+    pub rows: i32,
+    pub seats_per_row: i32,
+    pub price: i64,
+}
+
+/// The seat grid generated when a schedule is created; parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatGrid(Vec<SectionSpec>);
+
+impl SeatGrid {
+    pub const MAX_SEATS: i64 = 20_000;
+
+    pub fn parse(sections: Vec<SectionSpec>) -> Result<Self, String> {
+        if sections.is_empty() {
+            return Err("a seat grid has at least one section".into());
+        }
+        let mut total: i64 = 0;
+        let mut names = std::collections::HashSet::new();
+        for s in &sections {
+            let name = s.name.trim();
+            if name.is_empty() || name.chars().count() > 20 {
+                return Err("a section name has 1 to 20 characters".into());
+            }
+            if !names.insert(name.to_owned()) {
+                return Err(format!("section '{name}' appears twice"));
+            }
+            if !(1..=200).contains(&s.rows) || !(1..=200).contains(&s.seats_per_row) {
+                return Err(format!(
+                    "section '{name}': rows and seatsPerRow are each between 1 and 200"
+                ));
+            }
+            if s.price < 0 {
+                return Err(format!("section '{name}': price must not be negative"));
+            }
+            total += i64::from(s.rows) * i64::from(s.seats_per_row);
+        }
+        if total > Self::MAX_SEATS {
+            return Err(format!(
+                "a schedule has at most {} seats, this grid has {total}",
+                Self::MAX_SEATS
+            ));
+        }
+        Ok(Self(
+            sections
+                .into_iter()
+                .map(|s| SectionSpec {
+                    name: s.name.trim().to_owned(),
+                    ..s
+                })
+                .collect(),
+        ))
+    }
+
+    pub fn sections(&self) -> &[SectionSpec] {
+        &self.0
+    }
+
+    pub fn total_seats(&self) -> i32 {
+        self.0.iter().map(|s| s.rows * s.seats_per_row).sum()
+    }
+
+    /// Every seat of the grid, section by section, row by row.
+    pub fn seats(&self) -> impl Iterator<Item = NewSeat> + '_ {
+        self.0.iter().flat_map(|s| {
+            (1..=s.rows).flat_map(move |row| {
+                (1..=s.seats_per_row).map(move |number| NewSeat {
+                    section: s.name.clone(),
+                    row,
+                    number,
+                    price: s.price,
+                })
+            })
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSeat {
+    pub section: String,
+    pub row: i32,
+    pub number: i32,
+    pub price: i64,
+}
+
+/// Seat state machine: AVAILABLE -> HELD -> RESERVED, and HELD -> AVAILABLE
+/// when its hold is cancelled or expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Reserved,
+}
+
+impl SeatStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeatStatus::Available => "AVAILABLE",
+            SeatStatus::Held => "HELD",
+            SeatStatus::Reserved => "RESERVED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "AVAILABLE" => Some(Self::Available),
+            "HELD" => Some(Self::Held),
+            "RESERVED" => Some(Self::Reserved),
+            _ => None,
+        }
+    }
+
+    pub fn can_become(self, next: SeatStatus) -> bool {
+        use SeatStatus::*;
+        matches!(
+            (self, next),
+            (Available, Held) | (Held, Reserved) | (Held, Available)
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seat {
+    pub id: SeatId,
+    pub schedule_id: ScheduleId,
+    pub section: String,
+    pub row: i32,
+    pub number: i32,
+    pub price: i64,
+    pub status: SeatStatus,
+    pub version: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(name: &str, rows: i32, per_row: i32) -> SectionSpec {
+        SectionSpec {
+            name: name.into(),
+            rows,
+            seats_per_row: per_row,
+            price: 1000,
+        }
+    }
+
+    #[test]
+    fn grid_generates_every_seat_once() {
+        let grid = SeatGrid::parse(vec![section("A", 2, 3), section("B", 1, 4)]).unwrap();
+        let seats: Vec<_> = grid.seats().collect();
+        assert_eq!(seats.len(), 10);
+        assert_eq!(grid.total_seats(), 10);
+        let unique: std::collections::HashSet<_> = seats
+            .iter()
+            .map(|s| (s.section.clone(), s.row, s.number))
+            .collect();
+        assert_eq!(unique.len(), 10);
+    }
+
+    #[test]
+    fn grid_rejects_duplicate_sections_and_empty_rows() {
+        assert!(SeatGrid::parse(vec![section("A", 1, 1), section("A", 1, 1)]).is_err());
+        assert!(SeatGrid::parse(vec![section("A", 0, 1)]).is_err());
+        assert!(SeatGrid::parse(vec![]).is_err());
+    }
+
+    #[test]
+    fn seat_transitions_follow_the_state_machine() {
+        use SeatStatus::*;
+        assert!(Available.can_become(Held));
+        assert!(Held.can_become(Reserved));
+        assert!(Held.can_become(Available));
+        assert!(!Available.can_become(Reserved));
+        assert!(!Reserved.can_become(Available));
+    }
+}

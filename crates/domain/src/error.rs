@@ -1,0 +1,105 @@
+//! Typed errors: one enum per operation, mapped to HTTP once, in `api`.
+
+use crate::{ReservationStatus, SeatId, SeatIdsError};
+use std::error::Error as StdError;
+
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A storage failure that is not the caller's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// The store is down or saturated (pool timeout, connection refused):
+    /// the client may retry later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("unexpected storage error")]
+    Unexpected(#[source] BoxError),
+}
+
+impl RepoError {
+    pub fn unexpected(e: impl Into<BoxError>) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+/// Why seats could not be held. Every `SeatLock` returns exactly these.
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    #[error("seats already taken: {}", join(.0))]
+    SeatTaken(Vec<SeatId>),
+    #[error("the schedule is sold out")]
+    SoldOut,
+    /// Lost too many races or waited too long for a lock: try again.
+    #[error("too much contention on these seats, try again")]
+    Contention,
+    #[error("schedule not found")]
+    ScheduleNotFound,
+    #[error("seats not found: {}", join(.0))]
+    SeatsNotFound(Vec<SeatId>),
+    #[error("seats do not belong to this schedule: {}", join(.0))]
+    ForeignSeats(Vec<SeatId>),
+    #[error(transparent)]
+    InvalidSeats(#[from] SeatIdsError),
+    /// The same Idempotency-Key was already used for another request.
+    #[error("Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    /// A concurrent request with the same Idempotency-Key won; the caller
+    /// looks its result up.
+    #[error("a request with this Idempotency-Key is already stored")]
+    DuplicateIdempotencyKey,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+fn join(ids: &[SeatId]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignUpError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("an account with this e-mail already exists")]
+    DuplicateEmail,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogInError {
+    #[error("e-mail or password is wrong")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Errors of cancel and pay.
+#[derive(Debug, thiserror::Error)]
+pub enum ReservationError {
+    /// Unknown, or owned by someone else (we do not tell which).
+    #[error("reservation not found")]
+    NotFound,
+    #[error("reservation is {}", .0.as_str())]
+    NotPending(ReservationStatus),
+    #[error("the hold has expired")]
+    Expired,
+    #[error("Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}

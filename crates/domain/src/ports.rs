@@ -1,0 +1,286 @@
+//! The ports: what the domain needs from the outside world. Adapters in other
+//! crates implement them; `api` picks which ones at start-up.
+
+use crate::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// A seat-locking strategy: hold these seats of this schedule for this user,
+/// all or none. On success a PENDING reservation, its seats (HELD) and its
+/// outbox event exist, committed together.
+#[async_trait]
+pub trait SeatLock: Send + Sync {
+    /// The strategy's name as used in config, metrics and headers.
+    fn strategy(&self) -> &'static str;
+
+    async fn hold_seats(&self, request: &HoldRequest) -> Result<Reservation, HoldError>;
+}
+
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Fails with `DuplicateEmail` if the e-mail is taken.
+    async fn insert_user(&self, user: &NewUser) -> Result<User, SignUpError>;
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
+    async fn find_user(&self, id: UserId) -> Result<Option<User>, RepoError>;
+    async fn set_role(&self, id: UserId, role: Role) -> Result<(), RepoError>;
+}
+
+#[async_trait]
+pub trait CatalogRepository: Send + Sync {
+    async fn list_concerts(&self) -> Result<Vec<Concert>, RepoError>;
+    async fn find_concert(&self, id: ConcertId) -> Result<Option<Concert>, RepoError>;
+    async fn insert_concert(&self, details: &ConcertDetails) -> Result<Concert, RepoError>;
+    async fn update_concert(
+        &self,
+        id: ConcertId,
+        details: &ConcertDetails,
+    ) -> Result<Option<Concert>, RepoError>;
+    /// `NotFound`, or `Conflict` when one of its schedules has reservations.
+    async fn delete_concert(&self, id: ConcertId) -> Result<(), AdminError>;
+
+    async fn list_schedules(&self, concert: ConcertId) -> Result<Vec<Schedule>, RepoError>;
+    async fn find_schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, RepoError>;
+    /// Creates the schedule and every seat of `grid` in one transaction.
+    async fn insert_schedule(
+        &self,
+        concert: ConcertId,
+        starts_at: DateTime<Utc>,
+        grid: &SeatGrid,
+    ) -> Result<Schedule, AdminError>;
+    async fn update_schedule(
+        &self,
+        id: ScheduleId,
+        starts_at: DateTime<Utc>,
+    ) -> Result<Option<Schedule>, RepoError>;
+    /// `NotFound`, or `Conflict` when it has reservations.
+    async fn delete_schedule(&self, id: ScheduleId) -> Result<(), AdminError>;
+
+    /// The seat map, ordered by id.
+    async fn list_seats(&self, schedule: ScheduleId) -> Result<Vec<Seat>, RepoError>;
+}
+
+#[async_trait]
+pub trait ReservationRepository: Send + Sync {
+    async fn find_reservation(&self, id: ReservationId) -> Result<Option<Reservation>, RepoError>;
+    async fn find_reservation_by_key(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Reservation>, RepoError>;
+    /// Newest first.
+    async fn list_reservations(&self, user: UserId) -> Result<Vec<Reservation>, RepoError>;
+
+    /// PENDING -> CANCELLED, its seats back to AVAILABLE, and the
+    /// `reservation.cancelled` outbox row, in one transaction.
+    async fn cancel_reservation(
+        &self,
+        id: ReservationId,
+        now: DateTime<Utc>,
+    ) -> Result<Transition<Reservation>, RepoError>;
+
+    /// PENDING (and not overdue) -> CONFIRMED, its seats RESERVED, the
+    /// payment row and the `reservation.completed` outbox row, in one
+    /// transaction. `KeyReused` when the payment's idempotency key is taken.
+    async fn confirm_with_payment(
+        &self,
+        payment: &PaymentRequest,
+    ) -> Result<Transition<Payment>, RepoError>;
+
+    async fn find_payment(&self, id: PaymentId) -> Result<Option<Payment>, RepoError>;
+    async fn find_payment_by_key(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Payment>, RepoError>;
+}
+
+/// The transactional outbox, read by the relay.
+#[async_trait]
+pub trait OutboxRepository: Send + Sync {
+    /// Oldest first.
+    async fn unpublished(&self, limit: i64) -> Result<Vec<OutboxEvent>, RepoError>;
+    async fn mark_published(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), RepoError>;
+}
+
+/// ShedLock-style named leases: one row per job, taken with a conditional
+/// update, so exactly one instance runs a periodic job at a time.
+#[async_trait]
+pub trait JobLeaseRepository: Send + Sync {
+    /// True if `owner` now holds `name` until `until`: it was free, expired,
+    /// or already `owner`'s.
+    async fn try_acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
+    async fn release(&self, name: &str, owner: &str) -> Result<(), RepoError>;
+}
+
+/// Publishes domain events and delivers them to subscribed handlers.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    async fn publish(&self, event: &OutboxEvent) -> Result<(), RepoError>;
+    /// Delivers every later event of `topic` to `handler`, once per `group`.
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+        handler: Arc<dyn EventHandler>,
+    ) -> Result<(), RepoError>;
+}
+
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), BoxError>;
+}
+
+/// A user's place in a schedule's waiting room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuePosition {
+    /// 1-based; 0 once admitted.
+    pub position: u64,
+    pub admitted: bool,
+}
+
+/// A single-use entry token bound to (user, schedule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryToken {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The waiting room: arrival order, a capped admission window, and entry
+/// tokens consumed by one successful reservation.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Idempotent: entering twice keeps the first place.
+    async fn enter(
+        &self,
+        schedule: ScheduleId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<QueuePosition, RepoError>;
+    async fn position(
+        &self,
+        schedule: ScheduleId,
+        user: UserId,
+    ) -> Result<Option<QueuePosition>, RepoError>;
+    /// Admits waiting users in arrival order until `active_limit` tokens are
+    /// live; returns the users admitted by this call.
+    async fn admit_next(
+        &self,
+        schedule: ScheduleId,
+        active_limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<UserId>, RepoError>;
+    async fn entry_token(
+        &self,
+        schedule: ScheduleId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<EntryToken>, RepoError>;
+    /// Consumes the token atomically; false if it is not this user's live
+    /// token for this schedule.
+    async fn redeem(
+        &self,
+        schedule: ScheduleId,
+        user: UserId,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
+}
+
+/// What the invariants look like for one schedule, read from the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditReport {
+    pub total_seats: i64,
+    pub available: i64,
+    pub held: i64,
+    pub reserved: i64,
+    /// The schedule's `available_seats` counter.
+    pub available_counter: i64,
+    pub active_reservations: i64,
+    /// Seats that belong to more than one active reservation (oversell).
+    pub double_booked_seats: Vec<SeatId>,
+    /// Seats whose status disagrees with their active reservation (HELD or
+    /// RESERVED without one, AVAILABLE with one, HELD under a CONFIRMED...).
+    pub status_mismatches: Vec<SeatId>,
+    /// Active reservations with no seats.
+    pub empty_reservations: Vec<ReservationId>,
+}
+
+impl AuditReport {
+    /// Human-readable invariant violations; empty when all hold.
+    pub fn violations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.double_booked_seats.is_empty() {
+            out.push(format!(
+                "seats in two active reservations: {:?}",
+                self.double_booked_seats
+            ));
+        }
+        if !self.status_mismatches.is_empty() {
+            out.push(format!(
+                "seat status disagrees with reservations: {:?}",
+                self.status_mismatches
+            ));
+        }
+        if !self.empty_reservations.is_empty() {
+            out.push(format!(
+                "active reservations without seats: {:?}",
+                self.empty_reservations
+            ));
+        }
+        if self.held + self.reserved > self.total_seats {
+            out.push(format!(
+                "sold + held = {} exceeds capacity {}",
+                self.held + self.reserved,
+                self.total_seats
+            ));
+        }
+        if self.available_counter != self.available {
+            out.push(format!(
+                "available_seats counter is {} but {} seats are AVAILABLE",
+                self.available_counter, self.available
+            ));
+        }
+        out
+    }
+}
+
+#[async_trait]
+pub trait InvariantAudit: Send + Sync {
+    async fn audit_schedule(&self, schedule: ScheduleId) -> Result<AuditReport, RepoError>;
+}
+
+/// Readiness of the stores behind the API.
+#[async_trait]
+pub trait Readiness: Send + Sync {
+    async fn check_ready(&self) -> Result<(), RepoError>;
+}
+
+/// Password hashing is slow on purpose; implementations keep it off the
+/// async threads.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash(&self, password: &Password) -> Result<String, BoxError>;
+    /// Verifies against `hash`, or against a dummy hash when there is no user,
+    /// so the time taken does not reveal which e-mails exist.
+    async fn verify(&self, password: &Password, hash: Option<&str>) -> bool;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
