@@ -1,1 +1,26 @@
-//! placeholder
+//! PostgreSQL adapters (diesel + diesel-async over a deadpool pool): the
+//! repositories, the outbox, job leases, the invariant audit, migrations,
+//! and the transaction helpers the lock strategies share.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod audit;
+mod catalog;
+mod error;
+mod leases;
+mod migrate;
+mod models;
+mod outbox;
+mod pool;
+mod reservations;
+pub mod schema;
+pub mod tx;
+mod users;
+
+pub use error::{constraint_violated, is_lock_or_statement_timeout, repo_error};
+pub use migrate::{run_migrations, MigrationError};
+pub use models::ReservationRow;
+pub use pool::{PgConn, PgPool, PgStore, PoolSettings, StoreError};
+pub use reservations::{
+    adjust_available, hold_error, insert_pending_reservation, load_reservation,
+    release_reservation, write_outbox,
+};

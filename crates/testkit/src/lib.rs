@@ -1,1 +1,8 @@
-//! placeholder
+//! Test infrastructure shared by every crate's tests: real services (from
+//! the environment, else containers), a fresh database per test, and the
+//! `SeatLock` conformance suite that every strategy must pass.
+
+pub mod conformance;
+pub mod postgres;
+
+pub use postgres::TestDb;

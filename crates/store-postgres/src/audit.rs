@@ -1,0 +1,113 @@
+//! The invariant audit, read straight from the tables (tests, the benchmark
+//! and the oversell gauge use it), and the readiness probe.
+
+use crate::{repo_error, PgStore};
+use async_trait::async_trait;
+use booking_domain::*;
+use diesel::sql_types::{BigInt, Integer};
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+
+const COUNTS: &str = "\
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE s.status = 'AVAILABLE') AS available,
+       count(*) FILTER (WHERE s.status = 'HELD') AS held,
+       count(*) FILTER (WHERE s.status = 'RESERVED') AS reserved,
+       (SELECT available_seats FROM concert_schedules WHERE id = $1) AS available_counter,
+       (SELECT count(*) FROM reservations r
+         WHERE r.schedule_id = $1 AND r.status IN ('PENDING', 'CONFIRMED')) AS active_reservations
+  FROM seats s WHERE s.schedule_id = $1";
+
+/// Seats in more than one active reservation: an oversell.
+const DOUBLE_BOOKED: &str = "\
+SELECT rs.seat_id AS id
+  FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+ WHERE r.schedule_id = $1 AND r.status IN ('PENDING', 'CONFIRMED')
+ GROUP BY rs.seat_id HAVING count(*) > 1 ORDER BY 1";
+
+/// Seats whose status, or whose link's `active` flag, disagrees with the
+/// reservation that owns them.
+const MISMATCHES: &str = "\
+WITH owner AS (
+  SELECT rs.seat_id, r.status, rs.active
+    FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+   WHERE r.schedule_id = $1 AND (r.status IN ('PENDING', 'CONFIRMED') OR rs.active))
+SELECT DISTINCT s.id AS id
+  FROM seats s LEFT JOIN owner o ON o.seat_id = s.id
+ WHERE s.schedule_id = $1
+   AND NOT (   (s.status = 'AVAILABLE' AND o.seat_id IS NULL)
+            OR (s.status = 'HELD' AND o.status = 'PENDING' AND o.active)
+            OR (s.status = 'RESERVED' AND o.status = 'CONFIRMED' AND o.active))
+ ORDER BY 1";
+
+const EMPTY_RESERVATIONS: &str = "\
+SELECT r.id AS id FROM reservations r
+ WHERE r.schedule_id = $1 AND r.status IN ('PENDING', 'CONFIRMED')
+   AND NOT EXISTS (SELECT 1 FROM reservation_seats rs WHERE rs.reservation_id = r.id)
+ ORDER BY 1";
+
+#[derive(QueryableByName)]
+struct Counts {
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+    #[diesel(sql_type = BigInt)]
+    available: i64,
+    #[diesel(sql_type = BigInt)]
+    held: i64,
+    #[diesel(sql_type = BigInt)]
+    reserved: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Integer>)]
+    available_counter: Option<i32>,
+    #[diesel(sql_type = BigInt)]
+    active_reservations: i64,
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+#[async_trait]
+impl InvariantAudit for PgStore {
+    async fn audit_schedule(&self, schedule: ScheduleId) -> Result<AuditReport, RepoError> {
+        let mut conn = self.conn().await?;
+        let ids = |sql: &'static str| diesel::sql_query(sql).bind::<BigInt, _>(schedule.0);
+        let counts: Counts = ids(COUNTS)
+            .get_result(&mut conn)
+            .await
+            .map_err(repo_error)?;
+        let double: Vec<Id> = ids(DOUBLE_BOOKED)
+            .load(&mut conn)
+            .await
+            .map_err(repo_error)?;
+        let mismatches: Vec<Id> = ids(MISMATCHES).load(&mut conn).await.map_err(repo_error)?;
+        let empty: Vec<Id> = ids(EMPTY_RESERVATIONS)
+            .load(&mut conn)
+            .await
+            .map_err(repo_error)?;
+        Ok(AuditReport {
+            total_seats: counts.total,
+            available: counts.available,
+            held: counts.held,
+            reserved: counts.reserved,
+            available_counter: counts.available_counter.map(i64::from).unwrap_or_default(),
+            active_reservations: counts.active_reservations,
+            double_booked_seats: double.into_iter().map(|r| SeatId(r.id)).collect(),
+            status_mismatches: mismatches.into_iter().map(|r| SeatId(r.id)).collect(),
+            empty_reservations: empty.into_iter().map(|r| ReservationId(r.id)).collect(),
+        })
+    }
+}
+
+#[async_trait]
+impl Readiness for PgStore {
+    async fn check_ready(&self) -> Result<(), RepoError> {
+        let mut conn = self.conn().await?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .map(drop)
+            .map_err(repo_error)
+    }
+}

@@ -1,0 +1,224 @@
+//! `CatalogRepository` over PostgreSQL: concerts, schedules and seat grids.
+
+use crate::models::{ConcertRow, ScheduleRow, SeatRow};
+use crate::schema::{concert_schedules, concerts, seats};
+use crate::tx::TxError;
+use crate::{repo_error, PgStore};
+use async_trait::async_trait;
+use booking_domain::*;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error};
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+/// Seats are inserted in chunks: one statement per chunk stays well under
+/// PostgreSQL's 65535 bind parameters.
+const SEAT_INSERT_CHUNK: usize = 5_000;
+
+fn delete_error(e: Error, what: &'static str) -> AdminError {
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+            AdminError::Conflict(format!("the {what} has reservations and cannot be deleted"))
+        }
+        other => AdminError::Repo(repo_error(other)),
+    }
+}
+
+#[async_trait]
+impl CatalogRepository for PgStore {
+    async fn list_concerts(&self) -> Result<Vec<Concert>, RepoError> {
+        let mut conn = self.conn().await?;
+        let rows = concerts::table
+            .order(concerts::id)
+            .select(ConcertRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(repo_error)?;
+        Ok(rows.into_iter().map(Concert::from).collect())
+    }
+
+    async fn find_concert(&self, id: ConcertId) -> Result<Option<Concert>, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = concerts::table
+            .find(id.0)
+            .select(ConcertRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(repo_error)?;
+        Ok(row.map(Concert::from))
+    }
+
+    async fn insert_concert(&self, d: &ConcertDetails) -> Result<Concert, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = diesel::insert_into(concerts::table)
+            .values((
+                concerts::title.eq(&d.title),
+                concerts::artist.eq(&d.artist),
+                concerts::venue.eq(&d.venue),
+                concerts::description.eq(&d.description),
+            ))
+            .returning(ConcertRow::as_returning())
+            .get_result(&mut conn)
+            .await
+            .map_err(repo_error)?;
+        Ok(row.into())
+    }
+
+    async fn update_concert(
+        &self,
+        id: ConcertId,
+        d: &ConcertDetails,
+    ) -> Result<Option<Concert>, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = diesel::update(concerts::table.find(id.0))
+            .set((
+                concerts::title.eq(&d.title),
+                concerts::artist.eq(&d.artist),
+                concerts::venue.eq(&d.venue),
+                concerts::description.eq(&d.description),
+            ))
+            .returning(ConcertRow::as_returning())
+            .get_result(&mut conn)
+            .await
+            .optional()
+            .map_err(repo_error)?;
+        Ok(row.map(Concert::from))
+    }
+
+    async fn delete_concert(&self, id: ConcertId) -> Result<(), AdminError> {
+        let mut conn = self.conn().await?;
+        let deleted = diesel::delete(concerts::table.find(id.0))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| delete_error(e, "concert"))?;
+        if deleted == 0 {
+            return Err(AdminError::NotFound("concert"));
+        }
+        Ok(())
+    }
+
+    async fn list_schedules(&self, concert: ConcertId) -> Result<Vec<Schedule>, RepoError> {
+        let mut conn = self.conn().await?;
+        let rows = concert_schedules::table
+            .filter(concert_schedules::concert_id.eq(concert.0))
+            .order((concert_schedules::starts_at, concert_schedules::id))
+            .select(ScheduleRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(repo_error)?;
+        Ok(rows.into_iter().map(Schedule::from).collect())
+    }
+
+    async fn find_schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = concert_schedules::table
+            .find(id.0)
+            .select(ScheduleRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(repo_error)?;
+        Ok(row.map(Schedule::from))
+    }
+
+    async fn insert_schedule(
+        &self,
+        concert: ConcertId,
+        starts_at: DateTime<Utc>,
+        grid: &SeatGrid,
+    ) -> Result<Schedule, AdminError> {
+        let mut conn = self.conn().await?;
+        let total = grid.total_seats();
+        let seat_rows: Vec<_> = grid
+            .seats()
+            .map(|s| (s.section, s.row, s.number, s.price))
+            .collect();
+        conn.transaction::<_, TxError<AdminError>, _>(|conn| {
+            async move {
+                let schedule = diesel::insert_into(concert_schedules::table)
+                    .values((
+                        concert_schedules::concert_id.eq(concert.0),
+                        concert_schedules::starts_at.eq(starts_at),
+                        concert_schedules::total_seats.eq(total),
+                        concert_schedules::available_seats.eq(total),
+                    ))
+                    .returning(ScheduleRow::as_returning())
+                    .get_result(conn)
+                    .await
+                    .map_err(|e| match e {
+                        Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                            TxError::Abort(AdminError::NotFound("concert"))
+                        }
+                        other => TxError::Db(other),
+                    })?;
+                let schedule = Schedule::from(schedule);
+                for chunk in seat_rows.chunks(SEAT_INSERT_CHUNK) {
+                    let values: Vec<_> = chunk
+                        .iter()
+                        .map(|(section, row, number, price)| {
+                            (
+                                seats::schedule_id.eq(schedule.id.0),
+                                seats::section.eq(section),
+                                seats::row_number.eq(*row),
+                                seats::seat_number.eq(*number),
+                                seats::price.eq(*price),
+                            )
+                        })
+                        .collect();
+                    diesel::insert_into(seats::table)
+                        .values(values)
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(schedule)
+            }
+            .scope_boxed()
+        })
+        .await
+        .map_err(|e| e.into_inner(|db| AdminError::Repo(repo_error(db))))
+    }
+
+    async fn update_schedule(
+        &self,
+        id: ScheduleId,
+        starts_at: DateTime<Utc>,
+    ) -> Result<Option<Schedule>, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = diesel::update(concert_schedules::table.find(id.0))
+            .set(concert_schedules::starts_at.eq(starts_at))
+            .returning(ScheduleRow::as_returning())
+            .get_result(&mut conn)
+            .await
+            .optional()
+            .map_err(repo_error)?;
+        Ok(row.map(Schedule::from))
+    }
+
+    async fn delete_schedule(&self, id: ScheduleId) -> Result<(), AdminError> {
+        let mut conn = self.conn().await?;
+        let deleted = diesel::delete(concert_schedules::table.find(id.0))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| delete_error(e, "schedule"))?;
+        if deleted == 0 {
+            return Err(AdminError::NotFound("schedule"));
+        }
+        Ok(())
+    }
+
+    async fn list_seats(&self, schedule: ScheduleId) -> Result<Vec<Seat>, RepoError> {
+        let mut conn = self.conn().await?;
+        seats::table
+            .filter(seats::schedule_id.eq(schedule.0))
+            .order(seats::id)
+            .select(SeatRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(repo_error)?
+            .into_iter()
+            .map(Seat::try_from)
+            .collect()
+    }
+}

@@ -1,0 +1,36 @@
+//! Embedded migrations, run over diesel-async (no libpq at run time).
+
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] diesel::ConnectionError),
+    #[error("migration failed: {0}")]
+    Run(String),
+    #[error("migration task failed: {0}")]
+    Join(#[source] tokio::task::JoinError),
+}
+
+/// Applies pending migrations; returns the versions applied. Runs the
+/// harness on a blocking thread because it blocks (`block_in_place` would
+/// fail on a current-thread runtime).
+pub async fn run_migrations(url: &str) -> Result<Vec<String>, MigrationError> {
+    let conn = AsyncPgConnection::establish(url)
+        .await
+        .map_err(MigrationError::Connect)?;
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let _guard = handle.enter();
+        let mut harness = AsyncMigrationHarness::new(conn);
+        harness
+            .run_pending_migrations(MIGRATIONS)
+            .map(|versions| versions.iter().map(ToString::to_string).collect())
+            .map_err(|e| MigrationError::Run(e.to_string()))
+    })
+    .await
+    .map_err(MigrationError::Join)?
+}

@@ -1,0 +1,94 @@
+//! The connection pool and the store that owns it.
+
+use crate::tx::TxTimeouts;
+use booking_domain::RepoError;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::AsyncPgConnection;
+use std::time::Duration;
+
+pub type PgPool = Pool<AsyncPgConnection>;
+pub type PgConn = Object<AsyncPgConnection>;
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub url: String,
+    pub max_size: usize,
+    /// How long a request waits for a free connection before it is told the
+    /// database is busy (503) instead of queueing without bound.
+    pub wait_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub tx_timeouts: TxTimeouts,
+}
+
+impl PoolSettings {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_size: 16,
+            wait_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            tx_timeouts: TxTimeouts::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot build the connection pool: {0}")]
+    Pool(String),
+}
+
+/// The PostgreSQL adapters share one pool; cloning is cheap.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    timeouts: TxTimeouts,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("status", &self.pool.status())
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Builds the pool; connections are opened lazily.
+    pub fn connect(settings: &PoolSettings) -> Result<Self, StoreError> {
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(&settings.url);
+        let pool = Pool::builder(manager)
+            .max_size(settings.max_size)
+            .wait_timeout(Some(settings.wait_timeout))
+            .create_timeout(Some(settings.connect_timeout))
+            .recycle_timeout(Some(settings.connect_timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        Ok(Self {
+            pool,
+            timeouts: settings.tx_timeouts,
+        })
+    }
+
+    /// The `lock_timeout` / `statement_timeout` every write transaction sets.
+    pub fn timeouts(&self) -> TxTimeouts {
+        self.timeouts
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A pooled connection, or `Unavailable` when the database is down or
+    /// every connection stayed busy for the wait timeout.
+    pub async fn conn(&self) -> Result<PgConn, RepoError> {
+        self.pool.get().await.map_err(|e| match e {
+            PoolError::Timeout(_) => {
+                RepoError::Unavailable("timed out waiting for a database connection".into())
+            }
+            other => RepoError::Unavailable(format!("database unreachable: {other}")),
+        })
+    }
+}

@@ -1,0 +1,70 @@
+//! `UserRepository` over PostgreSQL.
+
+use crate::models::UserRow;
+use crate::schema::users;
+use crate::{repo_error, PgStore};
+use async_trait::async_trait;
+use booking_domain::*;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error};
+use diesel_async::RunQueryDsl;
+
+#[async_trait]
+impl UserRepository for PgStore {
+    async fn insert_user(&self, user: &NewUser) -> Result<User, SignUpError> {
+        let mut conn = self.conn().await?;
+        let row = diesel::insert_into(users::table)
+            .values((
+                users::email.eq(user.email.as_str()),
+                users::nickname.eq(user.nickname.as_str()),
+                users::password_hash.eq(&user.password_hash),
+                users::role.eq(user.role.as_str()),
+            ))
+            .returning(UserRow::as_returning())
+            .get_result(&mut conn)
+            .await
+            .map_err(|e| match e {
+                Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    SignUpError::DuplicateEmail
+                }
+                other => SignUpError::Repo(repo_error(other)),
+            })?;
+        Ok(User::try_from(row)?)
+    }
+
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+        let mut conn = self.conn().await?;
+        users::table
+            .filter(users::email.eq(email.as_str()))
+            .select(UserRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(repo_error)?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    async fn find_user(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        let mut conn = self.conn().await?;
+        users::table
+            .find(id.0)
+            .select(UserRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(repo_error)?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    async fn set_role(&self, id: UserId, role: Role) -> Result<(), RepoError> {
+        let mut conn = self.conn().await?;
+        diesel::update(users::table.find(id.0))
+            .set(users::role.eq(role.as_str()))
+            .execute(&mut conn)
+            .await
+            .map(drop)
+            .map_err(repo_error)
+    }
+}

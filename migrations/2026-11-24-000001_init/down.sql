@@ -1,0 +1,10 @@
+DROP TABLE job_leases;
+DROP TABLE processed_events;
+DROP TABLE outbox;
+DROP TABLE payments;
+DROP TABLE reservation_seats;
+DROP TABLE reservations;
+DROP TABLE seats;
+DROP TABLE concert_schedules;
+DROP TABLE concerts;
+DROP TABLE users;
