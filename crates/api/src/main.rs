@@ -1,1 +1,95 @@
-fn main() {}
+//! The `booking` binary: `serve` (the default), `migrate`, `create-admin`.
+
+use anyhow::Context;
+use booking_api::startup::{build_state, StartupError};
+use booking_api::{telemetry, Application, Secrets, Settings, Strategy};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "booking",
+    version,
+    about = "concert-booking: sells seats, never one twice"
+)]
+struct Cli {
+    /// A TOML settings file; `BOOKING__*` environment variables override it.
+    #[arg(long, global = true, env = "BOOKING_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default). Without a database URL it runs
+    /// embedded, on in-memory adapters with a demo concert.
+    Serve {
+        /// The seat-locking strategy (overrides `booking.strategy`).
+        #[arg(long, value_enum)]
+        strategy: Option<Strategy>,
+        /// Overrides `server.port`.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Overrides `server.host`.
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an admin account, or promote an existing one.
+    CreateAdmin {
+        #[arg(long, env = "BOOKING_ADMIN_EMAIL")]
+        email: String,
+        #[arg(long, env = "BOOKING_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
+    telemetry::init(&settings.log);
+    match cli.command.unwrap_or(Command::Serve {
+        strategy: None,
+        port: None,
+        host: None,
+    }) {
+        Command::Serve {
+            strategy,
+            port,
+            host,
+        } => {
+            if let Some(s) = strategy {
+                settings.booking.strategy = s;
+            }
+            if let Some(p) = port {
+                settings.server.port = p;
+            }
+            if let Some(h) = host {
+                settings.server.host = h;
+            }
+            let app = Application::build(settings, Secrets::from_env()).await?;
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let url = settings
+                .database
+                .url
+                .as_deref()
+                .ok_or(StartupError::NoDatabase)?;
+            let applied = booking_store_postgres::run_migrations(url).await?;
+            println!("applied {} migration(s): {applied:?}", applied.len());
+        }
+        Command::CreateAdmin { email, password } => {
+            if settings.database.url.is_none() {
+                return Err(StartupError::NoDatabase.into());
+            }
+            let (state, _) = build_state(&settings).await?;
+            let admin = state.service.ensure_admin(&email, &password).await?;
+            println!("admin account ready: {} (id {})", admin.email, admin.id);
+        }
+    }
+    Ok(())
+}

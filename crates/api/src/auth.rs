@@ -1,0 +1,208 @@
+//! Authentication: argon2id password hashes (off the async threads), JWTs
+//! signed with HS256 only, and the extractors that turn a bearer token into
+//! an `AuthenticatedUser` or a 401.
+
+use crate::error::ApiError;
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, SaltString};
+use argon2::{Argon2, PasswordVerifier};
+use async_trait::async_trait;
+use booking_domain::{BoxError, Password, PasswordHasher, Role, User, UserId};
+use chrono::{DateTime, Duration, Utc};
+use futures::future::{ready, Ready};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+/// The shortest JWT secret accepted (bytes).
+pub const MIN_SECRET_LEN: usize = 32;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Signs and checks tokens. The algorithm is pinned: a token claiming any
+/// other `alg` (including `none`) is refused.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl,
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub fn issue(&self, user: &User, now: DateTime<Utc>) -> Result<String, ApiError> {
+        let claims = Claims {
+            sub: user.id.to_string(),
+            role: user.role,
+            iat: now.timestamp(),
+            exp: (now + self.ttl).timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                let why = match e.kind() {
+                    ErrorKind::ExpiredSignature => "the token has expired, log in again",
+                    ErrorKind::InvalidAlgorithm => "the token is not signed with HS256",
+                    _ => "the token is invalid",
+                };
+                ApiError::Unauthorized(why.into())
+            })
+    }
+}
+
+/// The caller, from a valid `Authorization: Bearer <jwt>` header.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthenticatedUser {
+    pub id: UserId,
+    pub role: Role,
+}
+
+fn authenticate(req: &HttpRequest) -> Result<AuthenticatedUser, ApiError> {
+    let keys = req
+        .app_data::<web::Data<JwtKeys>>()
+        .ok_or_else(|| ApiError::internal("JwtKeys are not registered"))?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <token>".into()))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized("Authorization must be 'Bearer <token>'".into()))?;
+    let claims = keys.verify(token)?;
+    let id = claims
+        .sub
+        .parse::<i64>()
+        .map_err(|_| ApiError::Unauthorized("the token is invalid".into()))?;
+    Ok(AuthenticatedUser {
+        id: UserId(id),
+        role: claims.role,
+    })
+}
+
+impl FromRequest for AuthenticatedUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+/// An authenticated user with the ADMIN role; others get 403.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminUser(pub AuthenticatedUser);
+
+impl FromRequest for AdminUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|user| match user.role {
+            Role::Admin => Ok(AdminUser(user)),
+            Role::User => Err(ApiError::Forbidden("this needs the ADMIN role".into())),
+        }))
+    }
+}
+
+/// Argon2id with the crate's default (OWASP) parameters. Hashing runs on the
+/// blocking pool, inside the caller's span.
+#[derive(Clone)]
+pub struct Argon2Hasher {
+    dummy_hash: String,
+}
+
+impl std::fmt::Debug for Argon2Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Argon2Hasher")
+    }
+}
+
+impl Argon2Hasher {
+    pub fn new() -> Result<Self, BoxError> {
+        let salt = SaltString::generate(&mut OsRng);
+        let dummy_hash = Argon2::default()
+            .hash_password(b"dummy password for unknown e-mails", &salt)
+            .map_err(|e| e.to_string())?
+            .to_string();
+        Ok(Self { dummy_hash })
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for Argon2Hasher {
+    async fn hash(&self, password: &Password) -> Result<String, BoxError> {
+        let password = password.expose().to_owned();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let salt = SaltString::generate(&mut OsRng);
+                Argon2::default()
+                    .hash_password(password.as_bytes(), &salt)
+                    .map(|h| h.to_string())
+                    .map_err(|e| BoxError::from(e.to_string()))
+            })
+        })
+        .instrument(tracing::Span::current())
+        .await?
+    }
+
+    async fn verify(&self, password: &Password, hash: Option<&str>) -> bool {
+        let password = password.expose().to_owned();
+        let hash = hash.unwrap_or(&self.dummy_hash).to_owned();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                PasswordHash::new(&hash)
+                    .map(|parsed| {
+                        Argon2::default()
+                            .verify_password(password.as_bytes(), &parsed)
+                            .is_ok()
+                    })
+                    .unwrap_or(false)
+            })
+        })
+        .await
+        .unwrap_or(false)
+    }
+}

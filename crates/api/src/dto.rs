@@ -1,0 +1,290 @@
+//! The JSON shapes of the HTTP API (camelCase), with their OpenAPI schemas.
+
+use booking_domain::*;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignUpRequest {
+    #[schema(example = "fan@example.com")]
+    pub email: String,
+    /// 8 to 128 characters.
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+    #[schema(example = "fan")]
+    pub nickname: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogInRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenResponse {
+    pub token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserResponse {
+    pub id: i64,
+    pub email: String,
+    pub nickname: String,
+    #[schema(value_type = String, example = "USER")]
+    pub role: Role,
+}
+
+impl From<User> for UserResponse {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id.0,
+            email: u.email,
+            nickname: u.nickname,
+            role: u.role,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertResponse {
+    pub id: i64,
+    pub title: String,
+    pub artist: String,
+    pub venue: String,
+    pub description: String,
+}
+
+impl From<Concert> for ConcertResponse {
+    fn from(c: Concert) -> Self {
+        Self {
+            id: c.id.0,
+            title: c.title,
+            artist: c.artist,
+            venue: c.venue,
+            description: c.description,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleResponse {
+    pub id: i64,
+    pub concert_id: i64,
+    pub starts_at: DateTime<Utc>,
+    pub total_seats: i32,
+    pub available_seats: i32,
+}
+
+impl From<Schedule> for ScheduleResponse {
+    fn from(s: Schedule) -> Self {
+        Self {
+            id: s.id.0,
+            concert_id: s.concert_id.0,
+            starts_at: s.starts_at,
+            total_seats: s.total_seats,
+            available_seats: s.available_seats,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatResponse {
+    pub id: i64,
+    pub section: String,
+    pub row: i32,
+    pub number: i32,
+    pub price: i64,
+    /// AVAILABLE, HELD or RESERVED.
+    #[schema(value_type = String, example = "AVAILABLE")]
+    pub status: SeatStatus,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatMapResponse {
+    pub concert_id: i64,
+    pub schedule_id: i64,
+    pub total_seats: i32,
+    pub available_seats: i32,
+    pub seats: Vec<SeatResponse>,
+}
+
+impl SeatMapResponse {
+    pub fn new(schedule: Schedule, seats: Vec<Seat>) -> Self {
+        Self {
+            concert_id: schedule.concert_id.0,
+            schedule_id: schedule.id.0,
+            total_seats: schedule.total_seats,
+            available_seats: schedule.available_seats,
+            seats: seats
+                .into_iter()
+                .map(|s| SeatResponse {
+                    id: s.id.0,
+                    section: s.section,
+                    row: s.row,
+                    number: s.number,
+                    price: s.price,
+                    status: s.status,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldSeatsRequest {
+    pub schedule_id: i64,
+    /// 1 to 4 distinct seats of that schedule; all are held or none.
+    #[schema(example = json!([101, 102]))]
+    pub seat_ids: Vec<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationResponse {
+    pub id: i64,
+    pub schedule_id: i64,
+    /// PENDING, CONFIRMED, CANCELLED or EXPIRED.
+    #[schema(value_type = String, example = "PENDING")]
+    pub status: ReservationStatus,
+    pub seat_ids: Vec<i64>,
+    pub total_amount: i64,
+    /// A PENDING hold must be paid before this instant.
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Reservation> for ReservationResponse {
+    fn from(r: Reservation) -> Self {
+        Self {
+            id: r.id.0,
+            schedule_id: r.schedule_id.0,
+            status: r.status,
+            seat_ids: r.seat_ids.iter().map(|s| s.0).collect(),
+            total_amount: r.total_amount,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRequestBody {
+    pub reservation_id: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentResponse {
+    pub id: i64,
+    pub reservation_id: i64,
+    pub amount: i64,
+    #[schema(value_type = String, example = "COMPLETED")]
+    pub status: PaymentStatus,
+    /// A payment exists only for a CONFIRMED reservation.
+    #[schema(value_type = String, example = "CONFIRMED")]
+    pub reservation_status: ReservationStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Payment> for PaymentResponse {
+    fn from(p: Payment) -> Self {
+        Self {
+            id: p.id.0,
+            reservation_id: p.reservation_id.0,
+            amount: p.amount,
+            status: p.status,
+            reservation_status: ReservationStatus::Confirmed,
+            created_at: p.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertRequest {
+    pub title: String,
+    pub artist: String,
+    pub venue: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl ConcertRequest {
+    pub fn parse(&self) -> Result<ConcertDetails, String> {
+        ConcertDetails::parse(&self.title, &self.artist, &self.venue, &self.description)
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SectionRequest {
+    #[schema(example = "A")]
+    pub name: String,
+    #[schema(example = 10)]
+    pub rows: i32,
+    #[schema(example = 20)]
+    pub seats_per_row: i32,
+    /// In the smallest currency unit.
+    #[schema(example = 15000)]
+    pub price: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateScheduleRequest {
+    pub starts_at: DateTime<Utc>,
+    /// The seat grid generated for this schedule.
+    pub sections: Vec<SectionRequest>,
+}
+
+impl CreateScheduleRequest {
+    pub fn grid(&self) -> Result<SeatGrid, String> {
+        SeatGrid::parse(
+            self.sections
+                .iter()
+                .map(|s| SectionSpec {
+                    name: s.name.clone(),
+                    rows: s.rows,
+                    seats_per_row: s.seats_per_row,
+                    price: s.price,
+                })
+                .collect(),
+        )
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateScheduleRequest {
+    pub starts_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthResponse {
+    #[schema(example = "UP")]
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<&'static str>,
+    /// `postgres` or `memory`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}

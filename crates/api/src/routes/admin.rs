@@ -1,0 +1,164 @@
+//! Admin catalogue: concerts and schedules (with their generated seat grid).
+
+use crate::auth::AdminUser;
+use crate::dto::{
+    ConcertRequest, ConcertResponse, CreateScheduleRequest, ScheduleResponse, UpdateScheduleRequest,
+};
+use crate::error::{ApiError, Problem};
+use crate::startup::AppState;
+use actix_web::http::header;
+use actix_web::{delete, post, put, web, HttpResponse};
+use booking_domain::{AdminError, ConcertId, ScheduleId};
+
+fn invalid(msg: String) -> ApiError {
+    AdminError::Invalid(msg).into()
+}
+
+#[utoipa::path(
+    tag = "admin",
+    request_body = ConcertRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = ConcertResponse),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/api/admin/concerts")]
+pub async fn create_concert(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    body: web::Json<ConcertRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let concert = state
+        .service
+        .create_concert(body.parse().map_err(invalid)?)
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/concerts/{}", concert.id)))
+        .json(ConcertResponse::from(concert)))
+}
+
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "Concert id")),
+    request_body = ConcertRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = ConcertResponse),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[put("/api/admin/concerts/{id}")]
+pub async fn update_concert(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    id: web::Path<i64>,
+    body: web::Json<ConcertRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let details = body.parse().map_err(invalid)?;
+    let concert = state
+        .service
+        .update_concert(ConcertId(*id), details)
+        .await?;
+    Ok(HttpResponse::Ok().json(ConcertResponse::from(concert)))
+}
+
+/// Deletes a concert and its schedules; refused (409) once any of them has reservations.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "Concert id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[delete("/api/admin/concerts/{id}")]
+pub async fn delete_concert(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    state.service.delete_concert(ConcertId(*id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Creates a schedule and generates its seat grid (every seat AVAILABLE).
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "Concert id")),
+    request_body = CreateScheduleRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = ScheduleResponse),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid grid", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/api/admin/concerts/{id}/schedules")]
+pub async fn create_schedule(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    id: web::Path<i64>,
+    body: web::Json<CreateScheduleRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let grid = body.grid().map_err(invalid)?;
+    let schedule = state
+        .service
+        .create_schedule(ConcertId(*id), body.starts_at, grid)
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!(
+                "/api/concerts/{}/schedules/{}/seats",
+                schedule.concert_id, schedule.id
+            ),
+        ))
+        .json(ScheduleResponse::from(schedule)))
+}
+
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "Schedule id")),
+    request_body = UpdateScheduleRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = ScheduleResponse), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[put("/api/admin/schedules/{id}")]
+pub async fn update_schedule(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    id: web::Path<i64>,
+    body: web::Json<UpdateScheduleRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let schedule = state
+        .service
+        .update_schedule(ScheduleId(*id), body.starts_at)
+        .await?;
+    Ok(HttpResponse::Ok().json(ScheduleResponse::from(schedule)))
+}
+
+/// Deletes a schedule and its seats; refused (409) once it has reservations.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "Schedule id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[delete("/api/admin/schedules/{id}")]
+pub async fn delete_schedule(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    state.service.delete_schedule(ScheduleId(*id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,50 @@
+//! Liveness and readiness probes.
+
+use crate::dto::HealthResponse;
+use crate::startup::AppState;
+use actix_web::{get, web, HttpResponse};
+
+/// The process is up and serving HTTP.
+#[utoipa::path(tag = "health", responses((status = 200, body = HealthResponse)))]
+#[get("/health/live")]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(HealthResponse {
+        status: "UP",
+        strategy: None,
+        store: None,
+        detail: None,
+    })
+}
+
+/// Ready to take traffic: the store answers. Names the active strategy.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, body = HealthResponse),
+        (status = 503, description = "The database does not answer", body = HealthResponse)
+    )
+)]
+#[get("/health/ready")]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let strategy = Some(state.service.strategy());
+    let store = Some(state.store_kind);
+    match state.readiness.check_ready().await {
+        Ok(()) => HttpResponse::Ok().json(HealthResponse {
+            status: "UP",
+            strategy,
+            store,
+            detail: None,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .insert_header((actix_web::http::header::RETRY_AFTER, "5"))
+                .json(HealthResponse {
+                    status: "DOWN",
+                    strategy,
+                    store,
+                    detail: Some(e.to_string()),
+                })
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! The composition root: builds the adapters named by the settings, wires
+//! them into the use cases, and starts the HTTP server.
+
+use crate::auth::{Argon2Hasher, JwtKeys, MIN_SECRET_LEN};
+use crate::config::{Settings, Strategy};
+use crate::error::ApiError;
+use crate::openapi::ApiDoc;
+use crate::routes;
+use actix_web::dev::Server;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpRequest, HttpServer};
+use booking_domain::*;
+use booking_lock_pessimistic::PessimisticSeatLock;
+use booking_memory::{seed_demo, MemorySeatLock, MemoryStore};
+use booking_store_postgres::tx::TxTimeouts;
+use booking_store_postgres::{run_migrations, PgStore, PoolSettings};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: BookingService,
+    pub readiness: Arc<dyn Readiness>,
+    /// `postgres` or `memory`.
+    pub store_kind: &'static str,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("strategy", &self.service.strategy())
+            .field("store", &self.store_kind)
+            .finish()
+    }
+}
+
+/// Secrets come from the environment only, never from a config file.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// `BOOKING_JWT_SECRET`: HS256 key, at least 32 bytes.
+    pub jwt_secret: Option<String>,
+    /// `BOOKING_ADMIN_EMAIL` / `BOOKING_ADMIN_PASSWORD`: the first admin,
+    /// created (or promoted) at start-up.
+    pub admin: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
+            .field("admin", &self.admin.as_ref().map(|(email, _)| email))
+            .finish()
+    }
+}
+
+impl Secrets {
+    pub fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        Self {
+            jwt_secret: var("BOOKING_JWT_SECRET"),
+            admin: var("BOOKING_ADMIN_EMAIL").zip(var("BOOKING_ADMIN_PASSWORD")),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("BOOKING_JWT_SECRET must be set (at least {MIN_SECRET_LEN} bytes) when a database is configured, so tokens survive restarts and work across instances")]
+    MissingJwtSecret,
+    #[error("BOOKING_JWT_SECRET must be at least {MIN_SECRET_LEN} bytes long")]
+    ShortJwtSecret,
+    #[error(transparent)]
+    Migration(#[from] booking_store_postgres::MigrationError),
+    #[error(transparent)]
+    Store(#[from] booking_store_postgres::StoreError),
+    #[error("the database at the configured URL is not reachable: {0}")]
+    Database(RepoError),
+    #[error("cannot create the admin account: {0}")]
+    Admin(SignUpError),
+    #[error("cannot seed the demo catalogue: {0}")]
+    Seed(AdminError),
+    #[error("cannot set up password hashing: {0}")]
+    Hasher(BoxError),
+    #[error("cannot bind {0}: {1}")]
+    Bind(String, std::io::Error),
+    #[error("this command needs a database: set BOOKING__DATABASE__URL")]
+    NoDatabase,
+}
+
+/// The adapters chosen by the settings, wired into the use cases.
+#[derive(Debug, Clone)]
+pub struct Components {
+    pub state: AppState,
+    pub keys: JwtKeys,
+}
+
+pub fn pool_settings(settings: &Settings, url: &str) -> PoolSettings {
+    let db = &settings.database;
+    PoolSettings {
+        url: url.to_owned(),
+        max_size: db.pool_size,
+        wait_timeout: Duration::from_millis(db.pool_wait_ms),
+        connect_timeout: Duration::from_secs(5),
+        tx_timeouts: TxTimeouts {
+            lock: Duration::from_millis(db.lock_timeout_ms),
+            statement: Duration::from_millis(db.statement_timeout_ms),
+        },
+    }
+}
+
+fn seat_lock(strategy: Strategy, store: &PgStore) -> Arc<dyn SeatLock> {
+    match strategy {
+        Strategy::Pessimistic => Arc::new(PessimisticSeatLock::new(store.clone())),
+    }
+}
+
+fn random_string(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// The use cases over the adapters the settings name; `true` when embedded.
+pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), StartupError> {
+    let hasher: Arc<dyn PasswordHasher> =
+        Arc::new(Argon2Hasher::new().map_err(StartupError::Hasher)?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let hold_ttl = chrono::Duration::seconds(settings.booking.hold_ttl_secs);
+
+    let (state, embedded) = match settings.database.url.as_deref() {
+        Some(url) => {
+            if settings.database.migrate_on_start {
+                let applied = run_migrations(url).await?;
+                tracing::info!(?applied, "migrations applied");
+            }
+            let store = PgStore::connect(&pool_settings(settings, url))?;
+            store.check_ready().await.map_err(StartupError::Database)?;
+            let ports = Ports {
+                users: Arc::new(store.clone()),
+                catalog: Arc::new(store.clone()),
+                reservations: Arc::new(store.clone()),
+                seat_lock: seat_lock(settings.booking.strategy, &store),
+                hasher,
+                clock,
+            };
+            let service = BookingService::new(ports, hold_ttl);
+            (
+                AppState {
+                    service,
+                    readiness: Arc::new(store),
+                    store_kind: "postgres",
+                },
+                false,
+            )
+        }
+        None => {
+            tracing::warn!("==================================================================");
+            tracing::warn!("EMBEDDED MODE: no database configured (BOOKING__DATABASE__URL).");
+            tracing::warn!("All data lives in memory and is LOST when the process exits.");
+            tracing::warn!("==================================================================");
+            let store = MemoryStore::new();
+            let demo = seed_demo(&store).await.map_err(StartupError::Seed)?;
+            tracing::info!(concert = %demo.concert.id, schedule = %demo.schedule.id, "demo concert seeded");
+            let ports = Ports {
+                users: Arc::new(store.clone()),
+                catalog: Arc::new(store.clone()),
+                reservations: Arc::new(store.clone()),
+                seat_lock: Arc::new(MemorySeatLock::new(store.clone())),
+                hasher,
+                clock,
+            };
+            let service = BookingService::new(ports, hold_ttl);
+            (
+                AppState {
+                    service,
+                    readiness: Arc::new(store),
+                    store_kind: "memory",
+                },
+                true,
+            )
+        }
+    };
+    Ok((state, embedded))
+}
+
+impl Components {
+    pub async fn build(settings: &Settings, secrets: &Secrets) -> Result<Self, StartupError> {
+        let (state, embedded) = build_state(settings).await?;
+
+        let secret = match (&secrets.jwt_secret, embedded) {
+            (Some(s), _) if s.len() < MIN_SECRET_LEN => return Err(StartupError::ShortJwtSecret),
+            (Some(s), _) => s.clone(),
+            (None, false) => return Err(StartupError::MissingJwtSecret),
+            (None, true) => {
+                tracing::warn!("BOOKING_JWT_SECRET is not set: using a random key, tokens end with the process");
+                random_string(48)
+            }
+        };
+        let keys = JwtKeys::new(
+            secret.as_bytes(),
+            chrono::Duration::seconds(settings.auth.token_ttl_secs),
+        );
+
+        match (&secrets.admin, embedded) {
+            (Some((email, password)), _) => {
+                let admin = state
+                    .service
+                    .ensure_admin(email, password)
+                    .await
+                    .map_err(StartupError::Admin)?;
+                tracing::info!(email = %admin.email, "admin account ready");
+            }
+            (None, true) => {
+                let password = random_string(16);
+                let admin = state
+                    .service
+                    .ensure_admin("admin@example.com", &password)
+                    .await
+                    .map_err(StartupError::Admin)?;
+                tracing::warn!(email = %admin.email, %password, "demo admin created (embedded mode only)");
+            }
+            (None, false) => {}
+        }
+        Ok(Self { state, keys })
+    }
+}
+
+/// A running server: its port, and the use cases (tests use them to set up).
+pub struct Application {
+    port: u16,
+    server: Server,
+    components: Components,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings, secrets: Secrets) -> Result<Self, StartupError> {
+        let components = Components::build(&settings, &secrets).await?;
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener =
+            TcpListener::bind(&address).map_err(|e| StartupError::Bind(address.clone(), e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Bind(address.clone(), e))?
+            .port();
+        let server = serve(listener, &components, settings.server.workers)
+            .map_err(|e| StartupError::Bind(address, e))?;
+        tracing::info!(
+            port,
+            strategy = components.state.service.strategy(),
+            store = components.state.store_kind,
+            "listening; OpenAPI at /api/openapi.json, Swagger UI at /swagger-ui/"
+        );
+        Ok(Self {
+            port,
+            server,
+            components,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn service(&self) -> &BookingService {
+        &self.components.state.service
+    }
+
+    pub fn keys(&self) -> &JwtKeys {
+        &self.components.keys
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn serve(
+    listener: TcpListener,
+    components: &Components,
+    workers: Option<usize>,
+) -> std::io::Result<Server> {
+    let state = web::Data::new(components.state.clone());
+    let keys = web::Data::new(components.keys.clone());
+    let strategy = components.state.service.strategy();
+    let openapi = ApiDoc::openapi();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(DefaultHeaders::new().add(("X-Booking-Strategy", strategy)))
+            .wrap(TracingLogger::default())
+            .app_data(state.clone())
+            .app_data(keys.clone())
+            .app_data(json_config())
+            .app_data(path_config())
+            .configure(register_routes)
+            .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api/openapi.json", openapi.clone()))
+            .default_service(web::to(not_found))
+    })
+    .listen(listener)?
+    .shutdown_timeout(10);
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    Ok(server.run())
+}
+
+pub fn register_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(routes::health::live)
+        .service(routes::health::ready)
+        .service(routes::auth::sign_up)
+        .service(routes::auth::log_in)
+        .service(routes::concerts::list_concerts)
+        .service(routes::concerts::get_concert)
+        .service(routes::concerts::list_schedules)
+        .service(routes::concerts::seat_map)
+        // `/my` before `/{id}`.
+        .service(routes::reservations::my_reservations)
+        .service(routes::reservations::hold_seats)
+        .service(routes::reservations::get_reservation)
+        .service(routes::reservations::cancel_reservation)
+        .service(routes::payments::pay)
+        .service(routes::payments::get_payment)
+        .service(routes::admin::create_concert)
+        .service(routes::admin::update_concert)
+        .service(routes::admin::delete_concert)
+        .service(routes::admin::create_schedule)
+        .service(routes::admin::update_schedule)
+        .service(routes::admin::delete_schedule);
+}
+
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|err, _req| ApiError::BadRequest(format!("invalid JSON body: {err}")).into())
+}
+
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default()
+        .error_handler(|err, _req| ApiError::NotFound(format!("no such resource: {err}")).into())
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}

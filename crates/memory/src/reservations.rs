@@ -1,0 +1,194 @@
+//! Reservations, payments and the outbox over `MemoryStore`: cancel, pay and
+//! expire each move the reservation, its seats, the schedule's counter and
+//! the outbox together, under one lock.
+
+use crate::store::{MemoryStore, Tables};
+use async_trait::async_trait;
+use booking_domain::{
+    IdempotencyKey, NewOutboxEvent, OutboxEvent, OutboxRepository, Payment, PaymentId,
+    PaymentRequest, PaymentStatus, RepoError, Reservation, ReservationId, ReservationRepository,
+    ReservationStatus, SeatStatus, Transition, UserId,
+};
+use chrono::{DateTime, Utc};
+
+impl Tables {
+    /// PENDING -> `to` (CANCELLED or EXPIRED): seats HELD -> AVAILABLE, the
+    /// counter restored, and the `reservation.cancelled` event written.
+    fn release_hold(
+        &mut self,
+        id: ReservationId,
+        to: ReservationStatus,
+        now: DateTime<Utc>,
+    ) -> Transition<Reservation> {
+        let Some(current) = self.reservations.get(&id) else {
+            return Transition::NotFound;
+        };
+        let next = match current.status.transition(to) {
+            Ok(next) => next,
+            Err(conflict) => return Transition::NotPending(conflict.from),
+        };
+        let mut updated = current.clone();
+        updated.status = next;
+        let released = self.move_seats(&updated.seat_ids, SeatStatus::Held, SeatStatus::Available);
+        if let Some(schedule) = self.schedules.get_mut(&updated.schedule_id) {
+            schedule.available_seats += released;
+        }
+        self.reservations.insert(id, updated.clone());
+        self.push_outbox(NewOutboxEvent::for_reservation(&updated, now), now);
+        Transition::Done(updated)
+    }
+}
+
+impl MemoryStore {
+    /// What the hold-expiry scheduler does: every PENDING reservation whose
+    /// hold ran out becomes EXPIRED and gives its seats back. Returns the
+    /// expired reservations, oldest first.
+    ///
+    /// Not a domain port yet; kept here so the embedded mode can run the job.
+    pub fn expire_overdue_holds(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Reservation>, RepoError> {
+        let mut t = self.tables()?;
+        let overdue: Vec<ReservationId> = t
+            .reservations
+            .values()
+            .filter(|r| r.is_overdue(now))
+            .map(|r| r.id)
+            .take(limit)
+            .collect();
+        Ok(overdue
+            .into_iter()
+            .filter_map(
+                |id| match t.release_hold(id, ReservationStatus::Expired, now) {
+                    Transition::Done(r) => Some(r),
+                    _ => None,
+                },
+            )
+            .collect())
+    }
+}
+
+#[async_trait]
+impl ReservationRepository for MemoryStore {
+    async fn find_reservation(&self, id: ReservationId) -> Result<Option<Reservation>, RepoError> {
+        let t = self.tables()?;
+        Ok(t.reservations.get(&id).cloned())
+    }
+
+    async fn find_reservation_by_key(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Reservation>, RepoError> {
+        let t = self.tables()?;
+        let id = t.reservation_keys.get(&(user, key.clone()));
+        Ok(id.and_then(|id| t.reservations.get(id)).cloned())
+    }
+
+    async fn list_reservations(&self, user: UserId) -> Result<Vec<Reservation>, RepoError> {
+        let t = self.tables()?;
+        let mut mine: Vec<Reservation> = t
+            .reservations
+            .values()
+            .filter(|r| r.user_id == user)
+            .cloned()
+            .collect();
+        mine.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
+        Ok(mine)
+    }
+
+    async fn cancel_reservation(
+        &self,
+        id: ReservationId,
+        now: DateTime<Utc>,
+    ) -> Result<Transition<Reservation>, RepoError> {
+        let mut t = self.tables()?;
+        Ok(t.release_hold(id, ReservationStatus::Cancelled, now))
+    }
+
+    async fn confirm_with_payment(
+        &self,
+        request: &PaymentRequest,
+    ) -> Result<Transition<Payment>, RepoError> {
+        let mut t = self.tables()?;
+        let now = request.now;
+        // Someone else's reservation is "not found", as `WHERE user_id = $1`.
+        let reservation = match t.reservations.get(&request.reservation_id) {
+            Some(r) if r.user_id == request.user_id => r.clone(),
+            _ => return Ok(Transition::NotFound),
+        };
+        if reservation.status != ReservationStatus::Pending {
+            return Ok(Transition::NotPending(reservation.status));
+        }
+        if reservation.is_overdue(now) {
+            return Ok(Transition::Overdue);
+        }
+        if let Some(key) = &request.idempotency_key {
+            if t.payment_keys.contains_key(&(request.user_id, key.clone())) {
+                return Ok(Transition::KeyReused);
+            }
+        }
+
+        let mut confirmed = reservation;
+        confirmed.status = ReservationStatus::Confirmed;
+        t.move_seats(&confirmed.seat_ids, SeatStatus::Held, SeatStatus::Reserved);
+        t.reservations.insert(confirmed.id, confirmed.clone());
+        let payment = Payment {
+            id: t.next_payment_id(),
+            reservation_id: confirmed.id,
+            user_id: request.user_id,
+            amount: request.amount,
+            status: PaymentStatus::Completed,
+            created_at: now,
+        };
+        t.payments.insert(payment.id, payment.clone());
+        if let Some(key) = &request.idempotency_key {
+            t.payment_keys
+                .insert((request.user_id, key.clone()), payment.id);
+        }
+        t.push_outbox(NewOutboxEvent::for_reservation(&confirmed, now), now);
+        Ok(Transition::Done(payment))
+    }
+
+    async fn find_payment(&self, id: PaymentId) -> Result<Option<Payment>, RepoError> {
+        let t = self.tables()?;
+        Ok(t.payments.get(&id).cloned())
+    }
+
+    async fn find_payment_by_key(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Payment>, RepoError> {
+        let t = self.tables()?;
+        let id = t.payment_keys.get(&(user, key.clone()));
+        Ok(id.and_then(|id| t.payments.get(id)).cloned())
+    }
+}
+
+#[async_trait]
+impl OutboxRepository for MemoryStore {
+    async fn unpublished(&self, limit: i64) -> Result<Vec<OutboxEvent>, RepoError> {
+        let t = self.tables()?;
+        let limit = usize::try_from(limit).unwrap_or(0);
+        Ok(t.outbox
+            .values()
+            .filter(|e| e.published_at.is_none())
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn mark_published(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), RepoError> {
+        let mut t = self.tables()?;
+        for id in ids {
+            if let Some(event) = t.outbox.get_mut(id) {
+                // At-least-once relays may mark twice; keep the first time.
+                event.published_at.get_or_insert(at);
+            }
+        }
+        Ok(())
+    }
+}

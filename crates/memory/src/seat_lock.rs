@@ -1,0 +1,363 @@
+//! `MemorySeatLock`: the in-memory seat-locking strategy.
+//!
+//! Why it cannot oversell: the whole hold (check every seat is AVAILABLE,
+//! flip them to HELD, write the reservation and its outbox row) happens under
+//! the store's single mutex, so no two holds interleave; and it checks every
+//! seat before writing any, so a multi-seat hold is all-or-nothing.
+
+use crate::store::MemoryStore;
+use async_trait::async_trait;
+use booking_domain::{
+    HoldError, HoldRequest, NewOutboxEvent, Reservation, ReservationStatus, SeatId, SeatLock,
+    SeatStatus,
+};
+
+#[derive(Debug, Clone)]
+pub struct MemorySeatLock {
+    store: MemoryStore,
+}
+
+impl MemorySeatLock {
+    pub const STRATEGY: &'static str = "memory";
+
+    pub fn new(store: MemoryStore) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl SeatLock for MemorySeatLock {
+    fn strategy(&self) -> &'static str {
+        Self::STRATEGY
+    }
+
+    async fn hold_seats(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
+        let mut t = self.store.tables()?;
+        if !t.schedules.contains_key(&request.schedule_id) {
+            return Err(HoldError::ScheduleNotFound);
+        }
+        let ids = request.seat_ids.as_slice();
+
+        let missing: Vec<SeatId> = ids
+            .iter()
+            .filter(|id| !t.seats.contains_key(id))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            return Err(HoldError::SeatsNotFound(missing));
+        }
+        let seats: Vec<_> = ids.iter().filter_map(|id| t.seats.get(id)).collect();
+        let foreign: Vec<SeatId> = seats
+            .iter()
+            .filter(|s| s.schedule_id != request.schedule_id)
+            .map(|s| s.id)
+            .collect();
+        if !foreign.is_empty() {
+            return Err(HoldError::ForeignSeats(foreign));
+        }
+        if let Some(key) = &request.idempotency_key {
+            // The unique (user_id, idempotency_key) index of the database.
+            if t.reservation_keys
+                .contains_key(&(request.user_id, key.clone()))
+            {
+                return Err(HoldError::DuplicateIdempotencyKey);
+            }
+        }
+        let taken: Vec<SeatId> = seats
+            .iter()
+            .filter(|s| s.status != SeatStatus::Available)
+            .map(|s| s.id)
+            .collect();
+        if !taken.is_empty() {
+            return Err(HoldError::SeatTaken(taken));
+        }
+        let total_amount = seats.iter().map(|s| s.price).sum();
+
+        // Every check passed: from here on, only writes.
+        let held = t.move_seats(ids, SeatStatus::Available, SeatStatus::Held);
+        if let Some(schedule) = t.schedules.get_mut(&request.schedule_id) {
+            schedule.available_seats -= held;
+        }
+        let reservation = Reservation {
+            id: t.next_reservation_id(),
+            user_id: request.user_id,
+            schedule_id: request.schedule_id,
+            status: ReservationStatus::Pending,
+            seat_ids: ids.to_vec(),
+            total_amount,
+            expires_at: request.expires_at,
+            created_at: request.now,
+        };
+        t.reservations.insert(reservation.id, reservation.clone());
+        if let Some(key) = &request.idempotency_key {
+            t.reservation_keys
+                .insert((request.user_id, key.clone()), reservation.id);
+        }
+        t.push_outbox(
+            NewOutboxEvent::for_reservation(&reservation, request.now),
+            request.now,
+        );
+        Ok(reservation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use booking_domain::{
+        AdminError, CatalogRepository, ConcertDetails, IdempotencyKey, InvariantAudit,
+        OutboxRepository, PaymentRequest, ReservationRepository, Schedule, ScheduleId, SeatGrid,
+        SeatIds, SectionSpec, Transition, UserId,
+    };
+    use chrono::{Duration, Utc};
+    use std::sync::Arc;
+
+    async fn schedule_with_seats(store: &MemoryStore, seats: i32) -> Schedule {
+        let concert = store
+            .insert_concert(&ConcertDetails::parse("t", "a", "v", "").unwrap())
+            .await
+            .unwrap();
+        let grid = SeatGrid::parse(vec![SectionSpec {
+            name: "A".into(),
+            rows: 1,
+            seats_per_row: seats,
+            price: 100,
+        }])
+        .unwrap();
+        store
+            .insert_schedule(concert.id, Utc::now() + Duration::days(1), &grid)
+            .await
+            .unwrap()
+    }
+
+    fn request(user: i64, schedule: ScheduleId, seats: &[i64]) -> HoldRequest {
+        let now = Utc::now();
+        HoldRequest {
+            user_id: UserId(user),
+            schedule_id: schedule,
+            seat_ids: SeatIds::parse(seats.iter().copied().map(SeatId).collect()).unwrap(),
+            idempotency_key: None,
+            now,
+            expires_at: now + Duration::minutes(5),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn one_winner_per_seat_under_200_racers() {
+        let store = MemoryStore::new();
+        let schedule = schedule_with_seats(&store, 10).await;
+        let lock = Arc::new(MemorySeatLock::new(store.clone()));
+        let start = Arc::new(tokio::sync::Barrier::new(200));
+
+        let racers: Vec<_> = (1..=200)
+            .map(|user| {
+                let lock = Arc::clone(&lock);
+                let start = Arc::clone(&start);
+                tokio::spawn(async move {
+                    start.wait().await;
+                    lock.hold_seats(&request(user, schedule.id, &[1])).await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        let mut taken = 0;
+        for racer in racers {
+            match racer.await.unwrap() {
+                Ok(_) => won += 1,
+                Err(HoldError::SeatTaken(ids)) => {
+                    assert_eq!(ids, vec![SeatId(1)]);
+                    taken += 1;
+                }
+                Err(other) => panic!("unexpected error: {other}"),
+            }
+        }
+        assert_eq!((won, taken), (1, 199));
+
+        let report = store.audit_schedule(schedule.id).await.unwrap();
+        assert_eq!(report.violations(), Vec::<String>::new());
+        assert_eq!((report.held, report.available_counter), (1, 9));
+        assert_eq!(report.active_reservations, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn overlapping_multi_seat_holds_are_all_or_nothing() {
+        let store = MemoryStore::new();
+        let schedule = schedule_with_seats(&store, 6).await;
+        let lock = Arc::new(MemorySeatLock::new(store.clone()));
+        // Each request overlaps its neighbours: at most every other one wins.
+        let racers: Vec<_> = (0..5)
+            .map(|i| {
+                let lock = Arc::clone(&lock);
+                tokio::spawn(async move {
+                    lock.hold_seats(&request(i + 1, schedule.id, &[i + 1, i + 2]))
+                        .await
+                })
+            })
+            .collect();
+        for racer in racers {
+            let _ = racer.await.unwrap();
+        }
+        let report = store.audit_schedule(schedule.id).await.unwrap();
+        assert_eq!(report.violations(), Vec::<String>::new());
+        assert_eq!(report.held, report.active_reservations * 2);
+    }
+
+    #[tokio::test]
+    async fn a_refused_hold_changes_nothing() {
+        let store = MemoryStore::new();
+        let schedule = schedule_with_seats(&store, 4).await;
+        let lock = MemorySeatLock::new(store.clone());
+        lock.hold_seats(&request(1, schedule.id, &[2]))
+            .await
+            .unwrap();
+        let before = store.list_seats(schedule.id).await.unwrap();
+
+        let err = lock
+            .hold_seats(&request(2, schedule.id, &[1, 2, 3]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HoldError::SeatTaken(ref ids) if ids == &[SeatId(2)]));
+        assert_eq!(store.list_seats(schedule.id).await.unwrap(), before);
+        assert_eq!(store.unpublished(100).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn hold_checks_schedule_seats_and_key() {
+        let store = MemoryStore::new();
+        let first = schedule_with_seats(&store, 2).await;
+        let second = schedule_with_seats(&store, 3).await;
+        let lock = MemorySeatLock::new(store.clone());
+
+        let err = lock.hold_seats(&request(1, ScheduleId(99), &[1])).await;
+        assert!(matches!(err, Err(HoldError::ScheduleNotFound)));
+        let err = lock.hold_seats(&request(1, first.id, &[1, 99])).await;
+        assert!(matches!(err, Err(HoldError::SeatsNotFound(ids)) if ids == [SeatId(99)]));
+        let err = lock.hold_seats(&request(1, first.id, &[1, 3])).await;
+        assert!(matches!(err, Err(HoldError::ForeignSeats(ids)) if ids == [SeatId(3)]));
+
+        let key = IdempotencyKey::parse("k-1").unwrap();
+        let keyed = |seats: &[i64]| HoldRequest {
+            idempotency_key: Some(key.clone()),
+            ..request(1, second.id, seats)
+        };
+        let held = lock.hold_seats(&keyed(&[3, 4])).await.unwrap();
+        assert_eq!(held.total_amount, 200);
+        assert_eq!(held.status, ReservationStatus::Pending);
+        let err = lock.hold_seats(&keyed(&[3])).await;
+        assert!(matches!(err, Err(HoldError::DuplicateIdempotencyKey)));
+        // The same key is free for another user.
+        let other = HoldRequest {
+            user_id: UserId(2),
+            ..keyed(&[5])
+        };
+        lock.hold_seats(&other).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn schedules_with_reservations_cannot_be_deleted() {
+        let store = MemoryStore::new();
+        let schedule = schedule_with_seats(&store, 2).await;
+        let lock = MemorySeatLock::new(store.clone());
+        lock.hold_seats(&request(1, schedule.id, &[1]))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.delete_schedule(schedule.id).await,
+            Err(AdminError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.delete_concert(schedule.concert_id).await,
+            Err(AdminError::Conflict(_))
+        ));
+        assert_eq!(store.list_seats(schedule.id).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn cancel_pay_and_expire_move_seats_counter_and_outbox_together() {
+        let store = MemoryStore::new();
+        let schedule = schedule_with_seats(&store, 6).await;
+        let lock = MemorySeatLock::new(store.clone());
+        let now = Utc::now();
+
+        let cancelled = lock
+            .hold_seats(&request(1, schedule.id, &[1, 2]))
+            .await
+            .unwrap();
+        let paid = lock
+            .hold_seats(&request(1, schedule.id, &[3]))
+            .await
+            .unwrap();
+        let overdue = lock
+            .hold_seats(&request(2, schedule.id, &[4]))
+            .await
+            .unwrap();
+
+        let done = store.cancel_reservation(cancelled.id, now).await.unwrap();
+        assert!(
+            matches!(done, Transition::Done(ref r) if r.status == ReservationStatus::Cancelled)
+        );
+        assert_eq!(
+            store.cancel_reservation(cancelled.id, now).await.unwrap(),
+            Transition::NotPending(ReservationStatus::Cancelled)
+        );
+
+        let pay = PaymentRequest {
+            reservation_id: paid.id,
+            user_id: UserId(1),
+            amount: paid.total_amount,
+            idempotency_key: Some(IdempotencyKey::parse("p").unwrap()),
+            now,
+        };
+        let Transition::Done(payment) = store.confirm_with_payment(&pay).await.unwrap() else {
+            panic!("payment refused");
+        };
+        assert_eq!(payment.amount, 100);
+        let again = store.confirm_with_payment(&pay).await.unwrap();
+        assert_eq!(again, Transition::NotPending(ReservationStatus::Confirmed));
+        let someone_else = PaymentRequest {
+            user_id: UserId(2),
+            ..pay.clone()
+        };
+        assert_eq!(
+            store.confirm_with_payment(&someone_else).await.unwrap(),
+            Transition::NotFound
+        );
+
+        let late = PaymentRequest {
+            reservation_id: overdue.id,
+            user_id: UserId(2),
+            now: overdue.expires_at,
+            idempotency_key: None,
+            amount: 100,
+        };
+        assert_eq!(
+            store.confirm_with_payment(&late).await.unwrap(),
+            Transition::Overdue
+        );
+        let expired = store.expire_overdue_holds(overdue.expires_at, 10).unwrap();
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].status, ReservationStatus::Expired);
+
+        let report = store.audit_schedule(schedule.id).await.unwrap();
+        assert_eq!(report.violations(), Vec::<String>::new());
+        assert_eq!((report.available, report.held, report.reserved), (5, 0, 1));
+        let topics: Vec<String> = store
+            .unpublished(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.topic)
+            .collect();
+        assert_eq!(
+            topics,
+            [
+                "reservation.held",
+                "reservation.held",
+                "reservation.held",
+                "reservation.cancelled",
+                "reservation.completed",
+                "reservation.cancelled",
+            ]
+        );
+    }
+}

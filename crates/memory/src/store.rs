@@ -1,0 +1,429 @@
+//! `MemoryStore`: every table of the database in one struct behind one mutex,
+//! and the user and catalogue repositories over it.
+//!
+//! Each port method takes the lock once, checks everything, then writes: the
+//! in-memory equivalent of one database transaction. The lock is a
+//! `std::sync::Mutex` and is never held across an `.await`.
+
+use async_trait::async_trait;
+use booking_domain::{
+    AdminError, CatalogRepository, Concert, ConcertDetails, ConcertId, Email, IdempotencyKey,
+    NewOutboxEvent, NewUser, OutboxEvent, Payment, PaymentId, Readiness, RepoError, Reservation,
+    ReservationId, Role, Schedule, ScheduleId, Seat, SeatGrid, SeatId, SeatStatus, SignUpError,
+    User, UserId, UserRepository,
+};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// All adapters' storage. Cloning is cheap and shares the same tables, like
+/// two connections to one database.
+///
+/// Implements `UserRepository`, `CatalogRepository`, `ReservationRepository`,
+/// `OutboxRepository`, `JobLeaseRepository`, `InvariantAudit` and `Readiness`;
+/// `MemorySeatLock` holds seats in it.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    tables: Arc<Mutex<Tables>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Locks every table: the start of a "transaction".
+    pub(crate) fn tables(&self) -> Result<MutexGuard<'_, Tables>, RepoError> {
+        // A poisoned lock means a writer panicked half-way; unlike a database
+        // we cannot roll back, so refuse rather than serve torn state.
+        self.tables
+            .lock()
+            .map_err(|_| RepoError::unexpected("memory store lock poisoned by a panic"))
+    }
+}
+
+/// Next id of each table; ids start at 1 like a `BIGSERIAL`.
+#[derive(Debug, Default)]
+pub(crate) struct Sequences {
+    user: i64,
+    concert: i64,
+    schedule: i64,
+    seat: i64,
+    reservation: i64,
+    payment: i64,
+    outbox: i64,
+}
+
+fn next(counter: &mut i64) -> i64 {
+    *counter += 1;
+    *counter
+}
+
+/// The unique `(user_id, idempotency_key)` index of a table.
+pub(crate) type KeyIndex<Id> = HashMap<(UserId, IdempotencyKey), Id>;
+
+#[derive(Debug, Clone)]
+pub(crate) struct LeaseRow {
+    pub locked_until: DateTime<Utc>,
+    pub locked_by: String,
+}
+
+/// The tables. `BTreeMap`s keyed by id keep "ORDER BY id" for free.
+#[derive(Debug, Default)]
+pub(crate) struct Tables {
+    seq: Sequences,
+    pub users: BTreeMap<UserId, User>,
+    pub concerts: BTreeMap<ConcertId, Concert>,
+    pub schedules: BTreeMap<ScheduleId, Schedule>,
+    pub seats: BTreeMap<SeatId, Seat>,
+    pub reservations: BTreeMap<ReservationId, Reservation>,
+    pub reservation_keys: KeyIndex<ReservationId>,
+    pub payments: BTreeMap<PaymentId, Payment>,
+    pub payment_keys: KeyIndex<PaymentId>,
+    pub outbox: BTreeMap<i64, OutboxEvent>,
+    pub leases: HashMap<String, LeaseRow>,
+}
+
+impl Tables {
+    pub fn next_reservation_id(&mut self) -> ReservationId {
+        ReservationId(next(&mut self.seq.reservation))
+    }
+
+    pub fn next_payment_id(&mut self) -> PaymentId {
+        PaymentId(next(&mut self.seq.payment))
+    }
+
+    /// Appends an outbox row in the same "transaction" as the change it reports.
+    pub fn push_outbox(&mut self, event: NewOutboxEvent, now: DateTime<Utc>) {
+        let id = next(&mut self.seq.outbox);
+        self.outbox.insert(
+            id,
+            OutboxEvent {
+                id,
+                topic: event.topic.to_owned(),
+                key: event.key,
+                payload: event.payload,
+                created_at: now,
+                published_at: None,
+            },
+        );
+    }
+
+    /// Moves the given seats from `from` to `to`, bumping their version, and
+    /// returns how many moved. Seats in another state are left alone.
+    pub fn move_seats(&mut self, ids: &[SeatId], from: SeatStatus, to: SeatStatus) -> i32 {
+        let mut moved = 0;
+        for id in ids {
+            if let Some(seat) = self.seats.get_mut(id) {
+                if seat.status == from {
+                    seat.status = to;
+                    seat.version += 1;
+                    moved += 1;
+                }
+            }
+        }
+        moved
+    }
+
+    /// Whether any reservation, in any state, refers to one of `schedules`:
+    /// the foreign key that makes such a delete fail in the database.
+    fn has_reservations(&self, schedules: &[ScheduleId]) -> bool {
+        self.reservations
+            .values()
+            .any(|r| schedules.contains(&r.schedule_id))
+    }
+
+    fn delete_schedules(&mut self, schedules: &[ScheduleId]) {
+        self.seats
+            .retain(|_, seat| !schedules.contains(&seat.schedule_id));
+        self.schedules.retain(|id, _| !schedules.contains(id));
+    }
+}
+
+#[async_trait]
+impl UserRepository for MemoryStore {
+    async fn insert_user(&self, user: &NewUser) -> Result<User, SignUpError> {
+        let mut t = self.tables()?;
+        // `Email` is already normalised, so equality is the unique index.
+        if t.users.values().any(|u| u.email == user.email.as_str()) {
+            return Err(SignUpError::DuplicateEmail);
+        }
+        let stored = User {
+            id: UserId(next(&mut t.seq.user)),
+            email: user.email.as_str().to_owned(),
+            nickname: user.nickname.as_str().to_owned(),
+            password_hash: user.password_hash.clone(),
+            role: user.role,
+        };
+        t.users.insert(stored.id, stored.clone());
+        Ok(stored)
+    }
+
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+        let t = self.tables()?;
+        Ok(t.users
+            .values()
+            .find(|u| u.email == email.as_str())
+            .cloned())
+    }
+
+    async fn find_user(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        Ok(self.tables()?.users.get(&id).cloned())
+    }
+
+    async fn set_role(&self, id: UserId, role: Role) -> Result<(), RepoError> {
+        if let Some(user) = self.tables()?.users.get_mut(&id) {
+            user.role = role;
+        }
+        Ok(())
+    }
+}
+
+fn concert_from(id: ConcertId, details: &ConcertDetails) -> Concert {
+    Concert {
+        id,
+        title: details.title.clone(),
+        artist: details.artist.clone(),
+        venue: details.venue.clone(),
+        description: details.description.clone(),
+    }
+}
+
+#[async_trait]
+impl CatalogRepository for MemoryStore {
+    async fn list_concerts(&self) -> Result<Vec<Concert>, RepoError> {
+        Ok(self.tables()?.concerts.values().cloned().collect())
+    }
+
+    async fn find_concert(&self, id: ConcertId) -> Result<Option<Concert>, RepoError> {
+        Ok(self.tables()?.concerts.get(&id).cloned())
+    }
+
+    async fn insert_concert(&self, details: &ConcertDetails) -> Result<Concert, RepoError> {
+        let mut t = self.tables()?;
+        let concert = concert_from(ConcertId(next(&mut t.seq.concert)), details);
+        t.concerts.insert(concert.id, concert.clone());
+        Ok(concert)
+    }
+
+    async fn update_concert(
+        &self,
+        id: ConcertId,
+        details: &ConcertDetails,
+    ) -> Result<Option<Concert>, RepoError> {
+        let mut t = self.tables()?;
+        Ok(t.concerts.get_mut(&id).map(|concert| {
+            *concert = concert_from(id, details);
+            concert.clone()
+        }))
+    }
+
+    async fn delete_concert(&self, id: ConcertId) -> Result<(), AdminError> {
+        let mut t = self.tables()?;
+        if !t.concerts.contains_key(&id) {
+            return Err(AdminError::NotFound("concert"));
+        }
+        let schedules: Vec<ScheduleId> = t
+            .schedules
+            .values()
+            .filter(|s| s.concert_id == id)
+            .map(|s| s.id)
+            .collect();
+        if t.has_reservations(&schedules) {
+            return Err(AdminError::Conflict(
+                "the concert has schedules with reservations".into(),
+            ));
+        }
+        t.delete_schedules(&schedules);
+        t.concerts.remove(&id);
+        Ok(())
+    }
+
+    /// Ordered by start time, then id.
+    async fn list_schedules(&self, concert: ConcertId) -> Result<Vec<Schedule>, RepoError> {
+        let t = self.tables()?;
+        let mut schedules: Vec<Schedule> = t
+            .schedules
+            .values()
+            .filter(|s| s.concert_id == concert)
+            .cloned()
+            .collect();
+        schedules.sort_by_key(|s| (s.starts_at, s.id));
+        Ok(schedules)
+    }
+
+    async fn find_schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, RepoError> {
+        Ok(self.tables()?.schedules.get(&id).cloned())
+    }
+
+    async fn insert_schedule(
+        &self,
+        concert: ConcertId,
+        starts_at: DateTime<Utc>,
+        grid: &SeatGrid,
+    ) -> Result<Schedule, AdminError> {
+        let mut t = self.tables()?;
+        if !t.concerts.contains_key(&concert) {
+            return Err(AdminError::NotFound("concert"));
+        }
+        let id = ScheduleId(next(&mut t.seq.schedule));
+        let mut count: i32 = 0;
+        for new_seat in grid.seats() {
+            let seat = Seat {
+                id: SeatId(next(&mut t.seq.seat)),
+                schedule_id: id,
+                section: new_seat.section,
+                row: new_seat.row,
+                number: new_seat.number,
+                price: new_seat.price,
+                status: SeatStatus::Available,
+                version: 0,
+            };
+            t.seats.insert(seat.id, seat);
+            count += 1;
+        }
+        let schedule = Schedule {
+            id,
+            concert_id: concert,
+            starts_at,
+            total_seats: count,
+            available_seats: count,
+        };
+        t.schedules.insert(id, schedule.clone());
+        Ok(schedule)
+    }
+
+    async fn update_schedule(
+        &self,
+        id: ScheduleId,
+        starts_at: DateTime<Utc>,
+    ) -> Result<Option<Schedule>, RepoError> {
+        let mut t = self.tables()?;
+        Ok(t.schedules.get_mut(&id).map(|schedule| {
+            schedule.starts_at = starts_at;
+            schedule.clone()
+        }))
+    }
+
+    async fn delete_schedule(&self, id: ScheduleId) -> Result<(), AdminError> {
+        let mut t = self.tables()?;
+        if !t.schedules.contains_key(&id) {
+            return Err(AdminError::NotFound("schedule"));
+        }
+        if t.has_reservations(&[id]) {
+            return Err(AdminError::Conflict("the schedule has reservations".into()));
+        }
+        t.delete_schedules(&[id]);
+        Ok(())
+    }
+
+    async fn list_seats(&self, schedule: ScheduleId) -> Result<Vec<Seat>, RepoError> {
+        let t = self.tables()?;
+        Ok(t.seats
+            .values()
+            .filter(|s| s.schedule_id == schedule)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Readiness for MemoryStore {
+    /// Memory is always there.
+    async fn check_ready(&self) -> Result<(), RepoError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use booking_domain::{NewUser, Nickname, SectionSpec};
+
+    fn grid() -> SeatGrid {
+        SeatGrid::parse(vec![SectionSpec {
+            name: "A".into(),
+            rows: 2,
+            seats_per_row: 3,
+            price: 100,
+        }])
+        .unwrap()
+    }
+
+    fn details(title: &str) -> ConcertDetails {
+        ConcertDetails::parse(title, "artist", "venue", "").unwrap()
+    }
+
+    fn new_user(email: &str) -> NewUser {
+        NewUser {
+            email: Email::parse(email).unwrap(),
+            nickname: Nickname::parse("nick").unwrap(),
+            password_hash: "h".into(),
+            role: Role::User,
+        }
+    }
+
+    #[tokio::test]
+    async fn ids_are_sequential_per_table() {
+        let store = MemoryStore::new();
+        let a = store.insert_user(&new_user("a@x.io")).await.unwrap();
+        let b = store.insert_user(&new_user("b@x.io")).await.unwrap();
+        let c = store.insert_concert(&details("c")).await.unwrap();
+        assert_eq!((a.id, b.id, c.id), (UserId(1), UserId(2), ConcertId(1)));
+    }
+
+    #[tokio::test]
+    async fn duplicate_email_is_refused() {
+        let store = MemoryStore::new();
+        store.insert_user(&new_user("a@x.io")).await.unwrap();
+        let again = store.insert_user(&new_user("A@X.io")).await;
+        assert!(matches!(again, Err(SignUpError::DuplicateEmail)));
+    }
+
+    #[tokio::test]
+    async fn schedule_creates_every_seat_of_its_grid() {
+        let store = MemoryStore::new();
+        let concert = store.insert_concert(&details("c")).await.unwrap();
+        let schedule = store
+            .insert_schedule(concert.id, Utc::now(), &grid())
+            .await
+            .unwrap();
+        assert_eq!((schedule.total_seats, schedule.available_seats), (6, 6));
+        let seats = store.list_seats(schedule.id).await.unwrap();
+        assert_eq!(seats.len(), 6);
+        assert!(seats.windows(2).all(|w| w[0].id < w[1].id));
+        assert!(seats
+            .iter()
+            .all(|s| s.status == SeatStatus::Available && s.version == 0));
+    }
+
+    #[tokio::test]
+    async fn schedule_of_missing_concert_is_not_found() {
+        let store = MemoryStore::new();
+        let result = store
+            .insert_schedule(ConcertId(42), Utc::now(), &grid())
+            .await;
+        assert!(matches!(result, Err(AdminError::NotFound("concert"))));
+    }
+
+    #[tokio::test]
+    async fn deleting_a_concert_deletes_its_schedules_and_seats() {
+        let store = MemoryStore::new();
+        let concert = store.insert_concert(&details("c")).await.unwrap();
+        let schedule = store
+            .insert_schedule(concert.id, Utc::now(), &grid())
+            .await
+            .unwrap();
+        store.delete_concert(concert.id).await.unwrap();
+        assert!(store.find_schedule(schedule.id).await.unwrap().is_none());
+        assert!(store.list_seats(schedule.id).await.unwrap().is_empty());
+        assert!(matches!(
+            store.delete_concert(concert.id).await,
+            Err(AdminError::NotFound("concert"))
+        ));
+        assert!(matches!(
+            store.delete_schedule(schedule.id).await,
+            Err(AdminError::NotFound("schedule"))
+        ));
+    }
+}
