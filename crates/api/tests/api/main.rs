@@ -1,0 +1,9 @@
+//! Black-box tests of the HTTP API on a random port, against a fresh
+//! PostgreSQL database per test and the pessimistic strategy.
+
+mod admin;
+mod auth;
+mod bad_input;
+mod booking;
+mod embedded;
+mod helpers;
