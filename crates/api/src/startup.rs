@@ -121,6 +121,26 @@ fn seat_lock(strategy: Strategy, store: &PgStore) -> Arc<dyn SeatLock> {
     }
 }
 
+/// The use cases' ports over one store that implements every repository.
+fn ports_over<S>(
+    store: &S,
+    seat_lock: Arc<dyn SeatLock>,
+    hasher: Arc<dyn PasswordHasher>,
+    clock: Arc<dyn Clock>,
+) -> Ports
+where
+    S: UserRepository + CatalogRepository + ReservationRepository + Clone + 'static,
+{
+    Ports {
+        users: Arc::new(store.clone()),
+        catalog: Arc::new(store.clone()),
+        reservations: Arc::new(store.clone()),
+        seat_lock,
+        hasher,
+        clock,
+    }
+}
+
 fn random_string(len: usize) -> String {
     rand::thread_rng()
         .sample_iter(&Alphanumeric)
@@ -144,14 +164,8 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
             }
             let store = PgStore::connect(&pool_settings(settings, url))?;
             store.check_ready().await.map_err(StartupError::Database)?;
-            let ports = Ports {
-                users: Arc::new(store.clone()),
-                catalog: Arc::new(store.clone()),
-                reservations: Arc::new(store.clone()),
-                seat_lock: seat_lock(settings.booking.strategy, &store),
-                hasher,
-                clock,
-            };
+            let lock = seat_lock(settings.booking.strategy, &store);
+            let ports = ports_over(&store, lock, hasher, clock);
             let service = BookingService::new(ports, hold_ttl);
             (
                 AppState {
@@ -170,14 +184,8 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
             let store = MemoryStore::new();
             let demo = seed_demo(&store).await.map_err(StartupError::Seed)?;
             tracing::info!(concert = %demo.concert.id, schedule = %demo.schedule.id, "demo concert seeded");
-            let ports = Ports {
-                users: Arc::new(store.clone()),
-                catalog: Arc::new(store.clone()),
-                reservations: Arc::new(store.clone()),
-                seat_lock: Arc::new(MemorySeatLock::new(store.clone())),
-                hasher,
-                clock,
-            };
+            let lock: Arc<dyn SeatLock> = Arc::new(MemorySeatLock::new(store.clone()));
+            let ports = ports_over(&store, lock, hasher, clock);
             let service = BookingService::new(ports, hold_ttl);
             (
                 AppState {

@@ -16,12 +16,16 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 /// PostgreSQL's 65535 bind parameters.
 const SEAT_INSERT_CHUNK: usize = 5_000;
 
-fn delete_error(e: Error, what: &'static str) -> AdminError {
-    match e {
-        Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-            AdminError::Conflict(format!("the {what} has reservations and cannot be deleted"))
-        }
-        other => AdminError::Repo(repo_error(other)),
+/// The outcome of a `DELETE` of one row: gone, not there, or still
+/// referenced by reservations (a foreign key refuses it).
+fn deleted_one(result: QueryResult<usize>, what: &'static str) -> Result<(), AdminError> {
+    match result {
+        Ok(0) => Err(AdminError::NotFound(what)),
+        Ok(_) => Ok(()),
+        Err(Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => Err(
+            AdminError::Conflict(format!("the {what} has reservations and cannot be deleted")),
+        ),
+        Err(other) => Err(AdminError::Repo(repo_error(other))),
     }
 }
 
@@ -89,14 +93,10 @@ impl CatalogRepository for PgStore {
 
     async fn delete_concert(&self, id: ConcertId) -> Result<(), AdminError> {
         let mut conn = self.conn().await?;
-        let deleted = diesel::delete(concerts::table.find(id.0))
+        let result = diesel::delete(concerts::table.find(id.0))
             .execute(&mut conn)
-            .await
-            .map_err(|e| delete_error(e, "concert"))?;
-        if deleted == 0 {
-            return Err(AdminError::NotFound("concert"));
-        }
-        Ok(())
+            .await;
+        deleted_one(result, "concert")
     }
 
     async fn list_schedules(&self, concert: ConcertId) -> Result<Vec<Schedule>, RepoError> {
@@ -198,14 +198,10 @@ impl CatalogRepository for PgStore {
 
     async fn delete_schedule(&self, id: ScheduleId) -> Result<(), AdminError> {
         let mut conn = self.conn().await?;
-        let deleted = diesel::delete(concert_schedules::table.find(id.0))
+        let result = diesel::delete(concert_schedules::table.find(id.0))
             .execute(&mut conn)
-            .await
-            .map_err(|e| delete_error(e, "schedule"))?;
-        if deleted == 0 {
-            return Err(AdminError::NotFound("schedule"));
-        }
-        Ok(())
+            .await;
+        deleted_one(result, "schedule")
     }
 
     async fn list_seats(&self, schedule: ScheduleId) -> Result<Vec<Seat>, RepoError> {

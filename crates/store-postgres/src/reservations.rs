@@ -20,6 +20,16 @@ const RESERVATION_KEY_CONSTRAINT: &str = "reservations_user_id_idempotency_key_k
 const ONE_ACTIVE_CONSTRAINT: &str = "reservation_seats_one_active";
 const PAYMENT_KEY_CONSTRAINT: &str = "payments_user_id_idempotency_key_key";
 
+async fn find_domain_reservation(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+) -> Result<Option<Reservation>, RepoError> {
+    match load_reservation(conn, id).await.map_err(repo_error)? {
+        Some((row, seats)) => row.into_domain(seats).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// A reservation with its seat ids (ascending).
 pub async fn load_reservation(
     conn: &mut AsyncPgConnection,
@@ -262,13 +272,7 @@ pub async fn release_reservation(
 impl ReservationRepository for PgStore {
     async fn find_reservation(&self, id: ReservationId) -> Result<Option<Reservation>, RepoError> {
         let mut conn = self.conn().await?;
-        match load_reservation(&mut conn, id.0)
-            .await
-            .map_err(repo_error)?
-        {
-            Some((row, seats)) => row.into_domain(seats).map(Some),
-            None => Ok(None),
-        }
+        find_domain_reservation(&mut conn, id.0).await
     }
 
     async fn find_reservation_by_key(
@@ -286,10 +290,7 @@ impl ReservationRepository for PgStore {
             .optional()
             .map_err(repo_error)?;
         let Some(id) = id else { return Ok(None) };
-        match load_reservation(&mut conn, id).await.map_err(repo_error)? {
-            Some((row, seats)) => row.into_domain(seats).map(Some),
-            None => Ok(None),
-        }
+        find_domain_reservation(&mut conn, id).await
     }
 
     async fn list_reservations(&self, user: UserId) -> Result<Vec<Reservation>, RepoError> {
