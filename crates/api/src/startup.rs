@@ -202,8 +202,8 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
 
 impl Components {
     pub async fn build(settings: &Settings, secrets: &Secrets) -> Result<Self, StartupError> {
-        let (state, embedded) = build_state(settings).await?;
-
+        // Checked before anything touches the database.
+        let embedded = settings.database.url.is_none();
         let secret = match (&secrets.jwt_secret, embedded) {
             (Some(s), _) if s.len() < MIN_SECRET_LEN => return Err(StartupError::ShortJwtSecret),
             (Some(s), _) => s.clone(),
@@ -217,6 +217,7 @@ impl Components {
             secret.as_bytes(),
             chrono::Duration::seconds(settings.auth.token_ttl_secs),
         );
+        let (state, _) = build_state(settings).await?;
 
         match (&secrets.admin, embedded) {
             (Some((email, password)), _) => {

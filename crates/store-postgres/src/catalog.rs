@@ -2,19 +2,64 @@
 
 use crate::models::{ConcertRow, ScheduleRow, SeatRow};
 use crate::schema::{concert_schedules, concerts, seats};
-use crate::tx::TxError;
+use crate::tx::{run_to_completion, set_local_timeouts, TxError};
 use crate::{repo_error, PgStore};
 use async_trait::async_trait;
 use booking_domain::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel::sql_types::BigInt;
+use diesel_async::scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 /// Seats are inserted in chunks: one statement per chunk stays well under
 /// PostgreSQL's 65535 bind parameters.
 const SEAT_INSERT_CHUNK: usize = 5_000;
+
+/// Deletes lock the seats they cascade to first, ascending, as holds do, so
+/// a delete racing a hold waits instead of deadlocking.
+const LOCK_SEATS_OF_CONCERT: &str = "\
+SELECT s.id FROM seats s JOIN concert_schedules c ON c.id = s.schedule_id
+ WHERE c.concert_id = $1 ORDER BY s.id FOR UPDATE OF s";
+const LOCK_SEATS_OF_SCHEDULE: &str =
+    "SELECT id FROM seats WHERE schedule_id = $1 ORDER BY id FOR UPDATE";
+
+impl PgStore {
+    async fn delete_with_seats_locked<F>(
+        &self,
+        lock_seats: &'static str,
+        id: i64,
+        what: &'static str,
+        delete: F,
+    ) -> Result<(), AdminError>
+    where
+        F: for<'r> FnOnce(
+                &'r mut AsyncPgConnection,
+            ) -> ScopedBoxFuture<'static, 'r, QueryResult<usize>>
+            + Send
+            + 'static,
+    {
+        let mut conn = self.conn().await?;
+        let timeouts = self.timeouts();
+        let result = run_to_completion(async move {
+            conn.transaction::<_, Error, _>(|conn| {
+                async move {
+                    set_local_timeouts(conn, timeouts).await?;
+                    diesel::sql_query(lock_seats)
+                        .bind::<BigInt, _>(id)
+                        .execute(conn)
+                        .await?;
+                    delete(conn).await
+                }
+                .scope_boxed()
+            })
+            .await
+        })
+        .await?;
+        deleted_one(result, what)
+    }
+}
 
 /// The outcome of a `DELETE` of one row: gone, not there, or still
 /// referenced by reservations (a foreign key refuses it).
@@ -92,11 +137,13 @@ impl CatalogRepository for PgStore {
     }
 
     async fn delete_concert(&self, id: ConcertId) -> Result<(), AdminError> {
-        let mut conn = self.conn().await?;
-        let result = diesel::delete(concerts::table.find(id.0))
-            .execute(&mut conn)
-            .await;
-        deleted_one(result, "concert")
+        let (lock, what) = (LOCK_SEATS_OF_CONCERT, "concert");
+        self.delete_with_seats_locked(lock, id.0, what, move |conn| {
+            diesel::delete(concerts::table.find(id.0))
+                .execute(conn)
+                .scope_boxed()
+        })
+        .await
     }
 
     async fn list_schedules(&self, concert: ConcertId) -> Result<Vec<Schedule>, RepoError> {
@@ -197,11 +244,13 @@ impl CatalogRepository for PgStore {
     }
 
     async fn delete_schedule(&self, id: ScheduleId) -> Result<(), AdminError> {
-        let mut conn = self.conn().await?;
-        let result = diesel::delete(concert_schedules::table.find(id.0))
-            .execute(&mut conn)
-            .await;
-        deleted_one(result, "schedule")
+        let (lock, what) = (LOCK_SEATS_OF_SCHEDULE, "schedule");
+        self.delete_with_seats_locked(lock, id.0, what, move |conn| {
+            diesel::delete(concert_schedules::table.find(id.0))
+                .execute(conn)
+                .scope_boxed()
+        })
+        .await
     }
 
     async fn list_seats(&self, schedule: ScheduleId) -> Result<Vec<Seat>, RepoError> {

@@ -6,6 +6,9 @@ use diesel::result::{DatabaseErrorKind, Error};
 /// A failure that is not the caller's fault: unreachable database versus
 /// anything else.
 pub fn repo_error(e: Error) -> RepoError {
+    if is_transient_conflict(&e) {
+        return RepoError::Unavailable(format!("database busy: {e}"));
+    }
     match e {
         Error::DatabaseError(
             DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
@@ -15,13 +18,16 @@ pub fn repo_error(e: Error) -> RepoError {
     }
 }
 
-/// True for `lock_timeout` / `statement_timeout` cancellations (SQLSTATE
-/// 55P03 / 57014), which diesel reports as `Unknown`.
-pub fn is_lock_or_statement_timeout(e: &Error) -> bool {
+/// True for `lock_timeout` / `statement_timeout` cancellations and
+/// deadlock aborts (SQLSTATE 55P03 / 57014 / 40P01), which diesel reports as
+/// `Unknown`: the work was fine, the moment was not; retrying may succeed.
+pub fn is_transient_conflict(e: &Error) -> bool {
     match e {
         Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
             let msg = info.message();
-            msg.contains("lock timeout") || msg.contains("statement timeout")
+            msg.contains("lock timeout")
+                || msg.contains("statement timeout")
+                || msg.contains("deadlock detected")
         }
         _ => false,
     }

@@ -16,7 +16,7 @@ pub mod schema;
 pub mod tx;
 mod users;
 
-pub use error::{constraint_violated, is_lock_or_statement_timeout, repo_error};
+pub use error::{constraint_violated, is_transient_conflict, repo_error};
 pub use migrate::{run_migrations, MigrationError};
 pub use models::ReservationRow;
 pub use pool::{PgConn, PgPool, PgStore, PoolSettings, StoreError};

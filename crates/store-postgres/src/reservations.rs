@@ -7,7 +7,7 @@
 use crate::models::{PaymentRow, ReservationRow};
 use crate::schema::{concert_schedules, outbox, payments, reservation_seats, reservations, seats};
 use crate::tx::{run_to_completion, set_local_timeouts, TxError};
-use crate::{constraint_violated, is_lock_or_statement_timeout, repo_error, PgStore};
+use crate::{constraint_violated, is_transient_conflict, repo_error, PgStore};
 use async_trait::async_trait;
 use booking_domain::*;
 use chrono::{DateTime, Utc};
@@ -150,7 +150,7 @@ pub fn hold_error(e: Error, request: &HoldRequest) -> HoldError {
         HoldError::DuplicateIdempotencyKey
     } else if constraint_violated(&e, ONE_ACTIVE_CONSTRAINT) {
         HoldError::SeatTaken(request.seat_ids.as_slice().to_vec())
-    } else if is_lock_or_statement_timeout(&e) {
+    } else if is_transient_conflict(&e) {
         HoldError::Contention
     } else {
         HoldError::Repo(repo_error(e))
