@@ -200,8 +200,10 @@ pub struct AuditReport {
     pub available: i64,
     pub held: i64,
     pub reserved: i64,
-    /// The schedule's `available_seats` counter.
-    pub available_counter: i64,
+    /// The schedule's capacity (`total_seats`).
+    pub capacity: i64,
+    /// Available seats as the catalogue reports them (`Schedule::available_seats`).
+    pub reported_available: i64,
     pub active_reservations: i64,
     /// Seats that belong to more than one active reservation (oversell).
     pub double_booked_seats: Vec<SeatId>,
@@ -234,17 +236,23 @@ impl AuditReport {
                 self.empty_reservations
             ));
         }
-        if self.held + self.reserved > self.total_seats {
+        if self.held + self.reserved > self.capacity {
             out.push(format!(
                 "sold + held = {} exceeds capacity {}",
                 self.held + self.reserved,
-                self.total_seats
+                self.capacity
             ));
         }
-        if self.available_counter != self.available {
+        if self.total_seats != self.capacity {
             out.push(format!(
-                "available_seats counter is {} but {} seats are AVAILABLE",
-                self.available_counter, self.available
+                "{} seat rows for a capacity of {}",
+                self.total_seats, self.capacity
+            ));
+        }
+        if self.reported_available != self.available {
+            out.push(format!(
+                "the catalogue reports {} available seats but {} are AVAILABLE",
+                self.reported_available, self.available
             ));
         }
         out

@@ -19,7 +19,8 @@ impl InvariantAudit for MemoryStore {
         };
         let mut report = AuditReport {
             total_seats: i64::from(counters.total_seats),
-            available_counter: i64::from(counters.available_seats),
+            capacity: i64::from(counters.total_seats),
+            reported_available: i64::from(counters.available_seats),
             ..AuditReport::default()
         };
 
@@ -113,7 +114,7 @@ mod tests {
             .status = SeatStatus::Held;
         let report = store.audit_schedule(schedule.id).await.unwrap();
         assert_eq!(report.status_mismatches, vec![SeatId(2)]);
-        assert_eq!((report.available, report.available_counter), (2, 3));
+        assert_eq!((report.available, report.reported_available), (2, 3));
         assert_eq!(report.violations().len(), 2);
     }
 }

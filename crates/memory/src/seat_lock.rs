@@ -175,7 +175,7 @@ mod tests {
 
         let report = store.audit_schedule(schedule.id).await.unwrap();
         assert_eq!(report.violations(), Vec::<String>::new());
-        assert_eq!((report.held, report.available_counter), (1, 9));
+        assert_eq!((report.held, report.reported_available), (1, 9));
         assert_eq!(report.active_reservations, 1);
     }
 

@@ -13,7 +13,7 @@ SELECT count(*) AS total,
        count(*) FILTER (WHERE s.status = 'AVAILABLE') AS available,
        count(*) FILTER (WHERE s.status = 'HELD') AS held,
        count(*) FILTER (WHERE s.status = 'RESERVED') AS reserved,
-       (SELECT available_seats FROM concert_schedules WHERE id = $1) AS available_counter,
+       (SELECT total_seats FROM concert_schedules WHERE id = $1) AS capacity,
        (SELECT count(*) FROM reservations r
          WHERE r.schedule_id = $1 AND r.status IN ('PENDING', 'CONFIRMED')) AS active_reservations
   FROM seats s WHERE s.schedule_id = $1";
@@ -57,7 +57,7 @@ struct Counts {
     #[diesel(sql_type = BigInt)]
     reserved: i64,
     #[diesel(sql_type = diesel::sql_types::Nullable<Integer>)]
-    available_counter: Option<i32>,
+    capacity: Option<i32>,
     #[diesel(sql_type = BigInt)]
     active_reservations: i64,
 }
@@ -66,6 +66,23 @@ struct Counts {
 struct Id {
     #[diesel(sql_type = BigInt)]
     id: i64,
+}
+
+/// The available count the catalogue serves (derived from the seats), so
+/// the audit also checks the read path.
+async fn reported_available(
+    conn: &mut diesel_async::AsyncPgConnection,
+    schedule: ScheduleId,
+) -> Result<i64, RepoError> {
+    use crate::schema::seats;
+    use diesel::{ExpressionMethods, QueryDsl};
+    seats::table
+        .filter(seats::schedule_id.eq(schedule.0))
+        .filter(seats::status.eq(SeatStatus::Available.as_str()))
+        .count()
+        .get_result(conn)
+        .await
+        .map_err(repo_error)
 }
 
 #[async_trait]
@@ -91,7 +108,8 @@ impl InvariantAudit for PgStore {
             available: counts.available,
             held: counts.held,
             reserved: counts.reserved,
-            available_counter: counts.available_counter.map(i64::from).unwrap_or_default(),
+            capacity: counts.capacity.map(i64::from).unwrap_or_default(),
+            reported_available: reported_available(&mut conn, schedule).await?,
             active_reservations: counts.active_reservations,
             double_booked_seats: double.into_iter().map(|r| SeatId(r.id)).collect(),
             status_mismatches: mismatches.into_iter().map(|r| SeatId(r.id)).collect(),

@@ -17,6 +17,31 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 /// PostgreSQL's 65535 bind parameters.
 const SEAT_INSERT_CHUNK: usize = 5_000;
 
+/// The schedules with their AVAILABLE seats counted (one grouped query).
+async fn with_availability(
+    conn: &mut AsyncPgConnection,
+    rows: Vec<ScheduleRow>,
+) -> QueryResult<Vec<Schedule>> {
+    let ids: Vec<i64> = rows.iter().map(ScheduleRow::id).collect();
+    let counts: Vec<(i64, i64)> = seats::table
+        .filter(seats::schedule_id.eq_any(&ids))
+        .filter(seats::status.eq(SeatStatus::Available.as_str()))
+        .group_by(seats::schedule_id)
+        .select((seats::schedule_id, diesel::dsl::count_star()))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let available = counts
+                .iter()
+                .find(|(id, _)| *id == row.id())
+                .map_or(0, |(_, n)| *n);
+            row.into_domain(i32::try_from(available).unwrap_or(i32::MAX))
+        })
+        .collect())
+}
+
 /// Deletes lock the seats they cascade to first, ascending, as holds do, so
 /// a delete racing a hold waits instead of deadlocking.
 const LOCK_SEATS_OF_CONCERT: &str = "\
@@ -155,7 +180,7 @@ impl CatalogRepository for PgStore {
             .load(&mut conn)
             .await
             .map_err(repo_error)?;
-        Ok(rows.into_iter().map(Schedule::from).collect())
+        with_availability(&mut conn, rows).await.map_err(repo_error)
     }
 
     async fn find_schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, RepoError> {
@@ -167,7 +192,8 @@ impl CatalogRepository for PgStore {
             .await
             .optional()
             .map_err(repo_error)?;
-        Ok(row.map(Schedule::from))
+        let schedules = with_availability(&mut conn, row.into_iter().collect());
+        Ok(schedules.await.map_err(repo_error)?.pop())
     }
 
     async fn insert_schedule(
@@ -189,7 +215,6 @@ impl CatalogRepository for PgStore {
                         concert_schedules::concert_id.eq(concert.0),
                         concert_schedules::starts_at.eq(starts_at),
                         concert_schedules::total_seats.eq(total),
-                        concert_schedules::available_seats.eq(total),
                     ))
                     .returning(ScheduleRow::as_returning())
                     .get_result(conn)
@@ -200,7 +225,7 @@ impl CatalogRepository for PgStore {
                         }
                         other => TxError::Db(other),
                     })?;
-                let schedule = Schedule::from(schedule);
+                let schedule = schedule.into_domain(total);
                 for chunk in seat_rows.chunks(SEAT_INSERT_CHUNK) {
                     let values: Vec<_> = chunk
                         .iter()
@@ -240,7 +265,8 @@ impl CatalogRepository for PgStore {
             .await
             .optional()
             .map_err(repo_error)?;
-        Ok(row.map(Schedule::from))
+        let schedules = with_availability(&mut conn, row.into_iter().collect());
+        Ok(schedules.await.map_err(repo_error)?.pop())
     }
 
     async fn delete_schedule(&self, id: ScheduleId) -> Result<(), AdminError> {

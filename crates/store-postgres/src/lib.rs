@@ -21,6 +21,5 @@ pub use migrate::{run_migrations, MigrationError};
 pub use models::ReservationRow;
 pub use pool::{PgConn, PgPool, PgStore, PoolSettings, StoreError};
 pub use reservations::{
-    adjust_available, hold_error, insert_pending_reservation, load_reservation,
-    release_reservation, write_outbox,
+    hold_error, insert_pending_reservation, load_reservation, release_reservation, write_outbox,
 };

@@ -62,17 +62,21 @@ pub(crate) struct ScheduleRow {
     concert_id: i64,
     starts_at: DateTime<Utc>,
     total_seats: i32,
-    available_seats: i32,
 }
 
-impl From<ScheduleRow> for Schedule {
-    fn from(r: ScheduleRow) -> Self {
+impl ScheduleRow {
+    pub(crate) fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// `available` is counted from the seats, not stored.
+    pub(crate) fn into_domain(self, available: i32) -> Schedule {
         Schedule {
-            id: ScheduleId(r.id),
-            concert_id: ConcertId(r.concert_id),
-            starts_at: r.starts_at,
-            total_seats: r.total_seats,
-            available_seats: r.available_seats,
+            id: ScheduleId(self.id),
+            concert_id: ConcertId(self.concert_id),
+            starts_at: self.starts_at,
+            total_seats: self.total_seats,
+            available_seats: available,
         }
     }
 }

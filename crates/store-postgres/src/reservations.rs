@@ -2,10 +2,12 @@
 //! (shared by every lock strategy).
 //!
 //! Lock order, the same in every transaction, so none can deadlock:
-//! reservation row, then seat rows in ascending id, then the schedule row.
+//! reservation row, then seat rows in ascending id. No transaction writes
+//! the schedule row (its available count is derived from the seats), so
+//! holds of different seats never wait for each other.
 
 use crate::models::{PaymentRow, ReservationRow};
-use crate::schema::{concert_schedules, outbox, payments, reservation_seats, reservations, seats};
+use crate::schema::{outbox, payments, reservation_seats, reservations, seats};
 use crate::tx::{run_to_completion, set_local_timeouts, TxError};
 use crate::{constraint_violated, is_transient_conflict, repo_error, PgStore};
 use async_trait::async_trait;
@@ -70,24 +72,8 @@ pub async fn write_outbox(conn: &mut AsyncPgConnection, event: &NewOutboxEvent) 
         .map(drop)
 }
 
-/// Moves the schedule's `available_seats` counter by `delta`. Its CHECK
-/// constraint refuses a negative count. Called last in a transaction, so the
-/// schedule row is locked only until the commit.
-pub async fn adjust_available(
-    conn: &mut AsyncPgConnection,
-    schedule: ScheduleId,
-    delta: i32,
-) -> QueryResult<()> {
-    diesel::update(concert_schedules::table.find(schedule.0))
-        .set(concert_schedules::available_seats.eq(concert_schedules::available_seats + delta))
-        .execute(conn)
-        .await
-        .map(drop)
-}
-
 /// Writes what a successful hold consists of: the PENDING reservation, its
-/// seats (active), its `reservation.held` outbox row, and the schedule's
-/// counter. The caller has already made the seats HELD with a conditional
+/// seats (active) and its `reservation.held` outbox row. The caller has already made the seats HELD with a conditional
 /// write; the partial unique index on active reservation seats would refuse
 /// a second holder even if it had not.
 pub async fn insert_pending_reservation(
@@ -139,8 +125,6 @@ pub async fn insert_pending_reservation(
         &NewOutboxEvent::for_reservation(&reservation, request.now),
     )
     .await?;
-    let held = i32::try_from(request.seat_ids.len()).unwrap_or(i32::MAX);
-    adjust_available(conn, request.schedule_id, -held).await?;
     Ok(reservation)
 }
 
@@ -227,7 +211,7 @@ async fn why_not_pending<T>(
 }
 
 /// Ends a PENDING reservation as `to` (CANCELLED or EXPIRED): seats back to
-/// AVAILABLE, links inactive, counter up, outbox row; all or nothing.
+/// AVAILABLE, links inactive, outbox row; all or nothing.
 pub async fn release_reservation(
     conn: &mut AsyncPgConnection,
     id: ReservationId,
@@ -263,8 +247,6 @@ pub async fn release_reservation(
         .await?;
     let reservation = row.into_domain(seat_ids).map_err(TxError::Abort)?;
     write_outbox(conn, &NewOutboxEvent::for_reservation(&reservation, now)).await?;
-    let released = i32::try_from(reservation.seat_ids.len()).unwrap_or(i32::MAX);
-    adjust_available(conn, reservation.schedule_id, released).await?;
     Ok(Transition::Done(reservation))
 }
 

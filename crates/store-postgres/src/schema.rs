@@ -29,7 +29,6 @@ diesel::table! {
         concert_id -> Int8,
         starts_at -> Timestamptz,
         total_seats -> Int4,
-        available_seats -> Int4,
         created_at -> Timestamptz,
     }
 }

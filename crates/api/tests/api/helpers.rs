@@ -252,9 +252,7 @@ impl TestApp {
                     (SELECT count(*) FROM payments) AS payments,
                     (SELECT count(*) FROM outbox) AS outbox,
                     (SELECT coalesce(string_agg(id || ':' || status || ':' || version, ',' ORDER BY id), '')
-                       FROM seats) AS seats,
-                    (SELECT coalesce(string_agg(id || ':' || available_seats, ',' ORDER BY id), '')
-                       FROM concert_schedules) AS schedules",
+                       FROM seats) AS seats",
         )
         .get_result(&mut conn)
         .await
@@ -304,8 +302,6 @@ pub struct DbSnapshot {
     pub outbox: i64,
     #[diesel(sql_type = Text)]
     pub seats: String,
-    #[diesel(sql_type = Text)]
-    pub schedules: String,
 }
 
 /// Asserts the status and returns the JSON body.
