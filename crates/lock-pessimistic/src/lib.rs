@@ -13,16 +13,16 @@
 
 use async_trait::async_trait;
 use booking_domain::*;
+use booking_store_postgres::holds::{refuse_unholdable, total_price, SeatSnapshot};
 use booking_store_postgres::tx::{run_to_completion, set_local_timeouts, TxError};
 use booking_store_postgres::{hold_error, insert_pending_reservation, PgStore};
-use diesel::sql_types::{Array, BigInt, Text};
-use diesel::QueryableByName;
+use diesel::sql_types::{Array, BigInt};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 /// Takes the row locks, ascending, and reads what the checks need.
 const LOCK_SEATS: &str = "\
-SELECT id, schedule_id, status, price FROM seats
+SELECT id, schedule_id, status, price, version FROM seats
  WHERE id = ANY($1)
  ORDER BY id
    FOR UPDATE";
@@ -31,27 +31,6 @@ SELECT id, schedule_id, status, price FROM seats
 const MARK_HELD: &str = "\
 UPDATE seats SET status = 'HELD', version = version + 1
  WHERE id = ANY($1) AND status = 'AVAILABLE'";
-
-const SCHEDULE_EXISTS: &str = "SELECT id FROM concert_schedules WHERE id = $1";
-
-#[derive(Debug, QueryableByName)]
-struct LockedSeat {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = BigInt)]
-    schedule_id: i64,
-    #[diesel(sql_type = Text)]
-    status: String,
-    #[diesel(sql_type = BigInt)]
-    price: i64,
-}
-
-#[derive(Debug, QueryableByName)]
-struct Id {
-    #[diesel(sql_type = BigInt)]
-    #[allow(dead_code)]
-    id: i64,
-}
 
 #[derive(Debug, Clone)]
 pub struct PessimisticSeatLock {
@@ -97,11 +76,13 @@ async fn hold_in_transaction(
     request: &HoldRequest,
 ) -> Result<Reservation, TxError<HoldError>> {
     let ids = request.seat_ids.raw();
-    let locked: Vec<LockedSeat> = diesel::sql_query(LOCK_SEATS)
+    let locked: Vec<SeatSnapshot> = diesel::sql_query(LOCK_SEATS)
         .bind::<Array<BigInt>, _>(&ids)
         .load(conn)
         .await?;
-    check_seats(conn, request, &locked).await?;
+    refuse_unholdable(conn, request, &locked)
+        .await?
+        .map_err(TxError::Abort)?;
     let held = diesel::sql_query(MARK_HELD)
         .bind::<Array<BigInt>, _>(&ids)
         .execute(conn)
@@ -112,52 +93,6 @@ async fn hold_in_transaction(
             request.seat_ids.as_slice().to_vec(),
         )));
     }
-    let total = locked.iter().map(|s| s.price).sum();
+    let total = total_price(&locked);
     Ok(insert_pending_reservation(conn, request, total).await?)
-}
-
-/// Unknown schedule, unknown seats, seats of another schedule, then taken
-/// seats, in that order of precedence.
-async fn check_seats(
-    conn: &mut AsyncPgConnection,
-    request: &HoldRequest,
-    locked: &[LockedSeat],
-) -> Result<(), TxError<HoldError>> {
-    let schedule = request.schedule_id.0;
-    let all_ours =
-        locked.len() == request.seat_ids.len() && locked.iter().all(|s| s.schedule_id == schedule);
-    if !all_ours {
-        let exists: Vec<Id> = diesel::sql_query(SCHEDULE_EXISTS)
-            .bind::<BigInt, _>(schedule)
-            .load(conn)
-            .await?;
-        if exists.is_empty() {
-            return Err(TxError::Abort(HoldError::ScheduleNotFound));
-        }
-        let missing: Vec<SeatId> = request
-            .seat_ids
-            .as_slice()
-            .iter()
-            .filter(|id| !locked.iter().any(|s| s.id == id.0))
-            .copied()
-            .collect();
-        if !missing.is_empty() {
-            return Err(TxError::Abort(HoldError::SeatsNotFound(missing)));
-        }
-        let foreign = locked
-            .iter()
-            .filter(|s| s.schedule_id != schedule)
-            .map(|s| SeatId(s.id))
-            .collect();
-        return Err(TxError::Abort(HoldError::ForeignSeats(foreign)));
-    }
-    let taken: Vec<SeatId> = locked
-        .iter()
-        .filter(|s| s.status != SeatStatus::Available.as_str())
-        .map(|s| SeatId(s.id))
-        .collect();
-    if !taken.is_empty() {
-        return Err(TxError::Abort(HoldError::SeatTaken(taken)));
-    }
-    Ok(())
 }

@@ -10,6 +10,7 @@ async fn pessimistic() -> LockFixture {
     let store = db.store();
     LockFixture {
         lock: Arc::new(PessimisticSeatLock::new(store.clone())),
+        second_instance: Arc::new(PessimisticSeatLock::new(db.store())),
         catalog: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
         audit: Arc::new(store),

@@ -32,6 +32,7 @@ fn store_with(db: &TestDb, lock_timeout: Duration, pool: usize) -> PgStore {
 fn fixture(db: TestDb, store: PgStore) -> LockFixture {
     LockFixture {
         lock: Arc::new(PessimisticSeatLock::new(store.clone())),
+        second_instance: Arc::new(PessimisticSeatLock::new(store.clone())),
         catalog: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
         audit: Arc::new(store),

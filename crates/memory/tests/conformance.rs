@@ -9,6 +9,8 @@ async fn memory_fixture() -> LockFixture {
     let store = MemoryStore::new();
     LockFixture {
         lock: Arc::new(MemorySeatLock::new(store.clone())),
+        // In memory, a second "server" can only share the store itself.
+        second_instance: Arc::new(MemorySeatLock::new(store.clone())),
         catalog: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
         audit: Arc::new(store),

@@ -6,6 +6,7 @@
 mod audit;
 mod catalog;
 mod error;
+pub mod holds;
 mod leases;
 mod migrate;
 mod models;

@@ -15,6 +15,9 @@ use tokio::sync::Barrier;
 /// A strategy under test and the stores it writes to.
 pub struct LockFixture {
     pub lock: Arc<dyn SeatLock>,
+    /// A second, independent instance of the same strategy (its own pool and
+    /// clients) over the same stores: a second API server.
+    pub second_instance: Arc<dyn SeatLock>,
     pub catalog: Arc<dyn CatalogRepository>,
     pub users: Arc<dyn UserRepository>,
     pub audit: Arc<dyn InvariantAudit>,
@@ -106,11 +109,20 @@ pub async fn race(
     lock: &Arc<dyn SeatLock>,
     requests: Vec<HoldRequest>,
 ) -> Vec<Result<Reservation, HoldError>> {
+    race_across(std::slice::from_ref(lock), requests).await
+}
+
+/// Like `race`, with request i sent to instance i mod n: several servers.
+pub async fn race_across(
+    instances: &[Arc<dyn SeatLock>],
+    requests: Vec<HoldRequest>,
+) -> Vec<Result<Reservation, HoldError>> {
     let barrier = Arc::new(Barrier::new(requests.len()));
     let tasks: Vec<_> = requests
         .into_iter()
-        .map(|req| {
-            let lock = Arc::clone(lock);
+        .enumerate()
+        .map(|(i, req)| {
+            let lock = Arc::clone(&instances[i % instances.len()]);
             let barrier = Arc::clone(&barrier);
             tokio::spawn(async move {
                 barrier.wait().await;
@@ -335,6 +347,71 @@ pub async fn idempotency_key_is_stored_once(f: LockFixture) {
     assert_no_violations(&report);
 }
 
+/// Two servers (independent instances sharing the stores), 100 racers on
+/// each for one seat: still exactly one winner.
+pub async fn two_instances_one_winner_per_seat(f: LockFixture) {
+    let (schedule, seats) = f.schedule_with_seats(1).await;
+    let users = f.users(200).await;
+    let requests = users
+        .iter()
+        .map(|u| request(*u, schedule, &seats))
+        .collect();
+    let both = [Arc::clone(&f.lock), Arc::clone(&f.second_instance)];
+    let results = race_across(&both, requests).await;
+
+    let wins = results.iter().filter(|r| r.is_ok()).count();
+    let taken = results
+        .iter()
+        .filter(|r| matches!(r, Err(HoldError::SeatTaken(_))))
+        .count();
+    assert_eq!((wins, taken), (1, 199));
+    let report = f.audit(schedule).await;
+    assert_eq!((report.active_reservations, report.held), (1, 1));
+    assert_no_violations(&report);
+}
+
+/// Two servers, overlapping pairs and distinct seats mixed: no deadlock, no
+/// partial hold, no seat held twice; every uncontested seat is won.
+pub async fn two_instances_overlapping_and_distinct_requests(f: LockFixture) {
+    let (schedule, seats) = f.schedule_with_seats(100).await;
+    let users = f.users(100).await;
+    // Requests 0..50 fight over pairs of seats 0..25; 50..100 each want one of seats 50..100.
+    let wanted: Vec<Vec<SeatId>> = (0..100)
+        .map(|i| {
+            let mut w = if i < 50 {
+                vec![seats[i % 25], seats[(i + 1) % 25]]
+            } else {
+                vec![seats[i]]
+            };
+            w.sort();
+            w
+        })
+        .collect();
+    let requests = users
+        .iter()
+        .zip(&wanted)
+        .map(|(u, w)| request(*u, schedule, w))
+        .collect();
+    let both = [Arc::clone(&f.lock), Arc::clone(&f.second_instance)];
+    let results = race_across(&both, requests).await;
+
+    for (i, result) in results.iter().enumerate() {
+        match result {
+            Ok(r) => assert_eq!(r.seat_ids, wanted[i]),
+            Err(HoldError::SeatTaken(_)) if i < 50 => {}
+            Err(e) => panic!("request {i} ({:?}) failed: {e}", wanted[i]),
+        }
+    }
+    let won_pairs = results[..50].iter().filter(|r| r.is_ok()).count() as i64;
+    let report = f.audit(schedule).await;
+    assert_eq!(
+        report.held,
+        2 * won_pairs + 50,
+        "all 50 distinct seats, and both seats of each won pair"
+    );
+    assert_no_violations(&report);
+}
+
 /// Generates one `#[tokio::test]` per conformance check for a strategy.
 /// `$fixture` is an `async fn() -> LockFixture`.
 #[macro_export]
@@ -348,6 +425,8 @@ macro_rules! seat_lock_conformance_suite {
             unknown_and_foreign_seats_are_refused,
             hold_returns_the_pending_reservation,
             idempotency_key_is_stored_once,
+            two_instances_one_winner_per_seat,
+            two_instances_overlapping_and_distinct_requests,
         );
     };
     (@tests $fixture:path; $($name:ident),* $(,)?) => {$(
