@@ -15,6 +15,12 @@ pub trait SeatLock: Send + Sync {
     fn strategy(&self) -> &'static str;
 
     async fn hold_seats(&self, request: &HoldRequest) -> Result<Reservation, HoldError>;
+
+    /// Told after a reservation ended (cancelled or expired) and its seats
+    /// are AVAILABLE again in the store, so a strategy that keeps state
+    /// outside the database (the Redis stock) can follow. Advisory: the
+    /// database already decided, so an adapter logs its own failures.
+    async fn seats_released(&self, _reservation: &Reservation) {}
 }
 
 #[async_trait]

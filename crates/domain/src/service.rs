@@ -280,7 +280,10 @@ impl BookingService {
             .cancel_reservation(id, self.now())
             .await?
         {
-            Transition::Done(r) => Ok(r),
+            Transition::Done(r) => {
+                self.ports.seat_lock.seats_released(&r).await;
+                Ok(r)
+            }
             Transition::NotPending(status) => Err(ReservationError::NotPending(status)),
             Transition::Overdue => Err(ReservationError::Expired),
             Transition::NotFound | Transition::KeyReused => Err(ReservationError::NotFound),

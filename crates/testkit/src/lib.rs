@@ -4,5 +4,7 @@
 
 pub mod conformance;
 pub mod postgres;
+pub mod redis;
 
 pub use postgres::TestDb;
+pub use redis::TestRedis;

@@ -1,0 +1,472 @@
+//! `SeatLock` strategy **redis**: a distributed lock in front of the
+//! database, in four steps.
+//!
+//! 1. **Stock pre-check** (`reserve_stock.lua`): take n from the schedule's
+//!    advisory stock, or refuse at once with `SoldOut`: no database work.
+//! 2. **Lock set** (`acquire_locks.lua`): one script locks every requested
+//!    seat in ascending order, all or none, each with a lease (`PX`), and
+//!    stamps them with a fencing token from `INCR`.
+//! 3. **Conditional write**: in one transaction, read the seats with their
+//!    version, then claim each with `UPDATE ... WHERE version = ? AND status
+//!    = 'AVAILABLE'` and write the reservation.
+//! 4. **Release** (`release_locks.lua`): delete only the locks this request
+//!    still owns (compare-and-delete), and give the stock back on every
+//!    failure path (`return_stock.lua`).
+//!
+//! Why it cannot oversell, even when Redis is wrong: the lock only keeps
+//! racers away from the database. If a lease runs out while its holder is
+//! paused (GC, network, a slow disk), a second request may take the lock and
+//! write; the first one's claim then names a version that no longer exists
+//! and matches no row. The stock counter can only make a request fail early;
+//! the database decides every success. One schedule's keys share the hash
+//! tag `{s:<id>}`, so the scripts work on Redis Cluster.
+
+use async_trait::async_trait;
+use booking_domain::*;
+use booking_store_postgres::holds::{refuse_unholdable, total_price, SeatSnapshot};
+use booking_store_postgres::tx::{run_to_completion, set_local_timeouts, TxError};
+use booking_store_postgres::{hold_error, insert_pending_reservation, repo_error, PgStore};
+use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
+use diesel::sql_types::{Array, BigInt, Bool};
+use diesel::QueryableByName;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use redis::Script;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A plain read: the Redis lock, not a row lock, keeps racers apart.
+const READ_SEATS: &str = "\
+SELECT id, schedule_id, status, price, version FROM seats
+ WHERE id = ANY($1)
+ ORDER BY id";
+
+/// Fenced by the version read under the lock: a stale lock holder's claim
+/// matches no row once anyone else has written the seat.
+const CLAIM_SEAT: &str = "\
+UPDATE seats SET status = 'HELD', version = version + 1
+ WHERE id = $1 AND version = $2 AND status = 'AVAILABLE'";
+
+/// What the stock of one schedule is, from the database.
+const AVAILABLE_SEATS: &str = "\
+SELECT EXISTS (SELECT 1 FROM concert_schedules WHERE id = $1) AS known,
+       (SELECT count(*) FROM seats WHERE schedule_id = $1 AND status = 'AVAILABLE') AS available";
+
+const AVAILABLE_SEATS_PER_SCHEDULE: &str = "\
+SELECT c.id AS schedule_id, count(s.id) FILTER (WHERE s.status = 'AVAILABLE') AS available
+  FROM concert_schedules c LEFT JOIN seats s ON s.schedule_id = c.id
+ GROUP BY c.id";
+
+#[derive(QueryableByName)]
+struct Availability {
+    #[diesel(sql_type = Bool)]
+    known: bool,
+    #[diesel(sql_type = BigInt)]
+    available: i64,
+}
+
+#[derive(QueryableByName)]
+struct ScheduleAvailability {
+    #[diesel(sql_type = BigInt)]
+    schedule_id: i64,
+    #[diesel(sql_type = BigInt)]
+    available: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisLockSettings {
+    /// How long a seat lock lives if its holder never releases it (crash).
+    /// Longer than a hold transaction takes; a holder that outlives it is
+    /// refused by the database, not trusted.
+    pub lease: Duration,
+    /// Prepended to every key; lets tests (or tenants) share one Redis.
+    pub key_prefix: String,
+}
+
+impl Default for RedisLockSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(5),
+            key_prefix: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedisSetupError {
+    #[error("invalid Redis configuration: {0}")]
+    Config(String),
+}
+
+/// A Redis pool of `max_size` connections that waits at most `wait`.
+pub fn redis_pool(url: &str, max_size: usize, wait: Duration) -> Result<Pool, RedisSetupError> {
+    let mut config = deadpool_redis::Config::from_url(url);
+    let mut pool = PoolConfig::new(max_size);
+    pool.timeouts = Timeouts {
+        wait: Some(wait),
+        create: Some(wait),
+        recycle: Some(wait),
+    };
+    config.pool = Some(pool);
+    config
+        .create_pool(Some(Runtime::Tokio1))
+        .map_err(|e| RedisSetupError::Config(e.to_string()))
+}
+
+/// The Redis keys of one schedule; all share the hash tag `{s:<id>}`.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+    schedule: ScheduleId,
+}
+
+impl Keys {
+    pub fn stock(&self) -> String {
+        format!("{}stock:{{s:{}}}", self.prefix, self.schedule)
+    }
+
+    pub fn fence(&self) -> String {
+        format!("{}fence:{{s:{}}}", self.prefix, self.schedule)
+    }
+
+    pub fn lock(&self, seat: SeatId) -> String {
+        format!("{}lock:{{s:{}}}:{}", self.prefix, self.schedule, seat)
+    }
+}
+
+/// The locks one request holds: their keys and the value it wrote in them.
+#[derive(Debug, Clone)]
+pub struct SeatLocks {
+    pub keys: Vec<String>,
+    /// `<owner>:<fencing token>`; release deletes a key only if it still holds this.
+    pub value: String,
+    pub token: i64,
+}
+
+struct Scripts {
+    reserve_stock: Script,
+    return_stock: Script,
+    acquire_locks: Script,
+    release_locks: Script,
+}
+
+#[derive(Clone)]
+pub struct RedisSeatLock {
+    store: PgStore,
+    redis: Pool,
+    settings: RedisLockSettings,
+    scripts: Arc<Scripts>,
+}
+
+impl std::fmt::Debug for RedisSeatLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSeatLock")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redis_down(e: impl std::fmt::Display) -> RepoError {
+    RepoError::Unavailable(format!("redis: {e}"))
+}
+
+impl RedisSeatLock {
+    pub const NAME: &'static str = "redis";
+
+    pub fn new(store: PgStore, redis: Pool, settings: RedisLockSettings) -> Self {
+        // `Script` sends EVALSHA and falls back to loading the script on
+        // NOSCRIPT, so each script crosses the wire once per server.
+        let scripts = Scripts {
+            reserve_stock: Script::new(include_str!("reserve_stock.lua")),
+            return_stock: Script::new(include_str!("return_stock.lua")),
+            acquire_locks: Script::new(include_str!("acquire_locks.lua")),
+            release_locks: Script::new(include_str!("release_locks.lua")),
+        };
+        Self {
+            store,
+            redis,
+            settings,
+            scripts: Arc::new(scripts),
+        }
+    }
+
+    pub fn keys(&self, schedule: ScheduleId) -> Keys {
+        Keys {
+            prefix: self.settings.key_prefix.clone(),
+            schedule,
+        }
+    }
+
+    async fn redis(&self) -> Result<deadpool_redis::Connection, RepoError> {
+        self.redis.get().await.map_err(redis_down)
+    }
+
+    /// Redis answers a PING.
+    pub async fn ping(&self) -> Result<(), RepoError> {
+        let mut conn = self.redis().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(redis_down)
+    }
+
+    /// Step 1: takes `n` from the stock, loading it from the database the
+    /// first time a schedule is seen.
+    pub async fn reserve_stock(&self, schedule: ScheduleId, n: usize) -> Result<(), HoldError> {
+        let key = self.keys(schedule).stock();
+        for _ in 0..2 {
+            let left: i64 = {
+                let mut conn = self.redis().await?;
+                self.scripts
+                    .reserve_stock
+                    .key(&key)
+                    .arg(n)
+                    .invoke_async(&mut conn)
+                    .await
+            }
+            .map_err(redis_down)?;
+            // The connection is back in the pool before loading the stock:
+            // holding one while waiting for another can starve the pool.
+            match left {
+                -1 => self.load_stock(schedule).await?,
+                -2 => return Err(HoldError::SoldOut),
+                _ => return Ok(()),
+            }
+        }
+        Err(HoldError::Contention)
+    }
+
+    /// Sets a missing stock from the database (`SET NX`: never overwrites).
+    async fn load_stock(&self, schedule: ScheduleId) -> Result<(), HoldError> {
+        let available = self
+            .available_in_db(schedule)
+            .await?
+            .ok_or(HoldError::ScheduleNotFound)?;
+        let mut conn = self.redis().await?;
+        redis::cmd("SET")
+            .arg(self.keys(schedule).stock())
+            .arg(available)
+            .arg("NX")
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| HoldError::Repo(redis_down(e)))
+    }
+
+    async fn available_in_db(&self, schedule: ScheduleId) -> Result<Option<i64>, RepoError> {
+        let mut conn = self.store.conn().await?;
+        let row: Availability = diesel::sql_query(AVAILABLE_SEATS)
+            .bind::<BigInt, _>(schedule.0)
+            .get_result(&mut conn)
+            .await
+            .map_err(repo_error)?;
+        Ok(row.known.then_some(row.available))
+    }
+
+    /// Gives `n` back to the stock (failure paths, cancellations). Best
+    /// effort: a lost give-back only makes the stock too low, which the next
+    /// reconciliation corrects.
+    pub async fn return_stock(&self, schedule: ScheduleId, n: usize) {
+        let key = self.keys(schedule).stock();
+        let result = async {
+            let mut conn = self.redis().await?;
+            self.scripts
+                .return_stock
+                .key(&key)
+                .arg(n)
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map_err(redis_down)
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(%schedule, n, error = %e, "could not give stock back; reconcile will");
+        }
+    }
+
+    /// Sets one schedule's stock to its AVAILABLE seats in the database.
+    pub async fn reconcile_stock(&self, schedule: ScheduleId) -> Result<i64, RepoError> {
+        let available = self.available_in_db(schedule).await?.unwrap_or(0);
+        let mut conn = self.redis().await?;
+        redis::cmd("SET")
+            .arg(self.keys(schedule).stock())
+            .arg(available)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(redis_down)?;
+        Ok(available)
+    }
+
+    /// Reconciles every schedule's stock with the database; returns how many.
+    /// Run at start-up and by `booking reconcile-stock`.
+    pub async fn reconcile_all_stock(&self) -> Result<usize, RepoError> {
+        let mut conn = self.store.conn().await?;
+        let rows: Vec<ScheduleAvailability> = diesel::sql_query(AVAILABLE_SEATS_PER_SCHEDULE)
+            .load(&mut conn)
+            .await
+            .map_err(repo_error)?;
+        drop(conn);
+        let mut redis = self.redis().await?;
+        let mut pipe = redis::pipe();
+        for row in &rows {
+            pipe.cmd("SET")
+                .arg(self.keys(ScheduleId(row.schedule_id)).stock())
+                .arg(row.available)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut redis)
+            .await
+            .map_err(redis_down)?;
+        Ok(rows.len())
+    }
+
+    /// Step 2: locks every requested seat, or none (`SeatTaken` names the
+    /// first seat someone else holds).
+    pub async fn acquire_locks(&self, request: &HoldRequest) -> Result<SeatLocks, HoldError> {
+        let keys = self.keys(request.schedule_id);
+        let lock_keys: Vec<String> = request
+            .seat_ids
+            .as_slice()
+            .iter()
+            .map(|s| keys.lock(*s))
+            .collect();
+        let owner = uuid::Uuid::new_v4().simple().to_string();
+        let mut invocation = self.scripts.acquire_locks.key(keys.fence());
+        for key in &lock_keys {
+            invocation.key(key);
+        }
+        let lease = u64::try_from(self.settings.lease.as_millis()).unwrap_or(u64::MAX);
+        let mut conn = self.redis().await?;
+        let (acquired, detail): (i64, i64) = invocation
+            .arg(&owner)
+            .arg(lease)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| HoldError::Repo(redis_down(e)))?;
+        if acquired == 1 {
+            return Ok(SeatLocks {
+                keys: lock_keys,
+                value: format!("{owner}:{detail}"),
+                token: detail,
+            });
+        }
+        let busy = usize::try_from(detail - 1)
+            .ok()
+            .and_then(|i| request.seat_ids.as_slice().get(i));
+        Err(HoldError::SeatTaken(busy.copied().into_iter().collect()))
+    }
+
+    /// Step 4: deletes the locks this request still owns; returns how many.
+    pub async fn release_locks(&self, locks: &SeatLocks) -> Result<usize, RepoError> {
+        let mut invocation = self.scripts.release_locks.prepare_invoke();
+        for key in &locks.keys {
+            invocation.key(key);
+        }
+        let mut conn = self.redis().await?;
+        invocation
+            .arg(&locks.value)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(redis_down)
+    }
+
+    /// Step 3: the database transaction.
+    pub async fn write_hold(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
+        let mut conn = self.store.conn().await?;
+        let timeouts = self.store.timeouts();
+        conn.transaction::<_, TxError<HoldError>, _>(|conn| {
+            async move {
+                set_local_timeouts(conn, timeouts).await?;
+                let seats = read_requested_seats(conn, request).await?;
+                claim_seats(conn, request, &seats).await
+            }
+            .scope_boxed()
+        })
+        .await
+        .map_err(|e| e.into_inner(|db| hold_error(db, request)))
+    }
+
+    /// Steps 2 to 4 once the stock is reserved; the stock goes back on failure.
+    async fn hold_with_stock(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
+        let result = async {
+            let locks = self.acquire_locks(request).await?;
+            let written = self.write_hold(request).await;
+            if let Err(e) = self.release_locks(&locks).await {
+                // The lease frees them; the database already decided.
+                tracing::warn!(error = %e, token = locks.token, "seat locks not released");
+            }
+            written
+        }
+        .await;
+        if result.is_err() {
+            self.return_stock(request.schedule_id, request.seat_ids.len())
+                .await;
+        }
+        result
+    }
+}
+
+/// Reads the requested seats with their versions.
+pub async fn read_requested_seats(
+    conn: &mut AsyncPgConnection,
+    request: &HoldRequest,
+) -> diesel::QueryResult<Vec<SeatSnapshot>> {
+    diesel::sql_query(READ_SEATS)
+        .bind::<Array<BigInt>, _>(request.seat_ids.raw())
+        .load(conn)
+        .await
+}
+
+/// Checks `seats` and claims each at the version it was read with, then
+/// writes the reservation. A claim that matches no row means the seat was
+/// written since it was read: this request's lock was not exclusive (its
+/// lease ran out), so it is refused.
+pub async fn claim_seats(
+    conn: &mut AsyncPgConnection,
+    request: &HoldRequest,
+    seats: &[SeatSnapshot],
+) -> Result<Reservation, TxError<HoldError>> {
+    refuse_unholdable(conn, request, seats)
+        .await?
+        .map_err(TxError::Abort)?;
+    for seat in seats {
+        let claimed = diesel::sql_query(CLAIM_SEAT)
+            .bind::<BigInt, _>(seat.id)
+            .bind::<BigInt, _>(seat.version)
+            .execute(conn)
+            .await?;
+        if claimed == 0 {
+            tracing::warn!(
+                seat = seat.id,
+                "claim refused: the seat changed under a stale lock"
+            );
+            return Err(TxError::Abort(HoldError::SeatTaken(vec![SeatId(seat.id)])));
+        }
+    }
+    Ok(insert_pending_reservation(conn, request, total_price(seats)).await?)
+}
+
+#[async_trait]
+impl SeatLock for RedisSeatLock {
+    fn strategy(&self) -> &'static str {
+        Self::NAME
+    }
+
+    async fn hold_seats(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
+        let this = self.clone();
+        let request = request.clone();
+        // On its own task: a dropped request still releases its locks and
+        // gives its stock back.
+        run_to_completion(async move {
+            this.reserve_stock(request.schedule_id, request.seat_ids.len())
+                .await?;
+            this.hold_with_stock(&request).await
+        })
+        .await?
+    }
+
+    async fn seats_released(&self, reservation: &Reservation) {
+        self.return_stock(reservation.schedule_id, reservation.seat_ids.len())
+            .await;
+    }
+}
