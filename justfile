@@ -23,9 +23,13 @@ infra-down:
 run:
     cargo run --release -p booking-api -- serve
 
-# Run the API against PostgreSQL with a seat-locking strategy (pessimistic|optimistic|redis)
+# Run the API against PostgreSQL (and Redis) with a seat-locking strategy: pessimistic, optimistic or redis
 run-db strategy="pessimistic": infra-up
-    BOOKING__DATABASE__URL="$DATABASE_URL" BOOKING_JWT_SECRET="${BOOKING_JWT_SECRET:-dev-only-secret-change-me-0123456789}" cargo run --release -p booking-api -- serve --strategy {{strategy}}
+    BOOKING__DATABASE__URL="$DATABASE_URL" BOOKING__REDIS__URL="$REDIS_URL" BOOKING_JWT_SECRET="${BOOKING_JWT_SECRET:-dev-only-secret-change-me-0123456789}" cargo run --release -p booking-api -- serve --strategy {{strategy}}
+
+# Set the Redis stock of every schedule from the database (the redis strategy)
+reconcile-stock: infra-up
+    BOOKING__DATABASE__URL="$DATABASE_URL" BOOKING__REDIS__URL="$REDIS_URL" cargo run --release -p booking-api -- reconcile-stock
 
 # Apply the database migrations
 migrate: infra-up

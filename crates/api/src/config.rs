@@ -9,6 +9,7 @@ use serde::Deserialize;
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
+    pub redis: RedisSettings,
     pub booking: BookingSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
@@ -67,6 +68,45 @@ pub enum Strategy {
     /// `SELECT ... FOR UPDATE` on the seat rows (crates/lock-pessimistic).
     #[default]
     Pessimistic,
+    /// Per-seat version check, bounded retry (crates/lock-optimistic).
+    Optimistic,
+    /// Redis stock pre-check and seat locks before the DB write (crates/lock-redis).
+    Redis,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pessimistic => "pessimistic",
+            Self::Optimistic => "optimistic",
+            Self::Redis => "redis",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    /// Required by the `redis` strategy.
+    pub url: Option<String>,
+    pub pool_size: usize,
+    pub pool_wait_ms: u64,
+    /// Seat lock lease of the `redis` strategy.
+    pub lock_lease_ms: u64,
+    /// Prepended to every key.
+    pub key_prefix: String,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            pool_size: 32,
+            pool_wait_ms: 5_000,
+            lock_lease_ms: 5_000,
+            key_prefix: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +115,10 @@ pub struct BookingSettings {
     pub strategy: Strategy,
     /// How long a hold (PENDING reservation) lives.
     pub hold_ttl_secs: i64,
+    /// `optimistic`: retries after a lost race before answering "try again".
+    pub optimistic_max_retries: u32,
+    /// `optimistic`: first backoff, doubled per retry, jittered.
+    pub optimistic_backoff_ms: u64,
 }
 
 impl Default for BookingSettings {
@@ -82,6 +126,8 @@ impl Default for BookingSettings {
         Self {
             strategy: Strategy::default(),
             hold_ttl_secs: 300,
+            optimistic_max_retries: 3,
+            optimistic_backoff_ms: 5,
         }
     }
 }

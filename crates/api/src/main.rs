@@ -1,8 +1,9 @@
 //! The `booking` binary: `serve` (the default), `migrate`, `create-admin`.
 
 use anyhow::Context;
-use booking_api::startup::{build_state, StartupError};
+use booking_api::startup::{build_state, pool_settings, redis_seat_lock, StartupError};
 use booking_api::{telemetry, Application, Secrets, Settings, Strategy};
+use booking_store_postgres::PgStore;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -37,6 +38,9 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Set the Redis stock of every schedule to its AVAILABLE seats in the
+    /// database (the `redis` strategy also does this at start-up).
+    ReconcileStock,
     /// Create an admin account, or promote an existing one.
     CreateAdmin {
         #[arg(long, env = "BOOKING_ADMIN_EMAIL")]
@@ -81,6 +85,17 @@ async fn main() -> anyhow::Result<()> {
                 .ok_or(StartupError::NoDatabase)?;
             let applied = booking_store_postgres::run_migrations(url).await?;
             println!("applied {} migration(s): {applied:?}", applied.len());
+        }
+        Command::ReconcileStock => {
+            let url = settings
+                .database
+                .url
+                .clone()
+                .ok_or(StartupError::NoDatabase)?;
+            let store = PgStore::connect(&pool_settings(&settings, &url))?;
+            let lock = redis_seat_lock(&settings, &store).await?;
+            let schedules = lock.reconcile_all_stock().await?;
+            println!("stock reconciled for {schedules} schedule(s)");
         }
         Command::CreateAdmin { email, password } => {
             if settings.database.url.is_none() {

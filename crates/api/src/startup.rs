@@ -10,7 +10,9 @@ use actix_web::dev::Server;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpRequest, HttpServer};
 use booking_domain::*;
+use booking_lock_optimistic::{OptimisticSeatLock, RetryPolicy};
 use booking_lock_pessimistic::PessimisticSeatLock;
+use booking_lock_redis::{redis_pool, RedisLockSettings, RedisSeatLock};
 use booking_memory::{seed_demo, MemorySeatLock, MemoryStore};
 use booking_store_postgres::tx::TxTimeouts;
 use booking_store_postgres::{run_migrations, PgStore, PoolSettings};
@@ -92,6 +94,12 @@ pub enum StartupError {
     Bind(String, std::io::Error),
     #[error("this command needs a database: set BOOKING__DATABASE__URL")]
     NoDatabase,
+    #[error(
+        "the redis strategy needs Redis: set BOOKING__REDIS__URL (e.g. redis://127.0.0.1:6379)"
+    )]
+    NoRedis,
+    #[error("Redis is not usable: {0}")]
+    Redis(String),
 }
 
 /// The adapters chosen by the settings, wired into the use cases.
@@ -115,9 +123,72 @@ pub fn pool_settings(settings: &Settings, url: &str) -> PoolSettings {
     }
 }
 
-fn seat_lock(strategy: Strategy, store: &PgStore) -> Arc<dyn SeatLock> {
-    match strategy {
-        Strategy::Pessimistic => Arc::new(PessimisticSeatLock::new(store.clone())),
+/// The `redis` strategy's adapter, once Redis answers.
+pub async fn redis_seat_lock(
+    settings: &Settings,
+    store: &PgStore,
+) -> Result<RedisSeatLock, StartupError> {
+    let redis = &settings.redis;
+    let url = redis.url.as_deref().ok_or(StartupError::NoRedis)?;
+    let pool = redis_pool(
+        url,
+        redis.pool_size,
+        Duration::from_millis(redis.pool_wait_ms),
+    )
+    .map_err(|e| StartupError::Redis(e.to_string()))?;
+    let lock = RedisSeatLock::new(
+        store.clone(),
+        pool,
+        RedisLockSettings {
+            lease: Duration::from_millis(redis.lock_lease_ms),
+            key_prefix: redis.key_prefix.clone(),
+        },
+    );
+    lock.ping()
+        .await
+        .map_err(|e| StartupError::Redis(e.to_string()))?;
+    Ok(lock)
+}
+
+/// The strategy's adapter, and what readiness must check besides the database.
+async fn seat_lock(
+    settings: &Settings,
+    store: &PgStore,
+) -> Result<(Arc<dyn SeatLock>, Option<Arc<dyn Readiness>>), StartupError> {
+    match settings.booking.strategy {
+        Strategy::Pessimistic => Ok((Arc::new(PessimisticSeatLock::new(store.clone())), None)),
+        Strategy::Optimistic => {
+            let retry = RetryPolicy {
+                max_retries: settings.booking.optimistic_max_retries,
+                base_backoff: Duration::from_millis(settings.booking.optimistic_backoff_ms),
+            };
+            Ok((
+                Arc::new(OptimisticSeatLock::new(store.clone(), retry)),
+                None,
+            ))
+        }
+        Strategy::Redis => {
+            let lock = Arc::new(redis_seat_lock(settings, store).await?);
+            let schedules = lock
+                .reconcile_all_stock()
+                .await
+                .map_err(|e| StartupError::Redis(e.to_string()))?;
+            tracing::info!(schedules, "redis stock reconciled with the database");
+            Ok((lock.clone(), Some(lock)))
+        }
+    }
+}
+
+/// Ready when every dependency answers.
+struct AllReady(Vec<Arc<dyn Readiness>>);
+
+#[async_trait::async_trait]
+impl Readiness for AllReady {
+    async fn check_ready(&self) -> Result<(), RepoError> {
+        for dependency in &self.0 {
+            dependency.check_ready().await?;
+        }
+        Ok(())
     }
 }
 
@@ -164,13 +235,17 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
             }
             let store = PgStore::connect(&pool_settings(settings, url))?;
             store.check_ready().await.map_err(StartupError::Database)?;
-            let lock = seat_lock(settings.booking.strategy, &store);
+            let (lock, also_ready) = seat_lock(settings, &store).await?;
             let ports = ports_over(&store, lock, hasher, clock);
             let service = BookingService::new(ports, hold_ttl);
             (
                 AppState {
                     service,
-                    readiness: Arc::new(store),
+                    readiness: Arc::new(AllReady(
+                        std::iter::once(Arc::new(store) as Arc<dyn Readiness>)
+                            .chain(also_ready)
+                            .collect(),
+                    )),
                     store_kind: "postgres",
                 },
                 false,
@@ -181,6 +256,10 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
             tracing::warn!("EMBEDDED MODE: no database configured (BOOKING__DATABASE__URL).");
             tracing::warn!("All data lives in memory and is LOST when the process exits.");
             tracing::warn!("==================================================================");
+            tracing::warn!(
+                ignored = settings.booking.strategy.as_str(),
+                "embedded mode always uses the in-memory strategy"
+            );
             let store = MemoryStore::new();
             let demo = seed_demo(&store).await.map_err(StartupError::Seed)?;
             tracing::info!(concert = %demo.concert.id, schedule = %demo.schedule.id, "demo concert seeded");

@@ -447,6 +447,13 @@ pub async fn claim_seats(
 }
 
 #[async_trait]
+impl Readiness for RedisSeatLock {
+    async fn check_ready(&self) -> Result<(), RepoError> {
+        self.ping().await
+    }
+}
+
+#[async_trait]
 impl SeatLock for RedisSeatLock {
     fn strategy(&self) -> &'static str {
         Self::NAME

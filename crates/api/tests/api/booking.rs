@@ -1,11 +1,34 @@
 //! The booking journey: hold, pay, cancel, ownership and idempotency.
 
 use crate::helpers::*;
+use booking_api::Strategy;
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn hold_then_pay_reserves_seats_and_cancel_releases_them() {
-    let app = spawn_app().await;
+async fn hold_then_pay_reserves_seats_and_cancel_releases_them_pessimistic() {
+    hold_then_pay_reserves_seats_and_cancel_releases_them(Strategy::Pessimistic).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hold_then_pay_reserves_seats_and_cancel_releases_them_optimistic() {
+    hold_then_pay_reserves_seats_and_cancel_releases_them(Strategy::Optimistic).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hold_then_pay_reserves_seats_and_cancel_releases_them_redis() {
+    hold_then_pay_reserves_seats_and_cancel_releases_them(Strategy::Redis).await;
+}
+
+/// The whole journey, the same HTTP API whatever the strategy.
+async fn hold_then_pay_reserves_seats_and_cancel_releases_them(strategy: Strategy) {
+    let app = spawn_app_with(strategy).await;
+    let ready = app.get("/health/ready", None).await;
+    assert_eq!(
+        ready.headers().get("x-booking-strategy").unwrap(),
+        strategy.as_str()
+    );
+    let ready = expect_status(ready, StatusCode::OK).await;
+    assert_eq!(ready["strategy"], strategy.as_str());
     let admin = app.admin().await;
     let s = app.schedule(&admin, 2, 5).await;
     let fan = app.user("fan").await;
@@ -88,6 +111,16 @@ async fn hold_then_pay_reserves_seats_and_cancel_releases_them() {
         Some(8),
         "2 sold, 8 left"
     );
+    if let Some(redis) = &app.redis {
+        // The cancelled seats went back to the advisory stock too.
+        let key = format!("{}stock:{{s:{}}}", redis.prefix(), s.schedule_id);
+        let stock: i64 = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut redis.connection().await)
+            .await
+            .unwrap();
+        assert_eq!(stock, 8);
+    }
 
     // Every state change wrote its event: held x2, completed, cancelled.
     assert_eq!(snapshot.outbox, 4);

@@ -1,8 +1,8 @@
 //! `spawn_app()` and a `TestApp` whose helpers read like a user's actions.
 
-use booking_api::{Application, Secrets, Settings};
+use booking_api::{Application, Secrets, Settings, Strategy};
 use booking_domain::BookingService;
-use booking_testkit::TestDb;
+use booking_testkit::{TestDb, TestRedis};
 use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
@@ -15,6 +15,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub db: Option<TestDb>,
+    pub redis: Option<TestRedis>,
     pub service: BookingService,
 }
 
@@ -33,12 +34,30 @@ pub struct TestSchedule {
     pub seat_ids: Vec<i64>,
 }
 
-/// Starts the API on a random port over a fresh, migrated database.
+/// Starts the API on a random port over a fresh, migrated database, with
+/// the pessimistic strategy.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Strategy::Pessimistic).await
+}
+
+/// Starts the API with `strategy` (and, for `redis`, its own key prefix).
+pub async fn spawn_app_with(strategy: Strategy) -> TestApp {
     let db = TestDb::new().await;
     let mut settings = Settings::default();
     settings.database.url = Some(db.url().to_owned());
-    spawn_with(settings, Some(db)).await
+    settings.booking.strategy = strategy;
+    let redis = match strategy {
+        Strategy::Redis => {
+            let redis = TestRedis::new().await;
+            settings.redis.url = Some(redis.url().to_owned());
+            settings.redis.key_prefix = redis.prefix().to_owned();
+            Some(redis)
+        }
+        _ => None,
+    };
+    let mut app = spawn_with(settings, Some(db)).await;
+    app.redis = redis;
+    app
 }
 
 /// Starts the API with no database: the embedded mode.
@@ -63,6 +82,7 @@ async fn spawn_with(mut settings: Settings, db: Option<TestDb>) -> TestApp {
         address,
         client: reqwest::Client::new(),
         db,
+        redis: None,
         service,
     }
 }
