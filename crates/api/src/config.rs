@@ -10,6 +10,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
+    pub queue: QueueSettings,
     pub booking: BookingSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
@@ -87,7 +88,7 @@ impl Strategy {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RedisSettings {
-    /// Required by the `redis` strategy.
+    /// Required by the `redis` strategy and by the waiting room (unless embedded).
     pub url: Option<String>,
     pub pool_size: usize,
     pub pool_wait_ms: u64,
@@ -105,6 +106,41 @@ impl Default for RedisSettings {
             pool_wait_ms: 5_000,
             lock_lease_ms: 5_000,
             key_prefix: String::new(),
+        }
+    }
+}
+
+/// The waiting room.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct QueueSettings {
+    /// Off only for benchmarks of the raw strategies: then reservations need
+    /// no entry token (logged loudly, and reported by /health/ready).
+    pub enabled: bool,
+    /// At most this many users of a schedule hold a slot (token or hold).
+    pub active_limit: usize,
+    /// Entry token lifetime.
+    pub token_ttl_secs: i64,
+    /// How often each instance runs admission.
+    pub admit_interval_ms: u64,
+    /// SSE: how often positions are recomputed and sent if changed.
+    pub sse_tick_ms: u64,
+    /// SSE: a comment line this often keeps proxies from closing the stream.
+    pub sse_heartbeat_secs: u64,
+    /// A rough time an admitted user keeps a slot, for wait estimates.
+    pub expected_session_secs: i64,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            active_limit: 100,
+            token_ttl_secs: 300,
+            admit_interval_ms: 1_000,
+            sse_tick_ms: 1_000,
+            sse_heartbeat_secs: 15,
+            expected_session_secs: 60,
         }
     }
 }

@@ -110,6 +110,8 @@ pub struct SeatResponse {
     /// AVAILABLE, HELD or RESERVED.
     #[schema(value_type = String, example = "AVAILABLE")]
     pub status: SeatStatus,
+    /// False once the seat is held or sold: it cannot be booked now.
+    pub available: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -138,6 +140,7 @@ impl SeatMapResponse {
                     number: s.number,
                     price: s.price,
                     status: s.status,
+                    available: s.status == SeatStatus::Available,
                 })
                 .collect(),
         }
@@ -285,6 +288,9 @@ pub struct HealthResponse {
     /// `postgres` or `memory`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<&'static str>,
+    /// `enabled`, or `disabled` (raw-strategy benchmarks: no entry token needed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_room: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }

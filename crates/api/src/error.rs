@@ -197,6 +197,7 @@ impl From<HoldError> for ApiError {
                 detail,
                 seats: Some(seats),
             },
+            HoldError::EntryTokenRequired => Self::Forbidden(detail),
             HoldError::InvalidSeats(_) | HoldError::IdempotencyKeyReused => {
                 Self::unprocessable(detail)
             }
@@ -258,6 +259,28 @@ impl From<AdminError> for ApiError {
                 seats: None,
             },
             AdminError::Repo(e) => e.into(),
+        }
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        let detail = e.to_string();
+        match e {
+            QueueError::Disabled | QueueError::ScheduleNotFound | QueueError::NotInQueue => {
+                Self::NotFound(detail)
+            }
+            QueueError::NotAdmittedYet(_) => Self::Conflict {
+                kind: "not-admitted",
+                detail,
+                seats: None,
+            },
+            QueueError::TokenUsed => Self::Conflict {
+                kind: "token-used",
+                detail,
+                seats: None,
+            },
+            QueueError::Repo(e) => e.into(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod dto;
 pub mod error;
 pub mod openapi;
 pub mod routes;
+pub mod sse;
 pub mod startup;
 pub mod telemetry;
 

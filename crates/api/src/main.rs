@@ -1,7 +1,10 @@
-//! The `booking` binary: `serve` (the default), `migrate`, `create-admin`.
+//! The `booking` binary: `serve` (the default), `migrate`, `reconcile-stock`,
+//! `create-admin`.
 
 use anyhow::Context;
-use booking_api::startup::{build_state, pool_settings, redis_seat_lock, StartupError};
+use booking_api::startup::{
+    build_state, pool_settings, redis_pool_from, redis_seat_lock, StartupError,
+};
 use booking_api::{telemetry, Application, Secrets, Settings, Strategy};
 use booking_store_postgres::PgStore;
 use clap::{Parser, Subcommand};
@@ -93,7 +96,10 @@ async fn main() -> anyhow::Result<()> {
                 .clone()
                 .ok_or(StartupError::NoDatabase)?;
             let store = PgStore::connect(&pool_settings(&settings, &url))?;
-            let lock = redis_seat_lock(&settings, &store).await?;
+            let pool = redis_pool_from(&settings)
+                .await?
+                .ok_or(StartupError::NoRedis)?;
+            let lock = redis_seat_lock(&settings, &store, pool);
             let schedules = lock.reconcile_all_stock().await?;
             println!("stock reconciled for {schedules} schedule(s)");
         }

@@ -25,6 +25,10 @@ Errors are application/problem+json. Authenticate with `Authorization: Bearer <t
         routes::reservations::my_reservations,
         routes::reservations::get_reservation,
         routes::reservations::cancel_reservation,
+        routes::queue::enter,
+        routes::queue::position,
+        routes::queue::entry_token,
+        routes::queue::events,
         routes::payments::pay,
         routes::payments::get_payment,
         routes::admin::create_concert,
@@ -38,6 +42,7 @@ Errors are application/problem+json. Authenticate with `Authorization: Bearer <t
     tags(
         (name = "auth", description = "Sign up and log in"),
         (name = "concerts", description = "Public catalogue and seat maps"),
+        (name = "queue", description = "The waiting room: enter, wait (SSE), get the entry token"),
         (name = "reservations", description = "Seat holds (5 minutes, 1 to 4 seats, all or none)"),
         (name = "payments", description = "Paying confirms a hold"),
         (name = "admin", description = "Catalogue management (ADMIN role)"),

@@ -6,6 +6,7 @@ use crate::config::{Settings, Strategy};
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 use crate::routes;
+use crate::sse::{HubSettings, QueueHub};
 use actix_web::dev::Server;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpRequest, HttpServer};
@@ -13,9 +14,11 @@ use booking_domain::*;
 use booking_lock_optimistic::{OptimisticSeatLock, RetryPolicy};
 use booking_lock_pessimistic::PessimisticSeatLock;
 use booking_lock_redis::{redis_pool, RedisLockSettings, RedisSeatLock};
-use booking_memory::{seed_demo, MemorySeatLock, MemoryStore};
+use booking_memory::{seed_demo, MemoryQueue, MemorySeatLock, MemoryStore};
+use booking_queue_redis::RedisQueue;
 use booking_store_postgres::tx::TxTimeouts;
 use booking_store_postgres::{run_migrations, PgStore, PoolSettings};
+use deadpool_redis::Pool;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use std::net::TcpListener;
@@ -32,6 +35,8 @@ pub struct AppState {
     pub readiness: Arc<dyn Readiness>,
     /// `postgres` or `memory`.
     pub store_kind: &'static str,
+    /// The SSE streams of the waiting room; `None` when it is off.
+    pub hub: Option<QueueHub>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -100,6 +105,8 @@ pub enum StartupError {
     NoRedis,
     #[error("Redis is not usable: {0}")]
     Redis(String),
+    #[error("the waiting room needs Redis: set BOOKING__REDIS__URL (e.g. redis://127.0.0.1:6379), or BOOKING__QUEUE__ENABLED=false for benchmarks of the raw strategies")]
+    NoRedisForQueue,
 }
 
 /// The adapters chosen by the settings, wired into the use cases.
@@ -123,58 +130,78 @@ pub fn pool_settings(settings: &Settings, url: &str) -> PoolSettings {
     }
 }
 
-/// The `redis` strategy's adapter, once Redis answers.
-pub async fn redis_seat_lock(
-    settings: &Settings,
-    store: &PgStore,
-) -> Result<RedisSeatLock, StartupError> {
+/// One Redis pool for the instance (strategy and waiting room), once Redis
+/// answers; `None` when no Redis URL is configured.
+pub async fn redis_pool_from(settings: &Settings) -> Result<Option<Pool>, StartupError> {
     let redis = &settings.redis;
-    let url = redis.url.as_deref().ok_or(StartupError::NoRedis)?;
+    let Some(url) = redis.url.as_deref() else {
+        return Ok(None);
+    };
     let pool = redis_pool(
         url,
         redis.pool_size,
         Duration::from_millis(redis.pool_wait_ms),
     )
     .map_err(|e| StartupError::Redis(e.to_string()))?;
-    let lock = RedisSeatLock::new(
+    RedisReady(pool.clone())
+        .check_ready()
+        .await
+        .map_err(|e| StartupError::Redis(e.to_string()))?;
+    Ok(Some(pool))
+}
+
+/// The `redis` strategy's adapter.
+pub fn redis_seat_lock(settings: &Settings, store: &PgStore, pool: Pool) -> RedisSeatLock {
+    RedisSeatLock::new(
         store.clone(),
         pool,
         RedisLockSettings {
-            lease: Duration::from_millis(redis.lock_lease_ms),
-            key_prefix: redis.key_prefix.clone(),
+            lease: Duration::from_millis(settings.redis.lock_lease_ms),
+            key_prefix: settings.redis.key_prefix.clone(),
         },
-    );
-    lock.ping()
-        .await
-        .map_err(|e| StartupError::Redis(e.to_string()))?;
-    Ok(lock)
+    )
 }
 
-/// The strategy's adapter, and what readiness must check besides the database.
+/// Redis answers a PING.
+struct RedisReady(Pool);
+
+#[async_trait::async_trait]
+impl Readiness for RedisReady {
+    async fn check_ready(&self) -> Result<(), RepoError> {
+        let unavailable = |e: String| RepoError::Unavailable(format!("redis: {e}"));
+        let mut conn = self.0.get().await.map_err(|e| unavailable(e.to_string()))?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(|e| unavailable(e.to_string()))
+    }
+}
+
+/// The strategy's adapter.
 async fn seat_lock(
     settings: &Settings,
     store: &PgStore,
-) -> Result<(Arc<dyn SeatLock>, Option<Arc<dyn Readiness>>), StartupError> {
+    redis: Option<&Pool>,
+) -> Result<Arc<dyn SeatLock>, StartupError> {
     match settings.booking.strategy {
-        Strategy::Pessimistic => Ok((Arc::new(PessimisticSeatLock::new(store.clone())), None)),
+        Strategy::Pessimistic => Ok(Arc::new(PessimisticSeatLock::new(store.clone()))),
         Strategy::Optimistic => {
             let retry = RetryPolicy {
                 max_retries: settings.booking.optimistic_max_retries,
                 base_backoff: Duration::from_millis(settings.booking.optimistic_backoff_ms),
             };
-            Ok((
-                Arc::new(OptimisticSeatLock::new(store.clone(), retry)),
-                None,
-            ))
+            Ok(Arc::new(OptimisticSeatLock::new(store.clone(), retry)))
         }
         Strategy::Redis => {
-            let lock = Arc::new(redis_seat_lock(settings, store).await?);
+            let pool = redis.ok_or(StartupError::NoRedis)?.clone();
+            let lock = redis_seat_lock(settings, store, pool);
             let schedules = lock
                 .reconcile_all_stock()
                 .await
                 .map_err(|e| StartupError::Redis(e.to_string()))?;
             tracing::info!(schedules, "redis stock reconciled with the database");
-            Ok((lock.clone(), Some(lock)))
+            Ok(Arc::new(lock))
         }
     }
 }
@@ -198,6 +225,7 @@ fn ports_over<S>(
     seat_lock: Arc<dyn SeatLock>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
+    waiting_room: Option<WaitingRoom>,
 ) -> Ports
 where
     S: UserRepository + CatalogRepository + ReservationRepository + Clone + 'static,
@@ -209,7 +237,41 @@ where
         seat_lock,
         hasher,
         clock,
+        waiting_room,
     }
+}
+
+/// The waiting room over `queue`, or `None` (loudly) when it is off.
+fn waiting_room(settings: &Settings, queue: Option<Arc<dyn Queue>>) -> Option<WaitingRoom> {
+    let Some(queue) = queue else {
+        tracing::warn!("==================================================================");
+        tracing::warn!("WAITING ROOM DISABLED (queue.enabled=false): reservations need no");
+        tracing::warn!("entry token. For benchmarks of the raw strategies only.");
+        tracing::warn!("==================================================================");
+        return None;
+    };
+    Some(WaitingRoom {
+        queue,
+        active_limit: settings.queue.active_limit,
+        expected_session: chrono::Duration::seconds(settings.queue.expected_session_secs),
+    })
+}
+
+fn hub_for(
+    settings: &Settings,
+    room: Option<&WaitingRoom>,
+    clock: &Arc<dyn Clock>,
+) -> Option<QueueHub> {
+    let q = &settings.queue;
+    room.map(|room| {
+        let hub = HubSettings {
+            tick: Duration::from_millis(q.sse_tick_ms),
+            heartbeat: Duration::from_secs(q.sse_heartbeat_secs),
+            expected_session_secs: q.expected_session_secs,
+            active_limit: q.active_limit,
+        };
+        QueueHub::new(room.queue.clone(), clock.clone(), hub)
+    })
 }
 
 fn random_string(len: usize) -> String {
@@ -235,18 +297,29 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
             }
             let store = PgStore::connect(&pool_settings(settings, url))?;
             store.check_ready().await.map_err(StartupError::Database)?;
-            let (lock, also_ready) = seat_lock(settings, &store).await?;
-            let ports = ports_over(&store, lock, hasher, clock);
+            let redis = redis_pool_from(settings).await?;
+            let lock = seat_lock(settings, &store, redis.as_ref()).await?;
+            let queue: Option<Arc<dyn Queue>> = match (&redis, settings.queue.enabled) {
+                (_, false) => None,
+                (Some(pool), true) => Some(Arc::new(RedisQueue::new(
+                    pool.clone(),
+                    settings.redis.key_prefix.clone(),
+                    chrono::Duration::seconds(settings.queue.token_ttl_secs),
+                ))),
+                (None, true) => return Err(StartupError::NoRedisForQueue),
+            };
+            let room = waiting_room(settings, queue);
+            let hub = hub_for(settings, room.as_ref(), &clock);
+            let ports = ports_over(&store, lock, hasher, clock, room);
             let service = BookingService::new(ports, hold_ttl);
+            let mut ready: Vec<Arc<dyn Readiness>> = vec![Arc::new(store)];
+            ready.extend(redis.map(|pool| Arc::new(RedisReady(pool)) as Arc<dyn Readiness>));
             (
                 AppState {
                     service,
-                    readiness: Arc::new(AllReady(
-                        std::iter::once(Arc::new(store) as Arc<dyn Readiness>)
-                            .chain(also_ready)
-                            .collect(),
-                    )),
+                    readiness: Arc::new(AllReady(ready)),
                     store_kind: "postgres",
+                    hub,
                 },
                 false,
             )
@@ -264,13 +337,20 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
             let demo = seed_demo(&store).await.map_err(StartupError::Seed)?;
             tracing::info!(concert = %demo.concert.id, schedule = %demo.schedule.id, "demo concert seeded");
             let lock: Arc<dyn SeatLock> = Arc::new(MemorySeatLock::new(store.clone()));
-            let ports = ports_over(&store, lock, hasher, clock);
+            let queue: Option<Arc<dyn Queue>> = settings.queue.enabled.then(|| {
+                let ttl = chrono::Duration::seconds(settings.queue.token_ttl_secs);
+                Arc::new(MemoryQueue::new(ttl)) as Arc<dyn Queue>
+            });
+            let room = waiting_room(settings, queue);
+            let hub = hub_for(settings, room.as_ref(), &clock);
+            let ports = ports_over(&store, lock, hasher, clock, room);
             let service = BookingService::new(ports, hold_ttl);
             (
                 AppState {
                     service,
                     readiness: Arc::new(store),
                     store_kind: "memory",
+                    hub,
                 },
                 true,
             )
@@ -327,6 +407,7 @@ pub struct Application {
     port: u16,
     server: Server,
     components: Components,
+    admit_interval: Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -359,6 +440,7 @@ impl Application {
             port,
             server,
             components,
+            admit_interval: Duration::from_millis(settings.queue.admit_interval_ms),
         })
     }
 
@@ -374,9 +456,70 @@ impl Application {
         &self.components.keys
     }
 
+    /// Serves until SIGINT/SIGTERM; then ends the SSE streams, lets
+    /// in-flight requests finish, and stops the admitter.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        if self.components.state.service.waiting_room_enabled() {
+            let service = self.components.state.service.clone();
+            tokio::spawn(admit_continuously(service, self.admit_interval, stopped));
+        }
+        let handle = self.server.handle();
+        let hub = self.components.state.hub.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: closing event streams, finishing requests");
+            if let Some(hub) = hub {
+                hub.shutdown();
+            }
+            let _ = stop.send(true);
+            handle.stop(true).await;
+        });
         self.server.await
     }
+}
+
+/// Admission runs on a timer in every instance, whether or not anyone polls;
+/// the queue makes each admission atomic, so instances do not race.
+async fn admit_continuously(
+    service: BookingService,
+    every: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        match service.admit_waiting().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(admitted = n, "admitted from the waiting room"),
+            Err(e) => tracing::warn!(error = %e, "admission failed; retrying next tick"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
 }
 
 fn serve(
@@ -396,11 +539,14 @@ fn serve(
             .app_data(keys.clone())
             .app_data(json_config())
             .app_data(path_config())
+            .app_data(query_config())
             .configure(register_routes)
             .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api/openapi.json", openapi.clone()))
             .default_service(web::to(not_found))
     })
     .listen(listener)?
+    // Signals are handled by `run_until_stopped`, which closes SSE streams first.
+    .disable_signals()
     .shutdown_timeout(10);
     if let Some(n) = workers {
         server = server.workers(n);
@@ -422,6 +568,10 @@ pub fn register_routes(cfg: &mut web::ServiceConfig) {
         .service(routes::reservations::hold_seats)
         .service(routes::reservations::get_reservation)
         .service(routes::reservations::cancel_reservation)
+        .service(routes::queue::enter)
+        .service(routes::queue::position)
+        .service(routes::queue::entry_token)
+        .service(routes::queue::events)
         .service(routes::payments::pay)
         .service(routes::payments::get_payment)
         .service(routes::admin::create_concert)
@@ -436,6 +586,12 @@ fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(64 * 1024)
         .error_handler(|err, _req| ApiError::BadRequest(format!("invalid JSON body: {err}")).into())
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::BadRequest(format!("invalid query string: {err}")).into()
+    })
 }
 
 fn path_config() -> web::PathConfig {

@@ -40,6 +40,10 @@ pub enum HoldError {
     ForeignSeats(Vec<SeatId>),
     #[error(transparent)]
     InvalidSeats(#[from] SeatIdsError),
+    /// The waiting room is on and the request has no live entry token of
+    /// this user for this schedule.
+    #[error("a valid entry token (X-Queue-Token) from the waiting room is required: enter it with POST /api/queue/enter")]
+    EntryTokenRequired,
     /// The same Idempotency-Key was already used for another request.
     #[error("Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
@@ -100,6 +104,22 @@ pub enum AdminError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the waiting room is switched off on this server")]
+    Disabled,
+    #[error("schedule not found")]
+    ScheduleNotFound,
+    #[error("you are not in this schedule's waiting room: enter it first")]
+    NotInQueue,
+    #[error("not admitted yet: position {0} in the waiting room")]
+    NotAdmittedYet(u64),
+    #[error("your entry token was already used")]
+    TokenUsed,
     #[error(transparent)]
     Repo(#[from] RepoError),
 }

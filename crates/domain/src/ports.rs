@@ -146,8 +146,10 @@ pub trait EventHandler: Send + Sync {
 /// A user's place in a schedule's waiting room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueuePosition {
-    /// 1-based; 0 once admitted.
+    /// 1-based place among those still waiting; 0 once admitted.
     pub position: u64,
+    /// How many are waiting in all.
+    pub waiting: u64,
     pub admitted: bool,
 }
 
@@ -158,45 +160,128 @@ pub struct EntryToken {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The waiting room: arrival order, a capped admission window, and entry
-/// tokens consumed by one successful reservation.
+/// The size of one schedule's waiting room and admission window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub waiting: u64,
+    /// Admitted users holding a slot: an unused token, or a live hold.
+    pub active: u64,
+}
+
+/// The waiting room: arrival order, a capped admission window, entry tokens
+/// consumed by one successful reservation, and the seat-hold markers.
+///
+/// A user's slot in the window is taken from admission until their token
+/// expires unused, or, once used, until their hold is paid, cancelled or
+/// expires.
 #[async_trait]
 pub trait Queue: Send + Sync {
-    /// Idempotent: entering twice keeps the first place.
+    /// Idempotent: entering twice keeps the first place; an admitted user
+    /// stays admitted.
     async fn enter(
         &self,
         schedule: ScheduleId,
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<QueuePosition, RepoError>;
+
+    /// `None` when the user neither waits nor holds a slot.
     async fn position(
         &self,
         schedule: ScheduleId,
         user: UserId,
+        now: DateTime<Utc>,
     ) -> Result<Option<QueuePosition>, RepoError>;
-    /// Admits waiting users in arrival order until `active_limit` tokens are
-    /// live; returns the users admitted by this call.
+
+    /// The positions of many users of one schedule in one round trip (the
+    /// SSE ticker), in the order of `users`.
+    async fn positions(
+        &self,
+        schedule: ScheduleId,
+        users: &[UserId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<QueuePosition>>, RepoError>;
+
+    /// Admits waiting users in arrival order while fewer than `active_limit`
+    /// slots are taken, issuing each a token that lives `token_ttl`; returns
+    /// the users admitted by this call. Atomic: safe to run from several
+    /// instances at once.
     async fn admit_next(
         &self,
         schedule: ScheduleId,
         active_limit: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<UserId>, RepoError>;
+
+    /// Schedules whose waiting room has anyone waiting.
+    async fn schedules_waiting(&self) -> Result<Vec<ScheduleId>, RepoError>;
+
+    /// The user's unused, unexpired token for the schedule.
     async fn entry_token(
         &self,
         schedule: ScheduleId,
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<Option<EntryToken>, RepoError>;
-    /// Consumes the token atomically; false if it is not this user's live
-    /// token for this schedule.
-    async fn redeem(
+
+    /// Reserves the token for one reservation attempt, atomically: false if
+    /// it is not this user's live token for this schedule, or another
+    /// attempt holds it right now.
+    async fn claim_token(
         &self,
         schedule: ScheduleId,
         user: UserId,
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError>;
+
+    /// The attempt failed: the token is usable again (until its expiry).
+    async fn restore_token(
+        &self,
+        schedule: ScheduleId,
+        user: UserId,
+        token: &str,
+    ) -> Result<(), RepoError>;
+
+    /// The attempt succeeded: the token is gone for good, and the user's
+    /// slot stays taken until `until` (the hold's expiry) or `free_slot`.
+    async fn consume_token(
+        &self,
+        schedule: ScheduleId,
+        user: UserId,
+        token: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+
+    /// The user's hold was paid or cancelled: their slot goes to the next.
+    async fn free_slot(&self, schedule: ScheduleId, user: UserId) -> Result<(), RepoError>;
+
+    async fn stats(
+        &self,
+        schedule: ScheduleId,
+        now: DateTime<Utc>,
+    ) -> Result<QueueStats, RepoError>;
+
+    /// Marks the seats held by `reservation` until `until` (`hold:` keys).
+    async fn mark_held(
+        &self,
+        schedule: ScheduleId,
+        seats: &[SeatId],
+        reservation: ReservationId,
+        until: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+
+    /// Removes the markers `reservation` still owns (payment or cancel): a
+    /// seat marked since by another hold keeps its marker.
+    async fn clear_held(
+        &self,
+        schedule: ScheduleId,
+        seats: &[SeatId],
+        reservation: ReservationId,
+    ) -> Result<(), RepoError>;
+
+    /// The seats of the schedule with a live hold marker.
+    async fn held_seats(&self, schedule: ScheduleId) -> Result<Vec<SeatId>, RepoError>;
 }
 
 /// What the invariants look like for one schedule, read from the store.

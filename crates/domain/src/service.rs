@@ -14,6 +14,35 @@ pub struct Ports {
     pub seat_lock: Arc<dyn SeatLock>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
+    /// `None` only when the waiting room is switched off (raw-strategy
+    /// benchmarks): then a reservation needs no entry token.
+    pub waiting_room: Option<WaitingRoom>,
+}
+
+/// The waiting room and its admission rules.
+#[derive(Clone)]
+pub struct WaitingRoom {
+    pub queue: Arc<dyn Queue>,
+    /// At most this many users of a schedule hold a slot at a time.
+    pub active_limit: usize,
+    /// A rough time one admitted user keeps a slot, for wait estimates.
+    pub expected_session: Duration,
+}
+
+impl std::fmt::Debug for WaitingRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitingRoom")
+            .field("active_limit", &self.active_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a user stands in a schedule's waiting room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueView {
+    pub position: QueuePosition,
+    /// A rough estimate; 0 once admitted.
+    pub estimated_wait: Duration,
 }
 
 impl std::fmt::Debug for Ports {
@@ -31,6 +60,8 @@ pub struct HoldCommand {
     pub schedule_id: ScheduleId,
     pub seat_ids: Vec<SeatId>,
     pub idempotency_key: Option<IdempotencyKey>,
+    /// The waiting room's entry token (`X-Queue-Token`).
+    pub entry_token: Option<String>,
 }
 
 /// The result of an idempotent create: the resource, and whether it was
@@ -200,13 +231,65 @@ impl BookingService {
             now,
             expires_at: now + self.hold_ttl,
         };
-        match self.ports.seat_lock.hold_seats(&request).await {
+        let Some(room) = &self.ports.waiting_room else {
+            return self.hold_or_replay(&request).await;
+        };
+        // The token is claimed for this attempt only: used up if it holds
+        // seats, usable again if it does not.
+        let token = command
+            .entry_token
+            .as_deref()
+            .ok_or(HoldError::EntryTokenRequired)?;
+        let (schedule, user) = (request.schedule_id, request.user_id);
+        if !room.queue.claim_token(schedule, user, token, now).await? {
+            // A retry racing its first attempt (which holds the token) gets
+            // that attempt's result if it has landed.
+            if let Some(key) = &request.idempotency_key {
+                if let Some(found) = self
+                    .replay_hold(user, key, schedule, &request.seat_ids)
+                    .await?
+                {
+                    return Ok(found);
+                }
+            }
+            return Err(HoldError::EntryTokenRequired);
+        }
+        let held = self.hold_or_replay(&request).await;
+        let settled = match &held {
+            Ok(h) => {
+                let until = h.value.expires_at;
+                let consumed = room.queue.consume_token(schedule, user, token, until).await;
+                let marked = room
+                    .queue
+                    .mark_held(schedule, &h.value.seat_ids, h.value.id, until)
+                    .await;
+                consumed.and(marked)
+            }
+            Err(_) => room.queue.restore_token(schedule, user, token).await,
+        };
+        if let Err(e) = settled {
+            // The database decided; the waiting room catches up at expiry.
+            tracing::warn!(%schedule, %user, error = %e, "waiting room not updated after a hold");
+        }
+        held
+    }
+
+    /// The hold, or the first result of a concurrent twin with the same key.
+    async fn hold_or_replay(
+        &self,
+        request: &HoldRequest,
+    ) -> Result<Idempotent<Reservation>, HoldError> {
+        match self.ports.seat_lock.hold_seats(request).await {
             Ok(reservation) => Ok(Idempotent {
                 value: reservation,
                 replayed: false,
             }),
             // A concurrent twin with the same key may have won the seats.
-            Err(e @ (HoldError::DuplicateIdempotencyKey | HoldError::SeatTaken(_))) => {
+            Err(
+                e @ (HoldError::DuplicateIdempotencyKey
+                | HoldError::SeatTaken(_)
+                | HoldError::SoldOut),
+            ) => {
                 let Some(key) = &request.idempotency_key else {
                     return Err(e);
                 };
@@ -282,6 +365,7 @@ impl BookingService {
         {
             Transition::Done(r) => {
                 self.ports.seat_lock.seats_released(&r).await;
+                self.leave_waiting_room(&r).await;
                 Ok(r)
             }
             Transition::NotPending(status) => Err(ReservationError::NotPending(status)),
@@ -325,10 +409,13 @@ impl BookingService {
             .confirm_with_payment(&request)
             .await?
         {
-            Transition::Done(payment) => Ok(Idempotent {
-                value: payment,
-                replayed: false,
-            }),
+            Transition::Done(payment) => {
+                self.leave_waiting_room(&reservation).await;
+                Ok(Idempotent {
+                    value: payment,
+                    replayed: false,
+                })
+            }
             Transition::Overdue => Err(ReservationError::Expired),
             Transition::NotFound => Err(ReservationError::NotFound),
             // A concurrent twin with the same key may have paid first.
@@ -341,6 +428,104 @@ impl BookingService {
                 None => Err(ReservationError::IdempotencyKeyReused),
             },
         }
+    }
+
+    /// The user is done with this schedule (paid or cancelled): their slot
+    /// goes to the next in line and the hold markers go away. Best effort:
+    /// both expire on their own.
+    async fn leave_waiting_room(&self, reservation: &Reservation) {
+        let Some(room) = &self.ports.waiting_room else {
+            return;
+        };
+        let (schedule, user) = (reservation.schedule_id, reservation.user_id);
+        let freed = room.queue.free_slot(schedule, user).await;
+        let cleared = room
+            .queue
+            .clear_held(schedule, &reservation.seat_ids, reservation.id)
+            .await;
+        if let Err(e) = freed.and(cleared) {
+            tracing::warn!(%schedule, %user, error = %e, "waiting room not updated");
+        }
+    }
+
+    // --- waiting room ------------------------------------------------------
+
+    fn waiting_room(&self) -> Result<&WaitingRoom, QueueError> {
+        self.ports.waiting_room.as_ref().ok_or(QueueError::Disabled)
+    }
+
+    fn view(room: &WaitingRoom, position: QueuePosition) -> QueueView {
+        let windows = position.position.div_ceil(room.active_limit.max(1) as u64);
+        let estimated_wait = room.expected_session * i32::try_from(windows).unwrap_or(i32::MAX);
+        QueueView {
+            position,
+            estimated_wait,
+        }
+    }
+
+    /// Joins the schedule's waiting room (again: keeps the first place).
+    pub async fn enter_queue(
+        &self,
+        user: UserId,
+        schedule: ScheduleId,
+    ) -> Result<QueueView, QueueError> {
+        let room = self.waiting_room()?;
+        if self.ports.catalog.find_schedule(schedule).await?.is_none() {
+            return Err(QueueError::ScheduleNotFound);
+        }
+        let position = room.queue.enter(schedule, user, self.now()).await?;
+        Ok(Self::view(room, position))
+    }
+
+    pub async fn queue_position(
+        &self,
+        user: UserId,
+        schedule: ScheduleId,
+    ) -> Result<QueueView, QueueError> {
+        let room = self.waiting_room()?;
+        let position = room.queue.position(schedule, user, self.now()).await?;
+        position
+            .map(|p| Self::view(room, p))
+            .ok_or(QueueError::NotInQueue)
+    }
+
+    /// The entry token, once admitted.
+    pub async fn entry_token(
+        &self,
+        user: UserId,
+        schedule: ScheduleId,
+    ) -> Result<EntryToken, QueueError> {
+        let room = self.waiting_room()?;
+        let now = self.now();
+        if let Some(token) = room.queue.entry_token(schedule, user, now).await? {
+            return Ok(token);
+        }
+        match room.queue.position(schedule, user, now).await? {
+            Some(p) if !p.admitted => Err(QueueError::NotAdmittedYet(p.position)),
+            Some(_) => Err(QueueError::TokenUsed),
+            None => Err(QueueError::NotInQueue),
+        }
+    }
+
+    /// Admits the next users of every schedule with a queue, up to the
+    /// window; returns how many were admitted. Runs on a timer in every
+    /// instance: admission is atomic in the queue, so instances do not race.
+    pub async fn admit_waiting(&self) -> Result<usize, QueueError> {
+        let room = self.waiting_room()?;
+        let now = self.now();
+        let mut admitted = 0;
+        for schedule in room.queue.schedules_waiting().await? {
+            admitted += room
+                .queue
+                .admit_next(schedule, room.active_limit, now)
+                .await?
+                .len();
+        }
+        Ok(admitted)
+    }
+
+    pub fn waiting_room_enabled(&self) -> bool {
+        self.ports.waiting_room.is_some()
     }
 
     async fn replay_if_keyed(

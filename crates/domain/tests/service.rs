@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use booking_domain::*;
-use booking_memory::{MemorySeatLock, MemoryStore};
+use booking_memory::{MemoryQueue, MemorySeatLock, MemoryStore};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::sync::{Arc, Mutex};
 
@@ -50,7 +50,23 @@ struct World {
 }
 
 impl World {
+    /// The waiting room switched off: holds need no entry token.
     async fn new() -> Self {
+        Self::build(None).await
+    }
+
+    /// The waiting room on, admitting `active_limit` users at a time.
+    async fn with_waiting_room(active_limit: usize) -> (Self, MemoryQueue) {
+        let queue = MemoryQueue::default();
+        let room = WaitingRoom {
+            queue: Arc::new(queue.clone()),
+            active_limit,
+            expected_session: Duration::minutes(2),
+        };
+        (Self::build(Some(room)).await, queue)
+    }
+
+    async fn build(waiting_room: Option<WaitingRoom>) -> Self {
         let store = MemoryStore::new();
         let start = Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap();
         let clock = Arc::new(TestClock(Mutex::new(start)));
@@ -62,6 +78,7 @@ impl World {
                 seat_lock: Arc::new(MemorySeatLock::new(store.clone())),
                 hasher: Arc::new(FakeHasher),
                 clock: clock.clone(),
+                waiting_room,
             },
             BookingService::DEFAULT_HOLD_TTL,
         );
@@ -110,14 +127,39 @@ impl World {
         seats: &[i64],
         key: Option<&str>,
     ) -> Result<Idempotent<Reservation>, HoldError> {
+        self.hold_with_token(user, seats, key, None).await
+    }
+
+    async fn hold_with_token(
+        &self,
+        user: UserId,
+        seats: &[i64],
+        key: Option<&str>,
+        entry_token: Option<&str>,
+    ) -> Result<Idempotent<Reservation>, HoldError> {
         self.service
             .hold_seats(HoldCommand {
                 user_id: user,
                 schedule_id: self.schedule.id,
                 seat_ids: seats.iter().copied().map(SeatId).collect(),
                 idempotency_key: key.map(|k| IdempotencyKey::parse(k).unwrap()),
+                entry_token: entry_token.map(str::to_owned),
             })
             .await
+    }
+
+    /// Enters the waiting room of `schedule` and is let in: the entry token.
+    async fn admitted(&self, user: UserId) -> String {
+        self.service
+            .enter_queue(user, self.schedule.id)
+            .await
+            .unwrap();
+        self.service.admit_waiting().await.unwrap();
+        self.service
+            .entry_token(user, self.schedule.id)
+            .await
+            .unwrap()
+            .token
     }
 
     async fn held(&self, user: UserId, seats: &[i64]) -> Reservation {
@@ -571,4 +613,288 @@ async fn the_seat_map_belongs_to_its_concert() {
         .await
         .unwrap()
         .is_none());
+}
+
+// --- waiting room --------------------------------------------------------------
+
+#[tokio::test]
+async fn with_the_waiting_room_on_a_hold_needs_an_entry_token() {
+    let (w, queue) = World::with_waiting_room(10).await;
+    let user = w.user("fan@example.com").await;
+
+    for token in [None, Some("forged")] {
+        let refused = w.hold_with_token(user, &[1], None, token).await;
+        assert!(
+            matches!(refused, Err(HoldError::EntryTokenRequired)),
+            "{token:?}"
+        );
+    }
+    assert_eq!(w.seat_statuses(&[1]).await, [SeatStatus::Available]);
+    assert_eq!(w.available_counter().await, 10);
+    assert!(w.outbox_topics().await.is_empty());
+    assert!(w.service.my_reservations(user).await.unwrap().is_empty());
+    assert!(queue.held_seats(w.schedule.id).await.unwrap().is_empty());
+    w.assert_invariants_hold().await;
+}
+
+#[tokio::test]
+async fn an_admitted_user_holds_seats_with_the_entry_token() {
+    let (w, queue) = World::with_waiting_room(10).await;
+    let user = w.user("fan@example.com").await;
+    let s = w.schedule.id;
+
+    let entered = w.service.enter_queue(user, s).await.unwrap();
+    assert_eq!(
+        entered.position,
+        QueuePosition {
+            position: 1,
+            waiting: 1,
+            admitted: false
+        }
+    );
+    assert!(matches!(
+        w.service.entry_token(user, s).await,
+        Err(QueueError::NotAdmittedYet(1))
+    ));
+    assert_eq!(w.service.admit_waiting().await.unwrap(), 1);
+    let view = w.service.queue_position(user, s).await.unwrap();
+    assert!(view.position.admitted);
+    assert_eq!(view.estimated_wait, Duration::zero());
+    let token = w.service.entry_token(user, s).await.unwrap();
+    assert_eq!(token.expires_at, w.service.now() + Duration::minutes(5));
+
+    let r = w
+        .hold_with_token(user, &[2, 1], None, Some(&token.token))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(r.status, ReservationStatus::Pending);
+    assert_eq!(
+        w.seat_statuses(&[1, 2]).await,
+        [SeatStatus::Held, SeatStatus::Held]
+    );
+    assert_eq!(queue.held_seats(s).await.unwrap(), [SeatId(1), SeatId(2)]);
+    assert_eq!(
+        queue.stats(s, w.service.now()).await.unwrap(),
+        QueueStats {
+            waiting: 0,
+            active: 1
+        }
+    );
+    w.assert_invariants_hold().await;
+}
+
+#[tokio::test]
+async fn an_entry_token_holds_seats_once() {
+    let (w, _) = World::with_waiting_room(10).await;
+    let user = w.user("fan@example.com").await;
+    let token = w.admitted(user).await;
+    let first = w
+        .hold_with_token(user, &[1], Some("hold-1"), Some(&token))
+        .await
+        .unwrap();
+
+    let again = w.hold_with_token(user, &[2], None, Some(&token)).await;
+    assert!(matches!(again, Err(HoldError::EntryTokenRequired)));
+    assert_eq!(w.seat_statuses(&[2]).await, [SeatStatus::Available]);
+    assert!(matches!(
+        w.service.entry_token(user, w.schedule.id).await,
+        Err(QueueError::TokenUsed)
+    ));
+    // Entering again does not queue a user whose hold still takes a slot.
+    let view = w.service.enter_queue(user, w.schedule.id).await.unwrap();
+    assert!(view.position.admitted);
+
+    // A retry of the hold that used the token replays it.
+    let retry = w
+        .hold_with_token(user, &[1], Some("hold-1"), Some(&token))
+        .await
+        .unwrap();
+    assert!(retry.replayed);
+    assert_eq!(retry.value, first.value);
+    assert_eq!(w.service.my_reservations(user).await.unwrap().len(), 1);
+    w.assert_invariants_hold().await;
+}
+
+#[tokio::test]
+async fn a_failed_hold_leaves_the_entry_token_usable() {
+    let (w, _) = World::with_waiting_room(10).await;
+    let first = w.user("first@example.com").await;
+    let second = w.user("second@example.com").await;
+    let first_token = w.admitted(first).await;
+    w.hold_with_token(first, &[4], None, Some(&first_token))
+        .await
+        .unwrap();
+
+    let token = w.admitted(second).await;
+    let refused = w.hold_with_token(second, &[4, 5], None, Some(&token)).await;
+    assert!(matches!(refused, Err(HoldError::SeatTaken(ids)) if ids == [SeatId(4)]));
+    let foreign = w.hold_with_token(second, &[11], None, Some(&token)).await;
+    assert!(matches!(foreign, Err(HoldError::ForeignSeats(_))));
+    assert_eq!(
+        w.service
+            .entry_token(second, w.schedule.id)
+            .await
+            .unwrap()
+            .token,
+        token
+    );
+
+    w.hold_with_token(second, &[5], None, Some(&token))
+        .await
+        .unwrap();
+    w.assert_invariants_hold().await;
+}
+
+#[tokio::test]
+async fn another_users_entry_token_is_refused() {
+    let (w, _) = World::with_waiting_room(10).await;
+    let owner = w.user("owner@example.com").await;
+    let stranger = w.user("stranger@example.com").await;
+    let token = w.admitted(owner).await;
+    w.admitted(stranger).await;
+
+    let refused = w.hold_with_token(stranger, &[1], None, Some(&token)).await;
+    assert!(matches!(refused, Err(HoldError::EntryTokenRequired)));
+    assert_eq!(w.seat_statuses(&[1]).await, [SeatStatus::Available]);
+    // Still good for its owner.
+    w.hold_with_token(owner, &[1], None, Some(&token))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn paying_frees_the_slot_for_the_next_in_line() {
+    let (w, queue) = World::with_waiting_room(1).await;
+    let s = w.schedule.id;
+    let first = w.user("first@example.com").await;
+    let second = w.user("second@example.com").await;
+    let token = w.admitted(first).await;
+
+    w.service.enter_queue(second, s).await.unwrap();
+    assert_eq!(w.service.admit_waiting().await.unwrap(), 0);
+    let view = w.service.queue_position(second, s).await.unwrap();
+    assert_eq!(
+        view.position,
+        QueuePosition {
+            position: 1,
+            waiting: 1,
+            admitted: false
+        }
+    );
+    assert_eq!(view.estimated_wait, Duration::minutes(2));
+
+    let r = w
+        .hold_with_token(first, &[1], None, Some(&token))
+        .await
+        .unwrap()
+        .value;
+    // The hold keeps the slot taken.
+    assert_eq!(w.service.admit_waiting().await.unwrap(), 0);
+
+    w.pay(first, r.id, None).await.unwrap();
+    assert!(queue.held_seats(s).await.unwrap().is_empty());
+    assert_eq!(w.service.admit_waiting().await.unwrap(), 1);
+    let token = w.service.entry_token(second, s).await.unwrap().token;
+    w.hold_with_token(second, &[2], None, Some(&token))
+        .await
+        .unwrap();
+    w.assert_invariants_hold().await;
+}
+
+#[tokio::test]
+async fn cancelling_frees_the_slot_for_the_next_in_line() {
+    let (w, queue) = World::with_waiting_room(1).await;
+    let first = w.user("first@example.com").await;
+    let second = w.user("second@example.com").await;
+    let token = w.admitted(first).await;
+    w.service.enter_queue(second, w.schedule.id).await.unwrap();
+    let r = w
+        .hold_with_token(first, &[1], None, Some(&token))
+        .await
+        .unwrap()
+        .value;
+
+    w.service.cancel(first, r.id).await.unwrap();
+    assert!(queue.held_seats(w.schedule.id).await.unwrap().is_empty());
+    assert_eq!(w.service.admit_waiting().await.unwrap(), 1);
+    assert!(w.service.entry_token(second, w.schedule.id).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_expired_hold_or_token_gives_the_slot_to_the_next_in_line() {
+    let (w, _) = World::with_waiting_room(1).await;
+    let s = w.schedule.id;
+    let users = [
+        w.user("first@example.com").await,
+        w.user("second@example.com").await,
+        w.user("third@example.com").await,
+    ];
+    let token = w.admitted(users[0]).await;
+    for user in &users[1..] {
+        w.service.enter_queue(*user, s).await.unwrap();
+    }
+    w.hold_with_token(users[0], &[1], None, Some(&token))
+        .await
+        .unwrap();
+
+    // The hold lapses: the slot goes on.
+    w.clock.advance(BookingService::DEFAULT_HOLD_TTL);
+    assert_eq!(w.service.admit_waiting().await.unwrap(), 1);
+    let unused = w.service.entry_token(users[1], s).await.unwrap().token;
+
+    // The token lapses unused: it is refused, and the slot goes on.
+    w.clock.advance(MemoryQueue::DEFAULT_TOKEN_TTL);
+    let late = w.hold_with_token(users[1], &[2], None, Some(&unused)).await;
+    assert!(matches!(late, Err(HoldError::EntryTokenRequired)));
+    assert_eq!(w.service.admit_waiting().await.unwrap(), 1);
+    assert!(w.service.entry_token(users[2], s).await.is_ok());
+}
+
+#[tokio::test]
+async fn with_the_waiting_room_off_no_token_is_needed_and_the_queue_is_disabled() {
+    let w = World::new().await;
+    let user = w.user("fan@example.com").await;
+    let s = w.schedule.id;
+    assert!(!w.service.waiting_room_enabled());
+
+    w.hold_with_token(user, &[1], None, None).await.unwrap();
+    w.hold_with_token(user, &[2], None, Some("ignored"))
+        .await
+        .unwrap();
+
+    assert!(matches!(
+        w.service.enter_queue(user, s).await,
+        Err(QueueError::Disabled)
+    ));
+    assert!(matches!(
+        w.service.queue_position(user, s).await,
+        Err(QueueError::Disabled)
+    ));
+    assert!(matches!(
+        w.service.entry_token(user, s).await,
+        Err(QueueError::Disabled)
+    ));
+    assert!(matches!(
+        w.service.admit_waiting().await,
+        Err(QueueError::Disabled)
+    ));
+}
+
+#[tokio::test]
+async fn only_a_known_schedule_has_a_waiting_room() {
+    let (w, _) = World::with_waiting_room(10).await;
+    let user = w.user("fan@example.com").await;
+    assert!(matches!(
+        w.service.enter_queue(user, ScheduleId(999)).await,
+        Err(QueueError::ScheduleNotFound)
+    ));
+    assert!(matches!(
+        w.service.queue_position(user, w.schedule.id).await,
+        Err(QueueError::NotInQueue)
+    ));
+    assert!(matches!(
+        w.service.entry_token(user, w.schedule.id).await,
+        Err(QueueError::NotInQueue)
+    ));
 }

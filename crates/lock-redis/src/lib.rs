@@ -370,9 +370,13 @@ impl RedisSeatLock {
             .map_err(redis_down)
     }
 
-    /// Step 3: the database transaction.
-    pub async fn write_hold(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
-        let mut conn = self.store.conn().await?;
+    /// Step 3: the database transaction, on a connection taken before the
+    /// locks, so waiting for the pool does not eat into the lease.
+    pub async fn write_hold(
+        &self,
+        conn: &mut AsyncPgConnection,
+        request: &HoldRequest,
+    ) -> Result<Reservation, HoldError> {
         let timeouts = self.store.timeouts();
         conn.transaction::<_, TxError<HoldError>, _>(|conn| {
             async move {
@@ -389,8 +393,9 @@ impl RedisSeatLock {
     /// Steps 2 to 4 once the stock is reserved; the stock goes back on failure.
     async fn hold_with_stock(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
         let result = async {
+            let mut conn = self.store.conn().await?;
             let locks = self.acquire_locks(request).await?;
-            let written = self.write_hold(request).await;
+            let written = self.write_hold(&mut conn, request).await;
             if let Err(e) = self.release_locks(&locks).await {
                 // The lease frees them; the database already decided.
                 tracing::warn!(error = %e, token = locks.token, "seat locks not released");

@@ -76,6 +76,15 @@ impl TestRedis {
         &self.prefix
     }
 
+    /// A connection pool of `size`, as the adapters take.
+    pub fn pool(&self, size: usize) -> deadpool_redis::Pool {
+        let mut config = deadpool_redis::Config::from_url(self.url.as_str());
+        config.pool = Some(deadpool_redis::PoolConfig::new(size));
+        config
+            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+            .unwrap_or_else(|e| panic!("redis pool for {}: {e}", self.url))
+    }
+
     /// A plain connection for assertions and fault injection.
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.url.as_str())

@@ -12,6 +12,7 @@ pub async fn live() -> HttpResponse {
         status: "UP",
         strategy: None,
         store: None,
+        waiting_room: None,
         detail: None,
     })
 }
@@ -28,11 +29,17 @@ pub async fn live() -> HttpResponse {
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let strategy = Some(state.service.strategy());
     let store = Some(state.store_kind);
+    let waiting_room = Some(if state.service.waiting_room_enabled() {
+        "enabled"
+    } else {
+        "disabled"
+    });
     match state.readiness.check_ready().await {
         Ok(()) => HttpResponse::Ok().json(HealthResponse {
             status: "UP",
             strategy,
             store,
+            waiting_room,
             detail: None,
         }),
         Err(e) => {
@@ -43,6 +50,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
                     status: "DOWN",
                     strategy,
                     store,
+                    waiting_room,
                     detail: Some(e.to_string()),
                 })
         }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod concerts;
 pub mod health;
 pub mod payments;
+pub mod queue;
 pub mod reservations;
 
 use crate::error::ApiError;
@@ -13,6 +14,8 @@ use actix_web::HttpRequest;
 use booking_domain::IdempotencyKey;
 
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+/// The waiting room's entry token on `POST /api/reservations`.
+pub const QUEUE_TOKEN: &str = "X-Queue-Token";
 /// Set on a response that replays the first result of an idempotent request.
 pub const IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
 

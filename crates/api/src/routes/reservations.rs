@@ -1,6 +1,6 @@
 //! Holding seats (a PENDING reservation), reading and cancelling one's own.
 
-use super::{idempotency_key, IDEMPOTENT_REPLAYED};
+use super::{idempotency_key, IDEMPOTENT_REPLAYED, QUEUE_TOKEN};
 use crate::auth::AuthenticatedUser;
 use crate::dto::{HoldSeatsRequest, ReservationResponse};
 use crate::error::{ApiError, Problem};
@@ -9,18 +9,24 @@ use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use booking_domain::{HoldCommand, ReservationId, ScheduleId, SeatId};
 
-/// Holds 1 to 4 seats for 5 minutes, all or none. With an `Idempotency-Key`,
+/// Holds 1 to 4 seats for 5 minutes, all or none, for a user admitted by the
+/// waiting room (`X-Queue-Token`, used up by a successful hold; a failed one
+/// leaves it usable). With an `Idempotency-Key`,
 /// a retry returns the first reservation (header `Idempotent-Replayed: true`)
 /// and changes nothing.
 #[utoipa::path(
     tag = "reservations",
     request_body = HoldSeatsRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+        ("X-Queue-Token" = Option<String>, Header, description = "The entry token from the waiting room; required unless the waiting room is off")
+    ),
     security(("bearer" = [])),
     responses(
         (status = 201, body = ReservationResponse),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No valid entry token for this user and schedule", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown schedule", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Seat taken, or contention (retry after Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "0 or more than 4 seats, duplicates, unknown seats, seats of another schedule", body = Problem, content_type = "application/problem+json")
@@ -39,6 +45,11 @@ pub async fn hold_seats(
         schedule_id: ScheduleId(body.schedule_id),
         seat_ids: body.seat_ids.into_iter().map(SeatId).collect(),
         idempotency_key: idempotency_key(&req)?,
+        entry_token: req
+            .headers()
+            .get(QUEUE_TOKEN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     };
     let held = state.service.hold_seats(command).await?;
     let mut response = HttpResponse::Created();

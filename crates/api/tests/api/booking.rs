@@ -111,7 +111,7 @@ async fn hold_then_pay_reserves_seats_and_cancel_releases_them(strategy: Strateg
         Some(8),
         "2 sold, 8 left"
     );
-    if let Some(redis) = &app.redis {
+    if let (Strategy::Redis, Some(redis)) = (strategy, &app.redis) {
         // The cancelled seats went back to the advisory stock too.
         let key = format!("{}stock:{{s:{}}}", redis.prefix(), s.schedule_id);
         let stock: i64 = redis::cmd("GET")

@@ -16,6 +16,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Option<TestDb>,
     pub redis: Option<TestRedis>,
+    /// Reservations need an entry token: `hold` fetches one first.
+    pub queue_on: bool,
     pub service: BookingService,
 }
 
@@ -35,37 +37,56 @@ pub struct TestSchedule {
 }
 
 /// Starts the API on a random port over a fresh, migrated database, with
-/// the pessimistic strategy.
+/// the pessimistic strategy and the waiting room off: the booking rules
+/// without the queue in front.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Strategy::Pessimistic).await
-}
-
-/// Starts the API with `strategy` (and, for `redis`, its own key prefix).
-pub async fn spawn_app_with(strategy: Strategy) -> TestApp {
     let db = TestDb::new().await;
     let mut settings = Settings::default();
     settings.database.url = Some(db.url().to_owned());
+    settings.queue.enabled = false;
+    spawn_with(settings, Some(db), None).await
+}
+
+/// Starts the API as it runs in production: `strategy`, and the waiting
+/// room on Redis (its own key prefix), admitting every 50 ms.
+pub async fn spawn_app_with(strategy: Strategy) -> TestApp {
+    spawn_app_configured(strategy, |_| {}).await
+}
+
+pub async fn spawn_app_configured(
+    strategy: Strategy,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let db = TestDb::new().await;
+    let redis = TestRedis::new().await;
+    let mut settings = Settings::default();
+    settings.database.url = Some(db.url().to_owned());
     settings.booking.strategy = strategy;
-    let redis = match strategy {
-        Strategy::Redis => {
-            let redis = TestRedis::new().await;
-            settings.redis.url = Some(redis.url().to_owned());
-            settings.redis.key_prefix = redis.prefix().to_owned();
-            Some(redis)
-        }
-        _ => None,
-    };
-    let mut app = spawn_with(settings, Some(db)).await;
-    app.redis = redis;
-    app
+    settings.redis.url = Some(redis.url().to_owned());
+    settings.redis.key_prefix = redis.prefix().to_owned();
+    fast_queue(&mut settings);
+    adjust(&mut settings);
+    spawn_with(settings, Some(db), Some(redis)).await
 }
 
-/// Starts the API with no database: the embedded mode.
+fn fast_queue(settings: &mut Settings) {
+    settings.queue.admit_interval_ms = 50;
+    settings.queue.sse_tick_ms = 100;
+}
+
+/// Starts the API with no database: the embedded mode (waiting room on).
 pub async fn spawn_embedded_app() -> TestApp {
-    spawn_with(Settings::default(), None).await
+    let mut settings = Settings::default();
+    fast_queue(&mut settings);
+    spawn_with(settings, None, None).await
 }
 
-async fn spawn_with(mut settings: Settings, db: Option<TestDb>) -> TestApp {
+async fn spawn_with(
+    mut settings: Settings,
+    db: Option<TestDb>,
+    redis: Option<TestRedis>,
+) -> TestApp {
+    let queue_on = settings.queue.enabled;
     settings.server.port = 0;
     settings.server.workers = Some(2);
     let secrets = Secrets {
@@ -82,7 +103,8 @@ async fn spawn_with(mut settings: Settings, db: Option<TestDb>) -> TestApp {
         address,
         client: reqwest::Client::new(),
         db,
-        redis: None,
+        redis,
+        queue_on,
         service,
     }
 }
@@ -223,12 +245,62 @@ impl TestApp {
             .collect()
     }
 
+    /// Holds seats; with the waiting room on, enters it and waits for the
+    /// entry token first, as a client would.
     pub async fn hold(
         &self,
         user: &TestUser,
         schedule: i64,
         seats: &[i64],
         key: Option<&str>,
+    ) -> Response {
+        let token = match self.queue_on {
+            true => self.wait_for_entry_token(user, schedule).await,
+            false => None,
+        };
+        self.hold_with_token(user, schedule, seats, key, token.as_deref())
+            .await
+    }
+
+    /// Enters the waiting room and polls until admitted; `None` if the
+    /// schedule has no waiting room for this user (unknown schedule).
+    pub async fn wait_for_entry_token(&self, user: &TestUser, schedule: i64) -> Option<String> {
+        let entered = self
+            .post(
+                "/api/queue/enter",
+                Some(&user.token),
+                &json!({"scheduleId": schedule}),
+            )
+            .await;
+        if entered.status() != StatusCode::OK {
+            return None;
+        }
+        for _ in 0..200 {
+            let response = self
+                .get(
+                    &format!("/api/queue/token?scheduleId={schedule}"),
+                    Some(&user.token),
+                )
+                .await;
+            if response.status() == StatusCode::OK {
+                let body: Value = response.json().await.expect("token body");
+                return body["token"].as_str().map(str::to_owned);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!(
+            "user {} was not admitted to schedule {schedule} within 5 s",
+            user.email
+        )
+    }
+
+    pub async fn hold_with_token(
+        &self,
+        user: &TestUser,
+        schedule: i64,
+        seats: &[i64],
+        key: Option<&str>,
+        entry_token: Option<&str>,
     ) -> Response {
         let mut req = self
             .client
@@ -237,6 +309,9 @@ impl TestApp {
             .json(&json!({"scheduleId": schedule, "seatIds": seats}));
         if let Some(k) = key {
             req = req.header("Idempotency-Key", k);
+        }
+        if let Some(t) = entry_token {
+            req = req.header("X-Queue-Token", t);
         }
         req.send().await.expect("request sent")
     }

@@ -7,3 +7,4 @@ mod bad_input;
 mod booking;
 mod embedded;
 mod helpers;
+mod queue;

@@ -1,0 +1,250 @@
+//! Live waiting-room positions over Server-Sent Events.
+//!
+//! One ticker per schedule per instance computes the positions of all of
+//! this instance's connections for that schedule with one `Queue::positions`
+//! call a tick, and sends each connection its position only when it changed
+//! (so at most once a tick), a heartbeat comment every so often, and finally
+//! the `admitted` event with the entry token, which ends the stream. No
+//! timer or Redis round trip per connection.
+
+use booking_domain::{Clock, EntryToken, Queue, QueuePosition, ScheduleId, UserId};
+use chrono::SecondsFormat;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Bytes of one SSE frame.
+pub type Frame = actix_web::web::Bytes;
+
+/// A slow client's updates are dropped rather than buffered without bound.
+const CHANNEL_FRAMES: usize = 8;
+
+pub fn position_frame(position: QueuePosition, estimated_wait_secs: i64) -> Frame {
+    let data = json!({
+        "position": position.position,
+        "waiting": position.waiting,
+        "estimatedWaitSecs": estimated_wait_secs,
+    });
+    Frame::from(format!("event: position\ndata: {data}\n\n"))
+}
+
+pub fn admitted_frame(token: &EntryToken) -> Frame {
+    let data = json!({
+        "token": token.token,
+        "expiresAt": token.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    });
+    Frame::from(format!("event: admitted\ndata: {data}\n\n"))
+}
+
+fn left_frame() -> Frame {
+    Frame::from_static(b"event: left\ndata: {}\n\n")
+}
+
+const HEARTBEAT: &[u8] = b": heartbeat\n\n";
+
+struct Subscriber {
+    user: UserId,
+    tx: mpsc::Sender<Frame>,
+    last: Option<QueuePosition>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HubSettings {
+    pub tick: Duration,
+    pub heartbeat: Duration,
+    /// Seconds of wait per full window ahead, for the estimate.
+    pub expected_session_secs: i64,
+    pub active_limit: usize,
+}
+
+struct Inner {
+    queue: Arc<dyn Queue>,
+    clock: Arc<dyn Clock>,
+    settings: HubSettings,
+    schedules: Mutex<HashMap<ScheduleId, Vec<Subscriber>>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// The SSE connections of this instance, grouped by schedule.
+#[derive(Clone)]
+pub struct QueueHub {
+    inner: Arc<Inner>,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+impl std::fmt::Debug for QueueHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueHub")
+            .field("connections", &self.connections())
+            .finish()
+    }
+}
+
+impl QueueHub {
+    pub fn new(queue: Arc<dyn Queue>, clock: Arc<dyn Clock>, settings: HubSettings) -> Self {
+        let (stop, shutdown) = watch::channel(false);
+        let inner = Inner {
+            queue,
+            clock,
+            settings,
+            schedules: Mutex::new(HashMap::new()),
+            shutdown,
+        };
+        Self {
+            inner: Arc::new(inner),
+            stop: Arc::new(stop),
+        }
+    }
+
+    /// Open connections, all schedules.
+    pub fn connections(&self) -> usize {
+        self.lock().values().map(Vec::len).sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ScheduleId, Vec<Subscriber>>> {
+        self.inner
+            .schedules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Estimated wait for a position, in seconds.
+    pub fn estimate_secs(&self, position: u64) -> i64 {
+        let windows = position.div_ceil(self.inner.settings.active_limit.max(1) as u64);
+        i64::try_from(windows)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(self.inner.settings.expected_session_secs)
+    }
+
+    /// A new stream for `user`, starting with its current `position`.
+    pub fn subscribe(
+        &self,
+        schedule: ScheduleId,
+        user: UserId,
+        position: QueuePosition,
+    ) -> mpsc::Receiver<Frame> {
+        let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+        let _ = tx.try_send(position_frame(
+            position,
+            self.estimate_secs(position.position),
+        ));
+        if *self.inner.shutdown.borrow() {
+            return rx;
+        }
+        let mut schedules = self.lock();
+        let subscribers = schedules.entry(schedule).or_default();
+        let start_ticker = subscribers.is_empty();
+        subscribers.push(Subscriber {
+            user,
+            tx,
+            last: Some(position),
+        });
+        drop(schedules);
+        if start_ticker {
+            let hub = self.clone();
+            tokio::spawn(async move { hub.run_ticker(schedule).await });
+        }
+        rx
+    }
+
+    /// Ends every stream (server shutdown): each client sees its stream close.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        self.lock().clear();
+    }
+
+    async fn run_ticker(&self, schedule: ScheduleId) {
+        let settings = self.inner.settings;
+        let mut interval = tokio::time::interval(settings.tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut shutdown = self.inner.shutdown.clone();
+        let mut last_heartbeat = Instant::now();
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            // Only this ticker removes subscribers; others only append, so
+            // the first `users.len()` entries stay the ones asked about.
+            let users: Vec<UserId> = {
+                let mut schedules = self.lock();
+                let Some(subscribers) = schedules.get(&schedule) else {
+                    return;
+                };
+                if subscribers.is_empty() {
+                    schedules.remove(&schedule);
+                    return;
+                }
+                subscribers.iter().map(|s| s.user).collect()
+            };
+            let now = self.inner.clock.now();
+            let positions = match self.inner.queue.positions(schedule, &users, now).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(%schedule, error = %e, "queue positions unavailable");
+                    continue;
+                }
+            };
+            let mut tokens = HashMap::new();
+            for (user, position) in users.iter().zip(&positions) {
+                if position.is_some_and(|p| p.admitted) {
+                    match self.inner.queue.entry_token(schedule, *user, now).await {
+                        Ok(Some(token)) => {
+                            tokens.insert(*user, token);
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(%schedule, error = %e, "entry token unavailable"),
+                    }
+                }
+            }
+            let heartbeat = last_heartbeat.elapsed() >= settings.heartbeat;
+            if heartbeat {
+                last_heartbeat = Instant::now();
+            }
+            self.deliver(schedule, &positions, &tokens, heartbeat);
+        }
+    }
+
+    fn deliver(
+        &self,
+        schedule: ScheduleId,
+        positions: &[Option<QueuePosition>],
+        tokens: &HashMap<UserId, EntryToken>,
+        heartbeat: bool,
+    ) {
+        let mut schedules = self.lock();
+        let Some(subscribers) = schedules.get_mut(&schedule) else {
+            return;
+        };
+        let mut index = 0;
+        subscribers.retain_mut(|sub| {
+            let position = positions.get(index).copied();
+            index += 1;
+            let Some(position) = position else {
+                return true;
+            }; // joined after the read
+            let (frame, keep) = match (position, tokens.get(&sub.user)) {
+                (Some(p), Some(token)) if p.admitted => (Some(admitted_frame(token)), false),
+                // Admitted, but the token is in use or gone: nothing to send.
+                (Some(p), None) if p.admitted => (None, true),
+                (Some(p), _) if sub.last != Some(p) => {
+                    sub.last = Some(p);
+                    (
+                        Some(position_frame(p, self.estimate_secs(p.position))),
+                        true,
+                    )
+                }
+                (Some(_), _) => (None, true),
+                (None, _) => (Some(left_frame()), false),
+            };
+            let frame = frame.or_else(|| heartbeat.then(|| Frame::from_static(HEARTBEAT)));
+            match frame.map(|f| sub.tx.try_send(f)) {
+                Some(Err(mpsc::error::TrySendError::Closed(_))) => false,
+                // A full channel: this update is skipped, the next one will do.
+                _ => keep,
+            }
+        });
+    }
+}

@@ -1,0 +1,280 @@
+//! The waiting room over HTTP: entry tokens gate reservations, and the SSE
+//! stream carries positions and then the admission.
+
+use crate::helpers::*;
+use booking_api::Strategy;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+async fn enter(app: &TestApp, user: &TestUser, schedule: i64) -> Value {
+    expect_status(
+        app.post(
+            "/api/queue/enter",
+            Some(&user.token),
+            &json!({"scheduleId": schedule}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reservation_without_a_valid_entry_token_is_forbidden_and_changes_nothing() {
+    let app = spawn_app_with(Strategy::Pessimistic).await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 4).await;
+    let other = app.schedule(&admin, 1, 4).await;
+    let fan = app.user("fan").await;
+    let rival = app.user("rival").await;
+    let rivals_token = app
+        .wait_for_entry_token(&rival, s.schedule_id)
+        .await
+        .unwrap();
+    let other_schedule_token = app
+        .wait_for_entry_token(&fan, other.schedule_id)
+        .await
+        .unwrap();
+    let before = app.db_snapshot().await;
+
+    for token in [
+        None,
+        Some("not-a-token"),
+        Some(rivals_token.as_str()),
+        Some(other_schedule_token.as_str()),
+    ] {
+        let response = app
+            .hold_with_token(&fan, s.schedule_id, &s.seat_ids[..1], None, token)
+            .await;
+        let problem = expect_problem(response, StatusCode::FORBIDDEN).await;
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("X-Queue-Token"),
+            "{problem}"
+        );
+    }
+    assert_eq!(
+        app.db_snapshot().await,
+        before,
+        "no refused request touched the database"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_token_books_once_and_survives_a_failed_attempt() {
+    let app = spawn_app_with(Strategy::Pessimistic).await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 4).await;
+    let fan = app.user("fan").await;
+    let rival = app.user("rival").await;
+    expect_status(
+        app.hold(&rival, s.schedule_id, &s.seat_ids[..1], None)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let token = app.wait_for_entry_token(&fan, s.schedule_id).await.unwrap();
+
+    // Seat taken: the attempt fails and the token stays usable.
+    let taken = app
+        .hold_with_token(&fan, s.schedule_id, &s.seat_ids[..1], None, Some(&token))
+        .await;
+    expect_problem(taken, StatusCode::CONFLICT).await;
+    let held = app
+        .hold_with_token(&fan, s.schedule_id, &s.seat_ids[1..2], None, Some(&token))
+        .await;
+    expect_status(held, StatusCode::CREATED).await;
+
+    let again = app
+        .hold_with_token(&fan, s.schedule_id, &s.seat_ids[2..3], None, Some(&token))
+        .await;
+    expect_problem(again, StatusCode::FORBIDDEN).await;
+    let used = app
+        .get(
+            &format!("/api/queue/token?scheduleId={}", s.schedule_id),
+            Some(&fan.token),
+        )
+        .await;
+    expect_problem(used, StatusCode::CONFLICT).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_window_admits_the_next_user_when_a_slot_frees() {
+    let app = spawn_app_configured(Strategy::Pessimistic, |s| s.queue.active_limit = 1).await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 4).await;
+    let first = app.user("first").await;
+    let second = app.user("second").await;
+    let held = expect_status(
+        app.hold(&first, s.schedule_id, &s.seat_ids[..1], None)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+
+    let waiting = enter(&app, &second, s.schedule_id).await;
+    assert_eq!(
+        (waiting["position"].as_u64(), waiting["admitted"].as_bool()),
+        (Some(1), Some(false))
+    );
+    assert_eq!(
+        enter(&app, &second, s.schedule_id).await["position"],
+        1,
+        "entering twice keeps the place"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let still = app
+        .get(
+            &format!("/api/queue/token?scheduleId={}", s.schedule_id),
+            Some(&second.token),
+        )
+        .await;
+    let problem = expect_problem(still, StatusCode::CONFLICT).await;
+    assert_eq!(
+        problem["type"], "/problems/not-admitted",
+        "the only slot is the first user's live hold"
+    );
+
+    expect_status(
+        app.pay(&first, held["id"].as_i64().unwrap(), None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let token = app.wait_for_entry_token(&second, s.schedule_id).await;
+    assert!(
+        token.is_some(),
+        "paying freed the slot for the next in line"
+    );
+}
+
+/// Reads server-sent events until `want` events (not comments) arrived.
+async fn read_events(response: &mut reqwest::Response, want: usize) -> Vec<(String, Value)> {
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    while events.len() < want {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream reads");
+        let Some(chunk) = chunk else { break };
+        buffer.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let mut name = None;
+            let mut data = None;
+            for line in frame.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    name = Some(v.to_owned());
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data = Some(serde_json::from_str(v).expect("JSON data"));
+                }
+            }
+            if let (Some(name), Some(data)) = (name, data) {
+                events.push((name, data));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sse_streams_the_position_then_the_admission_with_its_token() {
+    let app = spawn_app_configured(Strategy::Pessimistic, |s| s.queue.active_limit = 1).await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 4).await;
+    let first = app.user("first").await;
+    let second = app.user("second").await;
+    let third = app.user("third").await;
+    let held = expect_status(
+        app.hold(&first, s.schedule_id, &s.seat_ids[..1], None)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    enter(&app, &second, s.schedule_id).await;
+    enter(&app, &third, s.schedule_id).await;
+
+    let mut stream = app
+        .client
+        .get(app.url(&format!("/api/queue/events?scheduleId={}", s.schedule_id)))
+        .bearer_auth(&third.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let events = read_events(&mut stream, 1).await;
+    assert_eq!(events[0].0, "position");
+    assert_eq!(events[0].1["position"], 2);
+
+    // The first user pays: the second is admitted, the third moves up.
+    expect_status(
+        app.pay(&first, held["id"].as_i64().unwrap(), None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let events = read_events(&mut stream, 1).await;
+    assert_eq!(
+        (events[0].0.as_str(), &events[0].1["position"]),
+        ("position", &json!(1))
+    );
+
+    // The second books and pays: the third is admitted, and the stream ends.
+    let second_hold = expect_status(
+        app.hold(&second, s.schedule_id, &s.seat_ids[1..2], None)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    expect_status(
+        app.pay(&second, second_hold["id"].as_i64().unwrap(), None)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let events = read_events(&mut stream, 1).await;
+    assert_eq!(events[0].0, "admitted");
+    let token = events[0].1["token"].as_str().unwrap().to_owned();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_none(),
+        "the stream ends after the admission"
+    );
+
+    let booked = app
+        .hold_with_token(&third, s.schedule_id, &s.seat_ids[2..3], None, Some(&token))
+        .await;
+    expect_status(booked, StatusCode::CREATED).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_endpoints_refuse_strangers_and_unknown_schedules() {
+    let app = spawn_app_with(Strategy::Pessimistic).await;
+    let fan = app.user("fan").await;
+    let unknown = app
+        .post(
+            "/api/queue/enter",
+            Some(&fan.token),
+            &json!({"scheduleId": 424242}),
+        )
+        .await;
+    expect_problem(unknown, StatusCode::NOT_FOUND).await;
+    let not_in = app
+        .get("/api/queue/position?scheduleId=1", Some(&fan.token))
+        .await;
+    expect_problem(not_in, StatusCode::NOT_FOUND).await;
+    let bad = app
+        .get("/api/queue/position?scheduleId=abc", Some(&fan.token))
+        .await;
+    expect_problem(bad, StatusCode::BAD_REQUEST).await;
+    let anonymous = app.get("/api/queue/events?scheduleId=1", None).await;
+    expect_problem(anonymous, StatusCode::UNAUTHORIZED).await;
+    let ready = expect_status(app.get("/health/ready", None).await, StatusCode::OK).await;
+    assert_eq!(ready["waitingRoom"], "enabled");
+}
