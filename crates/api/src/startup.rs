@@ -21,7 +21,6 @@ use booking_store_postgres::{run_migrations, PgStore, PoolSettings};
 use deadpool_redis::Pool;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing_actix_web::TracingLogger;
@@ -422,13 +421,7 @@ impl Application {
     pub async fn build(settings: Settings, secrets: Secrets) -> Result<Self, StartupError> {
         let components = Components::build(&settings, &secrets).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener =
-            TcpListener::bind(&address).map_err(|e| StartupError::Bind(address.clone(), e))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| StartupError::Bind(address.clone(), e))?
-            .port();
-        let server = serve(listener, &components, settings.server.workers)
+        let (server, port) = serve(&address, &components, settings.server.workers)
             .map_err(|e| StartupError::Bind(address, e))?;
         tracing::info!(
             port,
@@ -522,11 +515,12 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
+/// The server bound to `address`, and the port it got (port 0 picks one).
 fn serve(
-    listener: TcpListener,
+    address: &str,
     components: &Components,
     workers: Option<usize>,
-) -> std::io::Result<Server> {
+) -> std::io::Result<(Server, u16)> {
     let state = web::Data::new(components.state.clone());
     let keys = web::Data::new(components.keys.clone());
     let strategy = components.state.service.strategy();
@@ -544,14 +538,17 @@ fn serve(
             .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api/openapi.json", openapi.clone()))
             .default_service(web::to(not_found))
     })
-    .listen(listener)?
+    // Room for thousands of SSE clients connecting at once (set before bind).
+    .backlog(4096)
+    .bind(address)?
     // Signals are handled by `run_until_stopped`, which closes SSE streams first.
     .disable_signals()
     .shutdown_timeout(10);
     if let Some(n) = workers {
         server = server.workers(n);
     }
-    Ok(server.run())
+    let port = server.addrs().first().map(|a| a.port()).unwrap_or_default();
+    Ok((server.run(), port))
 }
 
 pub fn register_routes(cfg: &mut web::ServiceConfig) {
