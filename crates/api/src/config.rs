@@ -11,6 +11,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub queue: QueueSettings,
+    pub events: EventsSettings,
+    pub expiry: ExpirySettings,
     pub booking: BookingSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
@@ -106,6 +108,58 @@ impl Default for RedisSettings {
             pool_wait_ms: 5_000,
             lock_lease_ms: 5_000,
             key_prefix: String::new(),
+        }
+    }
+}
+
+/// The event path: outbox relay and consumers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct EventsSettings {
+    /// Kafka bootstrap servers, e.g. `127.0.0.1:9092`. Without them events
+    /// are delivered in-process to this instance's consumers (embedded mode,
+    /// single-instance development).
+    pub kafka_brokers: Option<String>,
+    /// How often the relay looks for new outbox rows when idle.
+    pub relay_poll_ms: u64,
+    pub relay_batch: i64,
+    /// How long a relay's claim on a batch keeps other relays off it.
+    pub relay_claim_secs: i64,
+    /// The longest pause between relay attempts while the broker is down.
+    pub relay_max_backoff_ms: u64,
+    /// Consumer retries: attempts before a record goes to `<topic>.DLT`.
+    pub consumer_attempts: u32,
+    pub consumer_backoff_ms: u64,
+}
+
+impl Default for EventsSettings {
+    fn default() -> Self {
+        Self {
+            kafka_brokers: None,
+            relay_poll_ms: 200,
+            relay_batch: 100,
+            relay_claim_secs: 30,
+            relay_max_backoff_ms: 5_000,
+            consumer_attempts: 3,
+            consumer_backoff_ms: 200,
+        }
+    }
+}
+
+/// The hold-expiry scheduler.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ExpirySettings {
+    /// Every this many seconds one instance (by lease) expires overdue holds.
+    pub period_secs: i64,
+    pub batch: i64,
+}
+
+impl Default for ExpirySettings {
+    fn default() -> Self {
+        Self {
+            period_secs: 30,
+            batch: 100,
         }
     }
 }

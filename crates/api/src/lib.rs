@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod dto;
 pub mod error;
+pub mod jobs;
 pub mod openapi;
 pub mod routes;
 pub mod sse;

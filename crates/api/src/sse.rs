@@ -180,10 +180,16 @@ impl QueueHub {
                 subscribers.iter().map(|s| s.user).collect()
             };
             let now = self.inner.clock.now();
+            let heartbeat = last_heartbeat.elapsed() >= settings.heartbeat;
+            if heartbeat {
+                last_heartbeat = Instant::now();
+            }
             let positions = match self.inner.queue.positions(schedule, &users, now).await {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(%schedule, error = %e, "queue positions unavailable");
+                    // Keep the streams alive; positions resume with Redis.
+                    self.deliver(schedule, &[], &HashMap::new(), heartbeat);
                     continue;
                 }
             };
@@ -199,14 +205,12 @@ impl QueueHub {
                     }
                 }
             }
-            let heartbeat = last_heartbeat.elapsed() >= settings.heartbeat;
-            if heartbeat {
-                last_heartbeat = Instant::now();
-            }
             self.deliver(schedule, &positions, &tokens, heartbeat);
         }
     }
 
+    /// Sends each subscriber what changed for it; `positions` is empty when
+    /// they could not be read (only heartbeats then).
     fn deliver(
         &self,
         schedule: ScheduleId,
@@ -220,30 +224,35 @@ impl QueueHub {
         };
         let mut index = 0;
         subscribers.retain_mut(|sub| {
-            let position = positions.get(index).copied();
+            // `None`: joined after the read, or the read failed.
+            let read = positions.get(index).copied();
             index += 1;
-            let Some(position) = position else {
-                return true;
-            }; // joined after the read
-            let (frame, keep) = match (position, tokens.get(&sub.user)) {
-                (Some(p), Some(token)) if p.admitted => (Some(admitted_frame(token)), false),
-                // Admitted, but the token is in use or gone: nothing to send.
-                (Some(p), None) if p.admitted => (None, true),
-                (Some(p), _) if sub.last != Some(p) => {
-                    sub.last = Some(p);
-                    (
-                        Some(position_frame(p, self.estimate_secs(p.position))),
-                        true,
-                    )
-                }
-                (Some(_), _) => (None, true),
-                (None, _) => (Some(left_frame()), false),
+            let (frame, seen, ends) = match read {
+                Some(Some(p)) if p.admitted => match tokens.get(&sub.user) {
+                    Some(token) => (Some(admitted_frame(token)), None, true),
+                    // The token is in use or gone: nothing to send.
+                    None => (None, None, false),
+                },
+                Some(Some(p)) if sub.last != Some(p) => (
+                    Some(position_frame(p, self.estimate_secs(p.position))),
+                    Some(p),
+                    false,
+                ),
+                Some(None) => (Some(left_frame()), None, true),
+                _ => (None, None, false),
             };
-            let frame = frame.or_else(|| heartbeat.then(|| Frame::from_static(HEARTBEAT)));
-            match frame.map(|f| sub.tx.try_send(f)) {
-                Some(Err(mpsc::error::TrySendError::Closed(_))) => false,
-                // A full channel: this update is skipped, the next one will do.
-                _ => keep,
+            let Some(frame) = frame.or_else(|| heartbeat.then(|| Frame::from_static(HEARTBEAT)))
+            else {
+                return true;
+            };
+            match sub.tx.try_send(frame) {
+                Ok(()) => {
+                    sub.last = seen.or(sub.last);
+                    !ends
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                // A full channel (slow client): it gets the news next tick.
+                Err(mpsc::error::TrySendError::Full(_)) => true,
             }
         });
     }

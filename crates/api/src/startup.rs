@@ -4,6 +4,7 @@
 use crate::auth::{Argon2Hasher, JwtKeys, MIN_SECRET_LEN};
 use crate::config::{Settings, Strategy};
 use crate::error::ApiError;
+use crate::jobs::{instance_id, JobStores, Jobs};
 use crate::openapi::ApiDoc;
 use crate::routes;
 use crate::sse::{HubSettings, QueueHub};
@@ -14,7 +15,7 @@ use booking_domain::*;
 use booking_lock_optimistic::{OptimisticSeatLock, RetryPolicy};
 use booking_lock_pessimistic::PessimisticSeatLock;
 use booking_lock_redis::{redis_pool, RedisLockSettings, RedisSeatLock};
-use booking_memory::{seed_demo, MemoryQueue, MemorySeatLock, MemoryStore};
+use booking_memory::{seed_demo, MemoryEventBus, MemoryQueue, MemorySeatLock, MemoryStore};
 use booking_queue_redis::RedisQueue;
 use booking_store_postgres::tx::TxTimeouts;
 use booking_store_postgres::{run_migrations, PgStore, PoolSettings};
@@ -36,6 +37,8 @@ pub struct AppState {
     pub store_kind: &'static str,
     /// The SSE streams of the waiting room; `None` when it is off.
     pub hub: Option<QueueHub>,
+    pub jobs: Jobs,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -104,6 +107,8 @@ pub enum StartupError {
     NoRedis,
     #[error("Redis is not usable: {0}")]
     Redis(String),
+    #[error("the event bus is not usable: {0}")]
+    Kafka(String),
     #[error("the waiting room needs Redis: set BOOKING__REDIS__URL (e.g. redis://127.0.0.1:6379), or BOOKING__QUEUE__ENABLED=false for benchmarks of the raw strategies")]
     NoRedisForQueue,
 }
@@ -240,6 +245,71 @@ where
     }
 }
 
+/// The event bus: Kafka when brokers are configured, else in-process.
+async fn event_bus(settings: &Settings) -> Result<Arc<dyn EventBus>, StartupError> {
+    match settings.events.kafka_brokers.as_deref() {
+        Some(_brokers) => Err(StartupError::Kafka("Kafka support is not built yet".into())),
+        None => {
+            tracing::warn!("no events.kafka_brokers: events are delivered in-process only");
+            Ok(Arc::new(MemoryEventBus::new()))
+        }
+    }
+}
+
+/// The relay, the expirer and the consumers over one store.
+async fn jobs_over<S>(
+    settings: &Settings,
+    store: &S,
+    seat_lock: Arc<dyn SeatLock>,
+    queue: Option<Arc<dyn Queue>>,
+) -> Result<Jobs, StartupError>
+where
+    S: OutboxRepository
+        + ReservationRepository
+        + JobLeaseRepository
+        + ProcessedEvents
+        + Clone
+        + 'static,
+{
+    let counters = Arc::new(JobCounters::default());
+    let bus = event_bus(settings).await?;
+    let processed: Arc<dyn ProcessedEvents> = Arc::new(store.clone());
+    let release = SeatReleaseHandler {
+        processed: processed.clone(),
+        seat_lock,
+        queue,
+        counters: counters.clone(),
+    };
+    let completed = CompletedHandler {
+        processed,
+        counters: counters.clone(),
+    };
+    let subscribe = |topic, group, handler: Arc<dyn EventHandler>| {
+        let bus = bus.clone();
+        async move { bus.subscribe(topic, group, handler).await }
+    };
+    subscribe(
+        topics::RESERVATION_CANCELLED,
+        SeatReleaseHandler::CONSUMER,
+        Arc::new(release),
+    )
+    .await
+    .map_err(|e| StartupError::Kafka(e.to_string()))?;
+    subscribe(
+        topics::RESERVATION_COMPLETED,
+        CompletedHandler::CONSUMER,
+        Arc::new(completed),
+    )
+    .await
+    .map_err(|e| StartupError::Kafka(e.to_string()))?;
+    let stores = JobStores {
+        outbox: Arc::new(store.clone()),
+        reservations: Arc::new(store.clone()),
+        leases: Arc::new(store.clone()),
+    };
+    Ok(Jobs::new(settings, &instance_id(), stores, bus, counters))
+}
+
 /// The waiting room over `queue`, or `None` (loudly) when it is off.
 fn waiting_room(settings: &Settings, queue: Option<Arc<dyn Queue>>) -> Option<WaitingRoom> {
     let Some(queue) = queue else {
@@ -264,8 +334,8 @@ fn hub_for(
     let q = &settings.queue;
     room.map(|room| {
         let hub = HubSettings {
-            tick: Duration::from_millis(q.sse_tick_ms),
-            heartbeat: Duration::from_secs(q.sse_heartbeat_secs),
+            tick: Duration::from_millis(q.sse_tick_ms.max(10)),
+            heartbeat: Duration::from_secs(q.sse_heartbeat_secs.max(1)),
             expected_session_secs: q.expected_session_secs,
             active_limit: q.active_limit,
         };
@@ -307,9 +377,10 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
                 ))),
                 (None, true) => return Err(StartupError::NoRedisForQueue),
             };
-            let room = waiting_room(settings, queue);
+            let room = waiting_room(settings, queue.clone());
             let hub = hub_for(settings, room.as_ref(), &clock);
-            let ports = ports_over(&store, lock, hasher, clock, room);
+            let jobs = jobs_over(settings, &store, lock.clone(), queue).await?;
+            let ports = ports_over(&store, lock, hasher, clock.clone(), room);
             let service = BookingService::new(ports, hold_ttl);
             let mut ready: Vec<Arc<dyn Readiness>> = vec![Arc::new(store)];
             ready.extend(redis.map(|pool| Arc::new(RedisReady(pool)) as Arc<dyn Readiness>));
@@ -319,6 +390,8 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
                     readiness: Arc::new(AllReady(ready)),
                     store_kind: "postgres",
                     hub,
+                    jobs,
+                    clock,
                 },
                 false,
             )
@@ -340,9 +413,10 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
                 let ttl = chrono::Duration::seconds(settings.queue.token_ttl_secs);
                 Arc::new(MemoryQueue::new(ttl)) as Arc<dyn Queue>
             });
-            let room = waiting_room(settings, queue);
+            let room = waiting_room(settings, queue.clone());
             let hub = hub_for(settings, room.as_ref(), &clock);
-            let ports = ports_over(&store, lock, hasher, clock, room);
+            let jobs = jobs_over(settings, &store, lock.clone(), queue).await?;
+            let ports = ports_over(&store, lock, hasher, clock.clone(), room);
             let service = BookingService::new(ports, hold_ttl);
             (
                 AppState {
@@ -350,6 +424,8 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
                     readiness: Arc::new(store),
                     store_kind: "memory",
                     hub,
+                    jobs,
+                    clock,
                 },
                 true,
             )
@@ -433,7 +509,7 @@ impl Application {
             port,
             server,
             components,
-            admit_interval: Duration::from_millis(settings.queue.admit_interval_ms),
+            admit_interval: Duration::from_millis(settings.queue.admit_interval_ms.max(10)),
         })
     }
 
@@ -453,6 +529,8 @@ impl Application {
     /// in-flight requests finish, and stops the admitter.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let state = &self.components.state;
+        state.jobs.spawn(state.clock.clone(), stopped.clone());
         if self.components.state.service.waiting_room_enabled() {
             let service = self.components.state.service.clone();
             tokio::spawn(admit_continuously(service, self.admit_interval, stopped));

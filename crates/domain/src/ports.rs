@@ -93,6 +93,16 @@ pub trait ReservationRepository: Send + Sync {
         payment: &PaymentRequest,
     ) -> Result<Transition<Payment>, RepoError>;
 
+    /// Ends up to `limit` PENDING reservations whose hold ran out as EXPIRED,
+    /// each like a cancel (seats AVAILABLE, `reservation.cancelled` outbox
+    /// row, one transaction). Rows another expirer is working on are
+    /// skipped, so each reservation expires exactly once.
+    async fn expire_overdue_holds(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Reservation>, RepoError>;
+
     async fn find_payment(&self, id: PaymentId) -> Result<Option<Payment>, RepoError>;
     async fn find_payment_by_key(
         &self,
@@ -104,9 +114,36 @@ pub trait ReservationRepository: Send + Sync {
 /// The transactional outbox, read by the relay.
 #[async_trait]
 pub trait OutboxRepository: Send + Sync {
-    /// Oldest first.
-    async fn unpublished(&self, limit: i64) -> Result<Vec<OutboxEvent>, RepoError>;
+    /// Claims up to `limit` unpublished rows, oldest first, for `owner` until
+    /// `until`: rows claimed by a live claim of another relay are skipped,
+    /// so two relays never publish the same row while both run; a relay
+    /// that dies loses its claim at `until` and another publishes again
+    /// (at-least-once).
+    async fn claim_unpublished(
+        &self,
+        owner: &str,
+        limit: i64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<OutboxEvent>, RepoError>;
     async fn mark_published(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), RepoError>;
+    /// Gives claimed rows back at once (the broker refused them).
+    async fn release_claims(&self, owner: &str, ids: &[i64]) -> Result<(), RepoError>;
+    /// Unpublished rows and the age of the oldest.
+    async fn backlog(&self, now: DateTime<Utc>) -> Result<OutboxBacklog, RepoError>;
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    pub unpublished: i64,
+    pub oldest_age: Option<chrono::Duration>,
+}
+
+/// Consumer idempotency: which events a consumer has already handled.
+#[async_trait]
+pub trait ProcessedEvents: Send + Sync {
+    /// Records that `consumer` handled `event_id`; false if it already had.
+    async fn mark_processed(&self, consumer: &str, event_id: &str) -> Result<bool, RepoError>;
 }
 
 /// ShedLock-style named leases: one row per job, taken with a conditional

@@ -363,8 +363,8 @@ impl BookingService {
             .cancel_reservation(id, self.now())
             .await?
         {
+            // The Redis stock follows through the `seat-release` consumer.
             Transition::Done(r) => {
-                self.ports.seat_lock.seats_released(&r).await;
                 self.leave_waiting_room(&r).await;
                 Ok(r)
             }

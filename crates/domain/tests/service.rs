@@ -199,7 +199,11 @@ impl World {
     }
 
     async fn outbox_topics(&self) -> Vec<String> {
-        let events = self.store.unpublished(1000).await.unwrap();
+        let events = self
+            .store
+            .claim_unpublished("test", 1000, Utc::now(), Utc::now())
+            .await
+            .unwrap();
         events.into_iter().map(|e| e.topic).collect()
     }
 

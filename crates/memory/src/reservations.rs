@@ -5,9 +5,9 @@
 use crate::store::{MemoryStore, Tables};
 use async_trait::async_trait;
 use booking_domain::{
-    IdempotencyKey, NewOutboxEvent, OutboxEvent, OutboxRepository, Payment, PaymentId,
-    PaymentRequest, PaymentStatus, RepoError, Reservation, ReservationId, ReservationRepository,
-    ReservationStatus, SeatStatus, Transition, UserId,
+    IdempotencyKey, NewOutboxEvent, OutboxBacklog, OutboxEvent, OutboxRepository, Payment,
+    PaymentId, PaymentRequest, PaymentStatus, ProcessedEvents, RepoError, Reservation,
+    ReservationId, ReservationRepository, ReservationStatus, SeatStatus, Transition, UserId,
 };
 use chrono::{DateTime, Utc};
 
@@ -44,8 +44,7 @@ impl MemoryStore {
     /// hold ran out becomes EXPIRED and gives its seats back. Returns the
     /// expired reservations, oldest first.
     ///
-    /// Not a domain port yet; kept here so the embedded mode can run the job.
-    pub fn expire_overdue_holds(
+    fn expire_overdue(
         &self,
         now: DateTime<Utc>,
         limit: usize,
@@ -72,6 +71,14 @@ impl MemoryStore {
 
 #[async_trait]
 impl ReservationRepository for MemoryStore {
+    async fn expire_overdue_holds(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Reservation>, RepoError> {
+        self.expire_overdue(now, usize::try_from(limit).unwrap_or(0))
+    }
+
     async fn find_reservation(&self, id: ReservationId) -> Result<Option<Reservation>, RepoError> {
         let t = self.tables()?;
         Ok(t.reservations.get(&id).cloned())
@@ -170,15 +177,31 @@ impl ReservationRepository for MemoryStore {
 
 #[async_trait]
 impl OutboxRepository for MemoryStore {
-    async fn unpublished(&self, limit: i64) -> Result<Vec<OutboxEvent>, RepoError> {
-        let t = self.tables()?;
+    async fn claim_unpublished(
+        &self,
+        owner: &str,
+        limit: i64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<OutboxEvent>, RepoError> {
+        let mut t = self.tables()?;
         let limit = usize::try_from(limit).unwrap_or(0);
-        Ok(t.outbox
+        let free: Vec<OutboxEvent> = t
+            .outbox
             .values()
             .filter(|e| e.published_at.is_none())
+            .filter(|e| {
+                t.outbox_claims
+                    .get(&e.id)
+                    .is_none_or(|(_, until)| *until <= now)
+            })
             .take(limit)
             .cloned()
-            .collect())
+            .collect();
+        for event in &free {
+            t.outbox_claims.insert(event.id, (owner.to_owned(), until));
+        }
+        Ok(free)
     }
 
     async fn mark_published(&self, ids: &[i64], at: DateTime<Utc>) -> Result<(), RepoError> {
@@ -190,5 +213,37 @@ impl OutboxRepository for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    async fn release_claims(&self, owner: &str, ids: &[i64]) -> Result<(), RepoError> {
+        let mut t = self.tables()?;
+        for id in ids {
+            if t.outbox_claims.get(id).is_some_and(|(by, _)| by == owner) {
+                t.outbox_claims.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn backlog(&self, now: DateTime<Utc>) -> Result<OutboxBacklog, RepoError> {
+        let t = self.tables()?;
+        let unpublished: Vec<&OutboxEvent> = t
+            .outbox
+            .values()
+            .filter(|e| e.published_at.is_none())
+            .collect();
+        Ok(OutboxBacklog {
+            unpublished: unpublished.len() as i64,
+            oldest_age: unpublished.first().map(|e| now - e.created_at),
+        })
+    }
+}
+
+#[async_trait]
+impl ProcessedEvents for MemoryStore {
+    async fn mark_processed(&self, consumer: &str, event_id: &str) -> Result<bool, RepoError> {
+        let mut t = self.tables()?;
+        Ok(t.processed
+            .insert((consumer.to_owned(), event_id.to_owned())))
     }
 }

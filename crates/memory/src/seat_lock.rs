@@ -218,7 +218,14 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, HoldError::SeatTaken(ref ids) if ids == &[SeatId(2)]));
         assert_eq!(store.list_seats(schedule.id).await.unwrap(), before);
-        assert_eq!(store.unpublished(100).await.unwrap().len(), 1);
+        assert_eq!(
+            store
+                .claim_unpublished("test", 100, Utc::now(), Utc::now())
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[tokio::test]
@@ -334,7 +341,10 @@ mod tests {
             store.confirm_with_payment(&late).await.unwrap(),
             Transition::Overdue
         );
-        let expired = store.expire_overdue_holds(overdue.expires_at, 10).unwrap();
+        let expired = store
+            .expire_overdue_holds(overdue.expires_at, 10)
+            .await
+            .unwrap();
         assert_eq!(expired.len(), 1);
         assert_eq!(expired[0].status, ReservationStatus::Expired);
 
@@ -342,7 +352,7 @@ mod tests {
         assert_eq!(report.violations(), Vec::<String>::new());
         assert_eq!((report.available, report.held, report.reserved), (5, 0, 1));
         let topics: Vec<String> = store
-            .unpublished(100)
+            .claim_unpublished("test", 100, Utc::now(), Utc::now())
             .await
             .unwrap()
             .into_iter()

@@ -81,6 +81,9 @@ pub(crate) struct Tables {
     pub payments: BTreeMap<PaymentId, Payment>,
     pub payment_keys: KeyIndex<PaymentId>,
     pub outbox: BTreeMap<i64, OutboxEvent>,
+    /// Outbox id -> (relay, claimed until).
+    pub outbox_claims: HashMap<i64, (String, DateTime<Utc>)>,
+    pub processed: std::collections::HashSet<(String, String)>,
     pub leases: HashMap<String, LeaseRow>,
 }
 

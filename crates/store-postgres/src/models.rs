@@ -166,7 +166,7 @@ impl TryFrom<PaymentRow> for Payment {
     }
 }
 
-#[derive(Debug, Queryable, Selectable)]
+#[derive(Debug, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = outbox)]
 pub(crate) struct OutboxRow {
     id: i64,
@@ -175,6 +175,12 @@ pub(crate) struct OutboxRow {
     payload: serde_json::Value,
     created_at: DateTime<Utc>,
     published_at: Option<DateTime<Utc>>,
+}
+
+impl OutboxRow {
+    pub(crate) fn id(&self) -> i64 {
+        self.id
+    }
 }
 
 impl From<OutboxRow> for OutboxEvent {

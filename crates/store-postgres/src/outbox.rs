@@ -1,26 +1,47 @@
-//! `OutboxRepository` over PostgreSQL.
+//! `OutboxRepository` and `ProcessedEvents` over PostgreSQL.
 
 use crate::models::OutboxRow;
-use crate::schema::outbox;
+use crate::schema::{outbox, processed_events};
 use crate::{repo_error, PgStore};
 use async_trait::async_trait;
 use booking_domain::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamptz};
 use diesel_async::RunQueryDsl;
+
+/// Takes a batch that nobody else holds: `SKIP LOCKED` passes over rows
+/// another relay is claiming right now, the `claimed_until` test over rows
+/// it claimed earlier and is still publishing.
+const CLAIM: &str = "\
+UPDATE outbox SET claimed_by = $1, claimed_until = $4
+ WHERE id IN (SELECT id FROM outbox
+               WHERE published_at IS NULL
+                 AND (claimed_until IS NULL OR claimed_until <= $3)
+               ORDER BY id
+               LIMIT $2
+                 FOR UPDATE SKIP LOCKED)
+RETURNING id, topic, key, payload, created_at, published_at";
 
 #[async_trait]
 impl OutboxRepository for PgStore {
-    async fn unpublished(&self, limit: i64) -> Result<Vec<OutboxEvent>, RepoError> {
+    async fn claim_unpublished(
+        &self,
+        owner: &str,
+        limit: i64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<OutboxEvent>, RepoError> {
         let mut conn = self.conn().await?;
-        let rows = outbox::table
-            .filter(outbox::published_at.is_null())
-            .order(outbox::id)
-            .limit(limit)
-            .select(OutboxRow::as_select())
+        let mut rows: Vec<OutboxRow> = diesel::sql_query(CLAIM)
+            .bind::<Text, _>(owner)
+            .bind::<BigInt, _>(limit)
+            .bind::<Timestamptz, _>(now)
+            .bind::<Timestamptz, _>(until)
             .load(&mut conn)
             .await
             .map_err(repo_error)?;
+        rows.sort_by_key(OutboxRow::id);
         Ok(rows.into_iter().map(OutboxEvent::from).collect())
     }
 
@@ -32,5 +53,56 @@ impl OutboxRepository for PgStore {
             .await
             .map(drop)
             .map_err(repo_error)
+    }
+
+    async fn release_claims(&self, owner: &str, ids: &[i64]) -> Result<(), RepoError> {
+        let mut conn = self.conn().await?;
+        diesel::update(
+            outbox::table
+                .filter(outbox::id.eq_any(ids))
+                .filter(outbox::claimed_by.eq(owner)),
+        )
+        .set((
+            outbox::claimed_by.eq(None::<String>),
+            outbox::claimed_until.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(&mut conn)
+        .await
+        .map(drop)
+        .map_err(repo_error)
+    }
+
+    async fn backlog(&self, now: DateTime<Utc>) -> Result<OutboxBacklog, RepoError> {
+        let mut conn = self.conn().await?;
+        let (count, oldest): (i64, Option<DateTime<Utc>>) = outbox::table
+            .filter(outbox::published_at.is_null())
+            .select((
+                diesel::dsl::count_star(),
+                diesel::dsl::min(outbox::created_at),
+            ))
+            .first(&mut conn)
+            .await
+            .map_err(repo_error)?;
+        Ok(OutboxBacklog {
+            unpublished: count,
+            oldest_age: oldest.map(|t| now - t),
+        })
+    }
+}
+
+#[async_trait]
+impl ProcessedEvents for PgStore {
+    async fn mark_processed(&self, consumer: &str, event_id: &str) -> Result<bool, RepoError> {
+        let mut conn = self.conn().await?;
+        let inserted = diesel::insert_into(processed_events::table)
+            .values((
+                processed_events::consumer.eq(consumer),
+                processed_events::event_id.eq(event_id),
+            ))
+            .on_conflict_do_nothing()
+            .execute(&mut conn)
+            .await
+            .map_err(repo_error)?;
+        Ok(inserted == 1)
     }
 }

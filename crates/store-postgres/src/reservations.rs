@@ -359,6 +359,48 @@ impl ReservationRepository for PgStore {
         .await?
     }
 
+    async fn expire_overdue_holds(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Reservation>, RepoError> {
+        let mut conn = self.conn().await?;
+        let timeouts = self.timeouts();
+        run_to_completion(async move {
+            conn.transaction::<_, TxError<RepoError>, _>(|conn| {
+                async move {
+                    set_local_timeouts(conn, timeouts).await?;
+                    // SKIP LOCKED: rows a concurrent expirer or cancel holds
+                    // are theirs; each reservation ends exactly once.
+                    let overdue: Vec<i64> = reservations::table
+                        .filter(reservations::status.eq(ReservationStatus::Pending.as_str()))
+                        .filter(reservations::expires_at.le(now))
+                        .order(reservations::id)
+                        .limit(limit)
+                        .select(reservations::id)
+                        .for_update()
+                        .skip_locked()
+                        .load(conn)
+                        .await?;
+                    let mut expired = Vec::with_capacity(overdue.len());
+                    for id in overdue {
+                        let to = ReservationStatus::Expired;
+                        if let Transition::Done(r) =
+                            release_reservation(conn, ReservationId(id), to, now).await?
+                        {
+                            expired.push(r);
+                        }
+                    }
+                    Ok(expired)
+                }
+                .scope_boxed()
+            })
+            .await
+            .map_err(|e| e.into_inner(repo_error))
+        })
+        .await?
+    }
+
     async fn find_payment(&self, id: PaymentId) -> Result<Option<Payment>, RepoError> {
         let mut conn = self.conn().await?;
         payments::table

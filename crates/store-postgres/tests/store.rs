@@ -99,8 +99,10 @@ async fn one_of_ten_racing_instances_takes_the_lease() {
     assert_eq!(winners, 1);
 }
 
+/// Two relays never hold the same rows; a released or lapsed claim is
+/// taken again (at-least-once); published rows are done.
 #[tokio::test(flavor = "multi_thread")]
-async fn outbox_lists_unpublished_events_oldest_first() {
+async fn relays_claim_disjoint_batches_oldest_first() {
     let db = TestDb::new().await;
     let store = db.store();
     let mut conn = db.connection().await;
@@ -116,16 +118,39 @@ async fn outbox_lists_unpublished_events_oldest_first() {
         .await
         .unwrap();
     }
-    let events = store.unpublished(10).await.unwrap();
-    assert_eq!(
-        events.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
-        ["0", "1", "2"]
-    );
-    store
-        .mark_published(&[events[0].id], Utc::now())
+    let now = Utc::now();
+    let later = now + Duration::seconds(30);
+    let keys = |events: &[OutboxEvent]| events.iter().map(|e| e.key.clone()).collect::<Vec<_>>();
+    let a = store.claim_unpublished("a", 2, now, later).await.unwrap();
+    assert_eq!(keys(&a), ["0", "1"]);
+    let b = store.claim_unpublished("b", 10, now, later).await.unwrap();
+    assert_eq!(keys(&b), ["2"], "b skips a's live claim");
+    assert_eq!(store.backlog(now).await.unwrap().unpublished, 3);
+
+    store.mark_published(&[a[0].id], now).await.unwrap();
+    store.release_claims("a", &[a[1].id]).await.unwrap();
+    let again = store.claim_unpublished("b", 10, now, later).await.unwrap();
+    assert_eq!(keys(&again), ["1"], "a gave row 1 back; row 0 is published");
+    let lapsed = store
+        .claim_unpublished("c", 10, later, later + Duration::seconds(30))
         .await
         .unwrap();
-    let left = store.unpublished(10).await.unwrap();
-    assert_eq!(left.len(), 2);
-    assert_eq!(left[0].key, "1");
+    assert_eq!(
+        keys(&lapsed),
+        ["1", "2"],
+        "b's claims ran out without a publish"
+    );
+    assert_eq!(store.backlog(now).await.unwrap().unpublished, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_processes_an_event_once() {
+    let db = TestDb::new().await;
+    let store = db.store();
+    assert!(store.mark_processed("seat-release", "42").await.unwrap());
+    assert!(!store.mark_processed("seat-release", "42").await.unwrap());
+    assert!(
+        store.mark_processed("notification", "42").await.unwrap(),
+        "per consumer"
+    );
 }

@@ -17,12 +17,14 @@ pub async fn live() -> HttpResponse {
     })
 }
 
-/// Ready to take traffic: the store answers. Names the active strategy.
+/// Ready to take traffic: the database (or the in-memory store) and, when
+/// configured, Redis answer. Names the active strategy, the store and whether
+/// the waiting room is on.
 #[utoipa::path(
     tag = "health",
     responses(
         (status = 200, body = HealthResponse),
-        (status = 503, description = "The database does not answer", body = HealthResponse)
+        (status = 503, description = "The database or, when configured, Redis does not answer", body = HealthResponse)
     )
 )]
 #[get("/health/ready")]

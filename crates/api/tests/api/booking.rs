@@ -112,13 +112,21 @@ async fn hold_then_pay_reserves_seats_and_cancel_releases_them(strategy: Strateg
         "2 sold, 8 left"
     );
     if let (Strategy::Redis, Some(redis)) = (strategy, &app.redis) {
-        // The cancelled seats went back to the advisory stock too.
+        // The cancelled seats go back to the advisory stock too, through
+        // the outbox and the seat-release consumer.
         let key = format!("{}stock:{{s:{}}}", redis.prefix(), s.schedule_id);
-        let stock: i64 = redis::cmd("GET")
-            .arg(key)
-            .query_async(&mut redis.connection().await)
-            .await
-            .unwrap();
+        let mut stock = 0;
+        for _ in 0..100 {
+            stock = redis::cmd("GET")
+                .arg(&key)
+                .query_async::<i64>(&mut redis.connection().await)
+                .await
+                .unwrap();
+            if stock == 8 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         assert_eq!(stock, 8);
     }
 

@@ -1,0 +1,144 @@
+//! The timers of the background jobs every instance runs: the outbox relay
+//! (backing off while the broker is down), the hold expirer (one instance a
+//! period, by lease), and admission to the waiting room.
+
+use crate::config::Settings;
+use booking_domain::*;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The jobs of one instance, built by the composition root.
+#[derive(Clone)]
+pub struct Jobs {
+    pub relay: OutboxRelay,
+    pub expirer: HoldExpirer,
+    pub bus: Arc<dyn EventBus>,
+    pub counters: Arc<JobCounters>,
+    pub relay_poll: Duration,
+    pub relay_max_backoff: Duration,
+    pub expiry_period: Duration,
+}
+
+impl std::fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jobs")
+            .field("relay", &self.relay)
+            .field("expirer", &self.expirer)
+            .finish()
+    }
+}
+
+/// A name for this instance in leases and claims: host, process, random.
+pub fn instance_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+impl Jobs {
+    pub fn new(
+        settings: &Settings,
+        owner: &str,
+        stores: JobStores,
+        bus: Arc<dyn EventBus>,
+        counters: Arc<JobCounters>,
+    ) -> Self {
+        let events = &settings.events;
+        let period = chrono::Duration::seconds(settings.expiry.period_secs.max(1));
+        Self {
+            relay: OutboxRelay {
+                outbox: stores.outbox,
+                bus: bus.clone(),
+                owner: owner.to_owned(),
+                batch: events.relay_batch,
+                claim_for: chrono::Duration::seconds(events.relay_claim_secs),
+                counters: counters.clone(),
+            },
+            expirer: HoldExpirer {
+                reservations: stores.reservations,
+                leases: stores.leases,
+                owner: owner.to_owned(),
+                period,
+                batch: settings.expiry.batch,
+                counters: counters.clone(),
+            },
+            bus,
+            counters,
+            relay_poll: Duration::from_millis(events.relay_poll_ms),
+            relay_max_backoff: Duration::from_millis(events.relay_max_backoff_ms),
+            expiry_period: Duration::from_secs(settings.expiry.period_secs.max(1).unsigned_abs()),
+        }
+    }
+
+    /// Starts every loop; they end when `stopped` turns true.
+    pub fn spawn(&self, clock: Arc<dyn Clock>, stopped: watch::Receiver<bool>) {
+        tokio::spawn(relay_continuously(
+            self.clone(),
+            clock.clone(),
+            stopped.clone(),
+        ));
+        tokio::spawn(expire_continuously(self.clone(), clock, stopped));
+    }
+}
+
+/// The stores the jobs read and write.
+#[allow(missing_debug_implementations)]
+pub struct JobStores {
+    pub outbox: Arc<dyn OutboxRepository>,
+    pub reservations: Arc<dyn ReservationRepository>,
+    pub leases: Arc<dyn JobLeaseRepository>,
+}
+
+/// Sleeps `pause`, or returns true at once if the instance is stopping.
+async fn stopping_within(stopped: &mut watch::Receiver<bool>, pause: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => *stopped.borrow(),
+        _ = stopped.changed() => true,
+    }
+}
+
+async fn relay_continuously(jobs: Jobs, clock: Arc<dyn Clock>, mut stopped: watch::Receiver<bool>) {
+    let mut backoff = jobs.relay_poll;
+    loop {
+        let pause = match jobs.relay.relay_once(clock.now()).await {
+            // A full batch: more may be waiting, go again at once.
+            Ok(n) if n as i64 >= jobs.relay.batch => Duration::ZERO,
+            Ok(_) => {
+                backoff = jobs.relay_poll;
+                jobs.relay_poll
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay: publish failed, backing off");
+                let pause = backoff;
+                backoff = (backoff * 2).min(jobs.relay_max_backoff);
+                pause
+            }
+        };
+        if stopping_within(&mut stopped, pause).await {
+            return;
+        }
+    }
+}
+
+async fn expire_continuously(
+    jobs: Jobs,
+    clock: Arc<dyn Clock>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        match jobs.expirer.expire_overdue_holds(clock.now()).await {
+            Ok(Some(expired)) if !expired.is_empty() => {
+                tracing::info!(expired = expired.len(), "expired overdue holds");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "hold expiry failed; next period retries"),
+        }
+        if stopping_within(&mut stopped, jobs.expiry_period).await {
+            return;
+        }
+    }
+}

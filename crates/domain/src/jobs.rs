@@ -1,0 +1,249 @@
+//! The background work around reservations: the outbox relay, the hold
+//! expirer (one instance at a time, by lease), and the event consumers.
+//! Each is one step here; the timers that repeat them live in `api`.
+
+use crate::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Counters the jobs keep; exported as metrics.
+#[derive(Debug, Default)]
+pub struct JobCounters {
+    pub published: AtomicU64,
+    pub publish_failures: AtomicU64,
+    pub expiry_runs: AtomicU64,
+    pub expired: AtomicU64,
+    pub seats_released: AtomicU64,
+    pub duplicates_skipped: AtomicU64,
+    pub completed_seen: AtomicU64,
+}
+
+impl JobCounters {
+    fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Publishes committed outbox rows through the event bus, at least once.
+#[derive(Clone)]
+pub struct OutboxRelay {
+    pub outbox: Arc<dyn OutboxRepository>,
+    pub bus: Arc<dyn EventBus>,
+    /// Unique per instance: whose claims these are.
+    pub owner: String,
+    pub batch: i64,
+    /// How long a claim protects a batch from other relays.
+    pub claim_for: Duration,
+    pub counters: Arc<JobCounters>,
+}
+
+impl std::fmt::Debug for OutboxRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxRelay")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutboxRelay {
+    /// Claims one batch and publishes it in order, waiting for each
+    /// delivery. Stops at the first refusal and gives the rest back, so the
+    /// caller can back off; returns how many were published.
+    pub async fn relay_once(&self, now: DateTime<Utc>) -> Result<usize, RepoError> {
+        let until = now + self.claim_for;
+        let batch = self
+            .outbox
+            .claim_unpublished(&self.owner, self.batch, now, until)
+            .await?;
+        let mut published = Vec::with_capacity(batch.len());
+        let mut refusal = None;
+        for event in &batch {
+            match self.bus.publish(event).await {
+                Ok(()) => published.push(event.id),
+                Err(e) => {
+                    refusal = Some(e);
+                    break;
+                }
+            }
+        }
+        if !published.is_empty() {
+            self.outbox.mark_published(&published, now).await?;
+            JobCounters::add(&self.counters.published, published.len());
+        }
+        match refusal {
+            None => Ok(published.len()),
+            Some(e) => {
+                JobCounters::add(&self.counters.publish_failures, 1);
+                let rest: Vec<i64> = batch.iter().skip(published.len()).map(|e| e.id).collect();
+                self.outbox.release_claims(&self.owner, &rest).await?;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Expires overdue holds; guarded by a lease so one instance runs a period.
+#[derive(Clone)]
+pub struct HoldExpirer {
+    pub reservations: Arc<dyn ReservationRepository>,
+    pub leases: Arc<dyn JobLeaseRepository>,
+    pub owner: String,
+    /// The scheduler's period; the lease lasts one period.
+    pub period: Duration,
+    pub batch: i64,
+    pub counters: Arc<JobCounters>,
+}
+
+impl std::fmt::Debug for HoldExpirer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HoldExpirer")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HoldExpirer {
+    pub const LEASE: &'static str = "expire-overdue-holds";
+
+    /// `None` if another instance holds this period's lease; else the holds
+    /// expired. The lease is not released afterwards: it marks the period
+    /// as done, and it runs out on its own if this instance dies.
+    pub async fn expire_overdue_holds(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<Reservation>>, RepoError> {
+        // Slightly shorter than the period, so this owner renews on time.
+        let until = now + self.period - Duration::milliseconds(self.period.num_milliseconds() / 10);
+        if !self
+            .leases
+            .try_acquire(Self::LEASE, &self.owner, now, until)
+            .await?
+        {
+            return Ok(None);
+        }
+        JobCounters::add(&self.counters.expiry_runs, 1);
+        let mut expired = Vec::new();
+        loop {
+            let batch = self
+                .reservations
+                .expire_overdue_holds(now, self.batch)
+                .await?;
+            let done = (batch.len() as i64) < self.batch;
+            expired.extend(batch);
+            if done {
+                break;
+            }
+        }
+        JobCounters::add(&self.counters.expired, expired.len());
+        Ok(Some(expired))
+    }
+}
+
+/// The reservation an event speaks of, rebuilt from its payload.
+pub fn reservation_of(event: &OutboxEvent) -> Result<Reservation, BoxError> {
+    let e: ReservationEvent = serde_json::from_value(event.payload.clone())
+        .map_err(|err| format!("event {} has no reservation payload: {err}", event.id))?;
+    Ok(Reservation {
+        id: ReservationId(e.reservation_id),
+        user_id: UserId(e.user_id),
+        schedule_id: ScheduleId(e.schedule_id),
+        status: e.status,
+        seat_ids: e.seat_ids.into_iter().map(SeatId).collect(),
+        total_amount: e.total_amount,
+        expires_at: e.occurred_at,
+        created_at: e.occurred_at,
+    })
+}
+
+/// `seat-release`: on `reservation.cancelled` (cancel or expiry), gives the
+/// seats back outside the database (the Redis stock, the hold markers).
+/// The database released them in the transaction that wrote the event.
+/// Idempotent: an event delivered twice releases once.
+#[derive(Clone)]
+pub struct SeatReleaseHandler {
+    pub processed: Arc<dyn ProcessedEvents>,
+    pub seat_lock: Arc<dyn SeatLock>,
+    pub queue: Option<Arc<dyn Queue>>,
+    pub counters: Arc<JobCounters>,
+}
+
+impl std::fmt::Debug for SeatReleaseHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeatReleaseHandler")
+    }
+}
+
+impl SeatReleaseHandler {
+    pub const CONSUMER: &'static str = "seat-release";
+}
+
+#[async_trait]
+impl EventHandler for SeatReleaseHandler {
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), BoxError> {
+        let reservation = reservation_of(event)?;
+        if reservation.status.is_active() {
+            return Ok(()); // not a release
+        }
+        if self
+            .processed
+            .mark_processed(Self::CONSUMER, &event.id.to_string())
+            .await?
+        {
+            self.seat_lock.seats_released(&reservation).await;
+            if let Some(queue) = &self.queue {
+                queue
+                    .clear_held(
+                        reservation.schedule_id,
+                        &reservation.seat_ids,
+                        reservation.id,
+                    )
+                    .await?;
+            }
+            JobCounters::add(&self.counters.seats_released, reservation.seat_ids.len());
+        } else {
+            JobCounters::add(&self.counters.duplicates_skipped, 1);
+        }
+        Ok(())
+    }
+}
+
+/// `notification`: on `reservation.completed`, tells the buyer (a log line
+/// stands in for the e-mail) and counts sales. Idempotent.
+#[derive(Clone)]
+pub struct CompletedHandler {
+    pub processed: Arc<dyn ProcessedEvents>,
+    pub counters: Arc<JobCounters>,
+}
+
+impl std::fmt::Debug for CompletedHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CompletedHandler")
+    }
+}
+
+impl CompletedHandler {
+    pub const CONSUMER: &'static str = "notification";
+}
+
+#[async_trait]
+impl EventHandler for CompletedHandler {
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), BoxError> {
+        let reservation = reservation_of(event)?;
+        if self
+            .processed
+            .mark_processed(Self::CONSUMER, &event.id.to_string())
+            .await?
+        {
+            tracing::info!(
+                reservation = %reservation.id,
+                user = %reservation.user_id,
+                seats = reservation.seat_ids.len(),
+                "booking confirmed: notify the buyer"
+            );
+            JobCounters::add(&self.counters.completed_seen, 1);
+        }
+        Ok(())
+    }
+}
