@@ -6,12 +6,13 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 # Where the services are; exported so cargo and the test binaries see them.
 export DATABASE_URL := env_var_or_default("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 export REDIS_URL := env_var_or_default("REDIS_URL", "redis://127.0.0.1:6379")
+export KAFKA_BROKERS := env_var_or_default("KAFKA_BROKERS", "127.0.0.1:9092")
 
 # List the recipes
 default:
     @just --list
 
-# Start PostgreSQL and Redis natively (installs them if missing and root)
+# Start PostgreSQL, Redis and the Kafka-compatible broker natively (installs what is missing)
 infra-up:
     deploy/local/up
 
@@ -25,7 +26,7 @@ run:
 
 # Run the API against PostgreSQL (and Redis) with a seat-locking strategy: pessimistic, optimistic or redis
 run-db strategy="pessimistic": infra-up
-    BOOKING__DATABASE__URL="$DATABASE_URL" BOOKING__REDIS__URL="$REDIS_URL" BOOKING_JWT_SECRET="${BOOKING_JWT_SECRET:-dev-only-secret-change-me-0123456789}" cargo run --release -p booking-api -- serve --strategy {{strategy}}
+    BOOKING__DATABASE__URL="$DATABASE_URL" BOOKING__REDIS__URL="$REDIS_URL" BOOKING__EVENTS__KAFKA_BROKERS="$KAFKA_BROKERS" BOOKING_JWT_SECRET="${BOOKING_JWT_SECRET:-dev-only-secret-change-me-0123456789}" cargo run --release -p booking-api -- serve --strategy {{strategy}}
 
 # Set the Redis stock of every schedule from the database (the redis strategy)
 reconcile-stock: infra-up

@@ -120,6 +120,8 @@ pub struct EventsSettings {
     /// are delivered in-process to this instance's consumers (embedded mode,
     /// single-instance development).
     pub kafka_brokers: Option<String>,
+    /// Prepended to every topic and consumer group.
+    pub kafka_prefix: String,
     /// How often the relay looks for new outbox rows when idle.
     pub relay_poll_ms: u64,
     pub relay_batch: i64,
@@ -136,6 +138,7 @@ impl Default for EventsSettings {
     fn default() -> Self {
         Self {
             kafka_brokers: None,
+            kafka_prefix: String::new(),
             relay_poll_ms: 200,
             relay_batch: 100,
             relay_claim_secs: 30,

@@ -12,6 +12,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpRequest, HttpServer};
 use booking_domain::*;
+use booking_events_kafka::{KafkaEventBus, KafkaSettings};
 use booking_lock_optimistic::{OptimisticSeatLock, RetryPolicy};
 use booking_lock_pessimistic::PessimisticSeatLock;
 use booking_lock_redis::{redis_pool, RedisLockSettings, RedisSeatLock};
@@ -247,8 +248,30 @@ where
 
 /// The event bus: Kafka when brokers are configured, else in-process.
 async fn event_bus(settings: &Settings) -> Result<Arc<dyn EventBus>, StartupError> {
-    match settings.events.kafka_brokers.as_deref() {
-        Some(_brokers) => Err(StartupError::Kafka("Kafka support is not built yet".into())),
+    let events = &settings.events;
+    match events.kafka_brokers.as_deref() {
+        Some(brokers) => {
+            let kafka = KafkaSettings {
+                brokers: brokers.to_owned(),
+                attempts: events.consumer_attempts,
+                backoff: Duration::from_millis(events.consumer_backoff_ms),
+                delivery_timeout: Duration::from_secs(10),
+                prefix: events.kafka_prefix.clone(),
+            };
+            let bus =
+                KafkaEventBus::connect(kafka).map_err(|e| StartupError::Kafka(e.to_string()))?;
+            let all = [
+                topics::RESERVATION_HELD,
+                topics::RESERVATION_COMPLETED,
+                topics::RESERVATION_CANCELLED,
+            ];
+            // A broker that is down now is not fatal: the outbox keeps the
+            // events until it is back.
+            if let Err(e) = bus.ensure_topics(&all, 3).await {
+                tracing::warn!(error = %e, "could not create the Kafka topics now");
+            }
+            Ok(Arc::new(bus))
+        }
         None => {
             tracing::warn!("no events.kafka_brokers: events are delivered in-process only");
             Ok(Arc::new(MemoryEventBus::new()))

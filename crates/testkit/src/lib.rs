@@ -3,8 +3,10 @@
 //! `SeatLock` conformance suite that every strategy must pass.
 
 pub mod conformance;
+pub mod kafka;
 pub mod postgres;
 pub mod redis;
 
+pub use kafka::TestKafka;
 pub use postgres::TestDb;
 pub use redis::TestRedis;

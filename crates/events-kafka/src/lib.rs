@@ -1,0 +1,407 @@
+//! The `EventBus` on Kafka.
+//!
+//! Publishing (the outbox relay): an idempotent producer (`acks=all`), key =
+//! reservation id, so a reservation's events stay in order on one partition;
+//! `publish` returns only once the broker has the record. The outbox row id
+//! travels as the `event-id` header: consumers deduplicate on it.
+//!
+//! Consuming: one consumer per (topic, group) with manual commits. A record's
+//! offset is committed only after its handler succeeded, or after the record
+//! went to `<topic>.DLT` (headers: original topic, partition, offset, error,
+//! attempts) following the configured number of failed attempts with
+//! backoff. Everything is async: no blocking call on the runtime.
+
+use async_trait::async_trait;
+use booking_domain::{BoxError, EventBus, EventHandler, OutboxEvent, RepoError};
+use chrono::{DateTime, Utc};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::Timeout;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub const EVENT_ID: &str = "event-id";
+
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// Bootstrap servers, e.g. `127.0.0.1:9092`.
+    pub brokers: String,
+    /// Handler attempts before a record goes to the dead-letter topic.
+    pub attempts: u32,
+    /// Pause after the first failed attempt; doubles per attempt.
+    pub backoff: Duration,
+    /// How long a publish may wait for the broker before it fails.
+    pub delivery_timeout: Duration,
+    /// Prepended to every topic and consumer group (tests, tenants).
+    pub prefix: String,
+}
+
+impl KafkaSettings {
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            attempts: 3,
+            backoff: Duration::from_millis(200),
+            delivery_timeout: Duration::from_secs(10),
+            prefix: String::new(),
+        }
+    }
+}
+
+/// What the consumers and the producer did; exported as metrics.
+#[derive(Debug, Default)]
+pub struct KafkaStats {
+    pub published: AtomicU64,
+    pub consumed: AtomicU64,
+    pub retries: AtomicU64,
+    pub dead_lettered: AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSetupError {
+    #[error("kafka client: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+}
+
+/// The dead-letter topic of `topic`.
+pub fn dead_letter_topic(topic: &str) -> String {
+    format!("{topic}.DLT")
+}
+
+#[derive(Clone)]
+pub struct KafkaEventBus {
+    settings: KafkaSettings,
+    /// Rebuilt after a fatal error (an idempotent producer cannot recover
+    /// from some of them, e.g. a broker that lost its state).
+    producer: Arc<Mutex<FutureProducer>>,
+    stats: Arc<KafkaStats>,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+impl std::fmt::Debug for KafkaEventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaEventBus")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn producer(settings: &KafkaSettings) -> Result<FutureProducer, rdkafka::error::KafkaError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &settings.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            settings.delivery_timeout.as_millis().to_string(),
+        )
+        .set("linger.ms", "5")
+        .create()
+}
+
+fn unavailable(e: impl std::fmt::Display) -> RepoError {
+    RepoError::Unavailable(format!("kafka: {e}"))
+}
+
+impl KafkaEventBus {
+    pub fn connect(settings: KafkaSettings) -> Result<Self, KafkaSetupError> {
+        let producer = producer(&settings)?;
+        let (stop, _) = watch::channel(false);
+        Ok(Self {
+            settings,
+            producer: Arc::new(Mutex::new(producer)),
+            stats: Arc::new(KafkaStats::default()),
+            stop: Arc::new(stop),
+        })
+    }
+
+    /// The broker's name for a domain topic.
+    pub fn topic(&self, topic: &str) -> String {
+        format!("{}{topic}", self.settings.prefix)
+    }
+
+    /// Creates the topics (and their dead-letter topics) that do not exist.
+    pub async fn ensure_topics(&self, topics: &[&str], partitions: i32) -> Result<(), RepoError> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.settings.brokers)
+            .create()
+            .map_err(unavailable)?;
+        let names: Vec<String> = topics
+            .iter()
+            .flat_map(|t| [self.topic(t), dead_letter_topic(&self.topic(t))])
+            .collect();
+        let wanted: Vec<NewTopic<'_>> = names
+            .iter()
+            .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(self.settings.delivery_timeout));
+        for result in admin
+            .create_topics(&wanted, &options)
+            .await
+            .map_err(unavailable)?
+        {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(unavailable(format!("create topic {topic}: {code}")))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Arc<KafkaStats> {
+        self.stats.clone()
+    }
+
+    /// Stops every consumer loop (server shutdown).
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    fn current_producer(&self) -> FutureProducer {
+        self.producer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn send(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        headers: OwnedHeaders,
+    ) -> Result<(), RepoError> {
+        let producer = self.current_producer();
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(payload)
+            .headers(headers);
+        let sent = producer
+            .send(record, Timeout::After(self.settings.delivery_timeout))
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err((e, _)) => {
+                if let Some((code, reason)) = producer.client().fatal_error() {
+                    tracing::warn!(?code, %reason, "kafka producer failed fatally; rebuilding it");
+                    if let Ok(fresh) = crate::producer(&self.settings) {
+                        *self.producer.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+                    }
+                }
+                Err(unavailable(e))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventBus for KafkaEventBus {
+    async fn publish(&self, event: &OutboxEvent) -> Result<(), RepoError> {
+        let payload = serde_json::to_vec(&event.payload).map_err(RepoError::unexpected)?;
+        let id = event.id.to_string();
+        let created = event.created_at.to_rfc3339();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: EVENT_ID,
+                value: Some(id.as_bytes()),
+            })
+            .insert(Header {
+                key: "created-at",
+                value: Some(created.as_bytes()),
+            });
+        self.send(&self.topic(&event.topic), &event.key, &payload, headers)
+            .await?;
+        self.stats.published.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+        handler: Arc<dyn EventHandler>,
+    ) -> Result<(), RepoError> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.settings.brokers)
+            .set("group.id", format!("{}{group}", self.settings.prefix))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "6000")
+            .create()
+            .map_err(unavailable)?;
+        consumer
+            .subscribe(&[self.topic(topic).as_str()])
+            .map_err(unavailable)?;
+        let worker = ConsumerLoop {
+            bus: self.clone(),
+            consumer,
+            group: group.to_owned(),
+            handler,
+            stopped: self.stop.subscribe(),
+        };
+        tokio::spawn(worker.run());
+        Ok(())
+    }
+}
+
+struct ConsumerLoop {
+    bus: KafkaEventBus,
+    consumer: StreamConsumer,
+    group: String,
+    handler: Arc<dyn EventHandler>,
+    stopped: watch::Receiver<bool>,
+}
+
+/// A record as the domain sees it, or why it cannot be one (a poison record).
+fn event_of(message: &BorrowedMessage<'_>, prefix: &str) -> Result<OutboxEvent, BoxError> {
+    let header = |name: &str| {
+        message.headers().and_then(|h| {
+            h.iter()
+                .find(|header| header.key == name)
+                .and_then(|header| header.value)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::to_owned)
+        })
+    };
+    let id = header(EVENT_ID)
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or("the record has no numeric event-id header")?;
+    let payload = serde_json::from_slice(message.payload().unwrap_or_default())
+        .map_err(|e| format!("the payload is not JSON: {e}"))?;
+    let created_at = header("created-at")
+        .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+        .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+    Ok(OutboxEvent {
+        id,
+        topic: message
+            .topic()
+            .strip_prefix(prefix)
+            .unwrap_or(message.topic())
+            .to_owned(),
+        key: message
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default(),
+        payload,
+        created_at,
+        published_at: None,
+    })
+}
+
+impl ConsumerLoop {
+    async fn run(mut self) {
+        loop {
+            let message = tokio::select! {
+                m = self.consumer.recv() => m,
+                _ = self.stopped.changed() => return,
+            };
+            let message = match message {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(group = %self.group, error = %e, "kafka receive failed");
+                    tokio::time::sleep(self.bus.settings.backoff).await;
+                    continue;
+                }
+            };
+            self.bus.stats.consumed.fetch_add(1, Ordering::Relaxed);
+            if let Err(error) = self.handle_with_retries(&message).await {
+                self.dead_letter(&message, &error).await;
+            }
+            // Handled, or safely in the DLT: only now does the offset move.
+            if let Err(e) = self.consumer.commit_message(&message, CommitMode::Async) {
+                tracing::warn!(group = %self.group, error = %e, "offset commit failed; the record may come again");
+            }
+        }
+    }
+
+    /// Ok once the handler succeeded; the last error after every attempt failed.
+    async fn handle_with_retries(&self, message: &BorrowedMessage<'_>) -> Result<(), String> {
+        let attempts = self.bus.settings.attempts.max(1);
+        let mut pause = self.bus.settings.backoff;
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            let outcome = match event_of(message, &self.bus.settings.prefix) {
+                Ok(event) => self.handler.handle(&event).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    last = e.to_string();
+                    tracing::warn!(group = %self.group, attempt, error = %last, "event handler failed");
+                    if attempt < attempts {
+                        self.bus.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Produces the record to `<topic>.DLT`, retrying until the broker has
+    /// it: its offset must not be committed before.
+    async fn dead_letter(&self, message: &BorrowedMessage<'_>, error: &str) {
+        let topic = dead_letter_topic(message.topic());
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        let attempts = self.bus.settings.attempts.max(1).to_string();
+        let mut headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "original-topic",
+                value: Some(message.topic()),
+            })
+            .insert(Header {
+                key: "original-partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "original-offset",
+                value: Some(offset.as_str()),
+            })
+            .insert(Header {
+                key: "error",
+                value: Some(error),
+            })
+            .insert(Header {
+                key: "attempts",
+                value: Some(attempts.as_str()),
+            });
+        if let Some(original) = message.headers() {
+            for header in original.iter().filter(|h| h.key == EVENT_ID) {
+                headers = headers.insert(Header {
+                    key: EVENT_ID,
+                    value: header.value,
+                });
+            }
+        }
+        let key = message
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default();
+        let payload = message.payload().unwrap_or_default();
+        let mut pause = self.bus.settings.backoff;
+        loop {
+            match self.bus.send(&topic, &key, payload, headers.clone()).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(%topic, error = %e, "dead-letter publish failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        self.bus.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%topic, %offset, error, "record moved to the dead-letter topic");
+    }
+}
