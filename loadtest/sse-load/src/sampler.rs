@@ -1,0 +1,173 @@
+//! Once a second: the server's and this tool's memory and CPU, the server's
+//! busiest thread, and the number of open streams.
+
+use crate::connection::Shared;
+use crate::proc_stats::{self, cpu_percent, Proc, ProcReading};
+use crate::report::{ClientUse, Sample, ServerUse};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+const KIB_PER_MIB: f64 = 1024.0;
+/// Threads that never got this busy are left out of the report.
+const THREAD_REPORT_PERCENT: f64 = 5.0;
+
+/// The readings of a run, each with its time in seconds since the start.
+#[derive(Debug, Default)]
+pub struct Samples {
+    pub timeline: Vec<Sample>,
+    server: Vec<(f64, ProcReading)>,
+    client: Vec<(f64, ProcReading)>,
+    /// "name (tid)" -> its busiest second, in percent of one core.
+    thread_peaks: BTreeMap<String, f64>,
+    peak_rss_kib: u64,
+    open_at_peak_rss: usize,
+}
+
+/// The reading closest to `at`.
+fn nearest(readings: &[(f64, ProcReading)], at: f64) -> Option<ProcReading> {
+    readings
+        .iter()
+        .min_by(|a, b| (a.0 - at).abs().total_cmp(&(b.0 - at).abs()))
+        .map(|(_, r)| *r)
+}
+
+fn cpu_between(readings: &[(f64, ProcReading)], from: f64, to: f64, ticks: u64) -> f64 {
+    match (nearest(readings, from), nearest(readings, to)) {
+        (Some(a), Some(b)) => cpu_percent(&a, &b, ticks),
+        _ => 0.0,
+    }
+}
+
+/// Moments that split the run into phases, seconds since the start.
+#[derive(Debug, Clone, Copy)]
+pub struct Phases {
+    pub arrivals_done: f64,
+    pub last_open: f64,
+    pub hold_end: f64,
+}
+
+impl Samples {
+    pub fn server_use(&self, pid: Option<u32>, ticks: u64, phases: Phases) -> Option<ServerUse> {
+        let pid = pid?;
+        let (start, first) = *self.server.first()?;
+        let last = self.server.last()?.1;
+        let baseline = first.rss_kib as f64;
+        let grown = self.peak_rss_kib as f64 - baseline;
+        let busy = |from: f64, to: f64| cpu_between(&self.server, from, to, ticks);
+        Some(ServerUse {
+            pid,
+            baseline_rss_mib: baseline / KIB_PER_MIB,
+            peak_rss_mib: self.peak_rss_kib as f64 / KIB_PER_MIB,
+            hwm_mib: last.hwm_kib as f64 / KIB_PER_MIB,
+            kib_per_stream: (self.open_at_peak_rss > 0)
+                .then(|| grown / self.open_at_peak_rss as f64),
+            cpu_avg_percent: busy(start, phases.hold_end),
+            cpu_avg_arrivals_percent: busy(start, phases.arrivals_done),
+            cpu_avg_hold_percent: busy(phases.last_open, phases.hold_end),
+            cpu_peak_percent: self
+                .timeline
+                .iter()
+                .filter_map(|s| s.server_cpu_percent)
+                .fold(0.0, f64::max),
+            thread_peak_percent: self
+                .thread_peaks
+                .iter()
+                .filter(|(_, &p)| p >= THREAD_REPORT_PERCENT)
+                .map(|(name, &p)| (name.clone(), p))
+                .collect(),
+        })
+    }
+
+    pub fn client_use(&self, ticks: u64) -> Option<ClientUse> {
+        let (_, first) = *self.client.first()?;
+        let (_, last) = *self.client.last()?;
+        Some(ClientUse {
+            peak_rss_mib: last.hwm_kib as f64 / KIB_PER_MIB,
+            cpu_avg_percent: cpu_percent(&first, &last, ticks),
+        })
+    }
+}
+
+/// Samples until `stopped` turns true.
+pub async fn sample_every_second(
+    server_pid: Option<u32>,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) -> Samples {
+    let ticks = proc_stats::clock_ticks_per_sec();
+    let mut samples = Samples::default();
+    let mut threads_before: HashMap<u32, u64> = HashMap::new();
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut previous: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stopped.wait_for(|&s| s) => break,
+        }
+        let now = Instant::now();
+        let at = shared.secs(now);
+        let open_streams = shared.open_now.load(Ordering::SeqCst);
+        let server = server_pid.and_then(|pid| Proc::Pid(pid).read());
+        let client = Proc::Current.read();
+        let server_cpu = server
+            .zip(samples.server.last())
+            .map(|(now, (_, prev))| cpu_percent(prev, &now, ticks));
+        let client_cpu = client
+            .zip(samples.client.last())
+            .map(|(now, (_, prev))| cpu_percent(prev, &now, ticks));
+
+        let mut busiest: Option<(String, f64)> = None;
+        if let (Some(pid), Some(since)) = (server_pid.filter(|_| server.is_some()), previous) {
+            let wall = now.duration_since(since).as_secs_f64();
+            let mut threads_now = HashMap::new();
+            for (tid, name, used) in proc_stats::thread_ticks(pid) {
+                threads_now.insert(tid, used);
+                let Some(&before) = threads_before.get(&tid) else {
+                    continue;
+                };
+                let percent = used.saturating_sub(before) as f64 / ticks as f64 / wall * 100.0;
+                let label = format!("{name} ({tid})");
+                let peak = samples.thread_peaks.entry(label.clone()).or_insert(0.0);
+                *peak = peak.max(percent);
+                if busiest.as_ref().is_none_or(|(_, p)| percent > *p) {
+                    busiest = Some((label, percent));
+                }
+            }
+            threads_before = threads_now;
+        } else if let Some(pid) = server_pid {
+            threads_before = proc_stats::thread_ticks(pid)
+                .into_iter()
+                .map(|(tid, _, used)| (tid, used))
+                .collect();
+        }
+        previous = Some(now);
+
+        if let Some(reading) = server {
+            if reading.rss_kib > samples.peak_rss_kib {
+                samples.peak_rss_kib = reading.rss_kib;
+                samples.open_at_peak_rss = open_streams;
+            }
+            samples.server.push((at, reading));
+        }
+        if let Some(reading) = client {
+            samples.client.push((at, reading));
+        }
+        let mib = |r: ProcReading| r.rss_kib as f64 / KIB_PER_MIB;
+        let (busiest_thread, busiest_thread_percent) = busiest.unzip();
+        samples.timeline.push(Sample {
+            at,
+            open_streams,
+            server_rss_mib: server.map(mib),
+            server_cpu_percent: server_cpu,
+            busiest_thread,
+            busiest_thread_percent,
+            client_rss_mib: client.map(mib),
+            client_cpu_percent: client_cpu,
+        });
+    }
+    samples
+}
