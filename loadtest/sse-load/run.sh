@@ -139,6 +139,13 @@ SCHEDULE_ID=$(post_json "${BASE_URL}/api/admin/concerts/${CONCERT_ID}/schedules"
     jq -er .id)
 log "concert ${CONCERT_ID}, schedule ${SCHEDULE_ID} (1,000 seats)"
 
+# Redis is sampled too (single-threaded: a likely limit), and its command
+# counters are kept before and after (the Redis may be shared: diff them).
+REDIS_PID=$(redis-cli -u "$REDIS_URL" info server | tr -d '\r' | awk -F: '/^process_id:/ { print $2 }')
+ALSO_SAMPLE=()
+[[ -n $REDIS_PID ]] && ALSO_SAMPLE=(--also-sample "redis=${REDIS_PID}")
+redis-cli -u "$REDIS_URL" info commandstats | tr -d '\r' >"${OUT_DIR}/redis-commandstats.before"
+
 log "sse-load: ${CONNECTIONS} streams, held ${HOLD_SECS} s, ${CONNECT_RATE} new/s"
 set +e
 BOOKING_JWT_SECRET=$JWT_SECRET target/release/sse-load \
@@ -149,9 +156,21 @@ BOOKING_JWT_SECRET=$JWT_SECRET target/release/sse-load \
     --connect-rate "$CONNECT_RATE" \
     --server-pid "$SERVER_PID" \
     --shutdown-server \
+    "${ALSO_SAMPLE[@]}" \
     --out "$RESULT"
 LOAD_STATUS=$?
 set -e
+redis-cli -u "$REDIS_URL" info commandstats | tr -d '\r' >"${OUT_DIR}/redis-commandstats.after"
+# cmdstat_<name>:calls=N,usec=N,... -> the change of calls and usec per command.
+awk -F'[:,=]' '
+    /^cmdstat_/ { calls = $3; usec = $5
+                  if (FNR == NR) { c[$1] = calls; u[$1] = usec; next }
+                  dc = calls - c[$1]; du = usec - u[$1]
+                  if (dc > 0) printf "%-24s calls %9d  usec %12d  usec/call %8.1f\n", substr($1, 9), dc, du, du / dc }
+' "${OUT_DIR}/redis-commandstats.before" "${OUT_DIR}/redis-commandstats.after" |
+    sort -k5 -n -r >"${OUT_DIR}/redis-commandstats.diff"
+log "Redis commands during the run (all clients of this Redis):"
+cat "${OUT_DIR}/redis-commandstats.diff"
 
 # sse-load sent SIGTERM after the hold; the server must be gone, with 0.
 SERVER_STATUS=

@@ -211,14 +211,16 @@ impl From<ReservationError> for ApiError {
         let detail = e.to_string();
         match e {
             ReservationError::NotFound => Self::NotFound(detail),
+            // Expired by the scheduler or not yet: the same answer either way.
+            ReservationError::NotPending(ReservationStatus::Expired)
+            | ReservationError::Expired => {
+                Self::Gone("the hold has expired; its seats are being released, book again".into())
+            }
             ReservationError::NotPending(_) => Self::Conflict {
                 kind: "state-conflict",
                 detail,
                 seats: None,
             },
-            ReservationError::Expired => {
-                Self::Gone("the hold has expired; its seats are being released, book again".into())
-            }
             ReservationError::IdempotencyKeyReused => Self::unprocessable(detail),
             ReservationError::Repo(e) => e.into(),
         }

@@ -71,6 +71,10 @@ struct Cli {
     /// The server's pid: its /proc is sampled every second for RSS and CPU.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Another process to sample like the server, as LABEL=PID (e.g.
+    /// redis=1234); repeatable.
+    #[arg(long = "also-sample", value_name = "LABEL=PID", value_parser = parse_labelled_pid)]
+    also_sample: Vec<(String, u32)>,
     /// After the hold, send SIGTERM to --server-pid and watch the server end
     /// the streams (graceful shutdown with every stream open).
     #[arg(long, requires = "server_pid")]
@@ -88,6 +92,19 @@ struct Cli {
     /// Where the JSON results go.
     #[arg(long, default_value = "target/sse-load/result.json")]
     out: PathBuf,
+}
+
+fn parse_labelled_pid(raw: &str) -> Result<(String, u32), String> {
+    let (label, pid) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?} is not LABEL=PID"))?;
+    let pid = pid
+        .parse()
+        .map_err(|_| format!("{pid:?} is not a process id"))?;
+    if label.is_empty() {
+        return Err("the label is empty".into());
+    }
+    Ok((label.to_owned(), pid))
 }
 
 /// Parses `raw` and refuses anything but plain HTTP to this machine.
@@ -143,6 +160,7 @@ async fn run(cli: &Cli, base: &Url) -> anyhow::Result<report::Report> {
     let (sampler_stop, sampler_stopped) = watch::channel(false);
     let sampler = tokio::spawn(sampler::sample_every_second(
         cli.server_pid,
+        cli.also_sample.clone(),
         shared.clone(),
         sampler_stopped,
     ));
@@ -250,6 +268,11 @@ async fn run(cli: &Cli, base: &Url) -> anyhow::Result<report::Report> {
     };
     let shutdown = sigterm.map(|t| shutdown_seen(&outcomes, t, open_at_hold_end));
     let ticks = proc_stats::clock_ticks_per_sec();
+    let phases = sampler::Phases {
+        arrivals_done: arrivals_done_at,
+        last_open: last_open.as_secs_f64(),
+        hold_end: hold_ended_at,
+    };
     let settings = RunSettings {
         base_url: base.to_string(),
         schedule_id: cli.schedule_id,
@@ -264,15 +287,8 @@ async fn run(cli: &Cli, base: &Url) -> anyhow::Result<report::Report> {
     Ok(report::build(report::Inputs {
         started_at,
         settings,
-        server: samples.server_use(
-            cli.server_pid,
-            ticks,
-            sampler::Phases {
-                arrivals_done: arrivals_done_at,
-                last_open: last_open.as_secs_f64(),
-                hold_end: hold_ended_at,
-            },
-        ),
+        server: samples.server_use(cli.server_pid, ticks, phases),
+        others: samples.others_use(ticks, phases),
         client: samples.client_use(ticks),
         timeline: samples.timeline,
         timings,
@@ -405,6 +421,14 @@ mod tests {
         ] {
             assert!(loopback_base_url(refused).is_err(), "{refused}");
         }
+    }
+
+    #[test]
+    fn extra_processes_are_label_equals_pid() {
+        assert_eq!(parse_labelled_pid("redis=42"), Ok(("redis".into(), 42)));
+        assert!(parse_labelled_pid("redis").is_err());
+        assert!(parse_labelled_pid("=42").is_err());
+        assert!(parse_labelled_pid("redis=x").is_err());
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct Sample {
     pub busiest_thread_percent: Option<f64>,
     pub client_rss_mib: Option<f64>,
     pub client_cpu_percent: Option<f64>,
+    /// `--also-sample` processes, by label.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub others_cpu_percent: BTreeMap<String, f64>,
 }
 
 /// Moments of the run, seconds since it started.
@@ -86,6 +89,16 @@ pub struct ServerUse {
     pub cpu_peak_percent: f64,
     /// "thread name (tid)" -> its busiest second (threads above 5% only).
     pub thread_peak_percent: BTreeMap<String, f64>,
+}
+
+/// An `--also-sample` process (Redis, say).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OtherUse {
+    pub peak_rss_mib: f64,
+    pub cpu_avg_arrivals_percent: f64,
+    pub cpu_avg_hold_percent: f64,
+    pub cpu_peak_percent: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -215,6 +228,7 @@ pub struct Report {
     pub shutdown: Option<ShutdownSeen>,
     pub server: Option<ServerUse>,
     pub client: Option<ClientUse>,
+    pub others: BTreeMap<String, OtherUse>,
     pub timeline: Vec<Sample>,
 }
 
@@ -236,6 +250,7 @@ pub struct Inputs<'a> {
     pub shutdown: Option<ShutdownSeen>,
     pub server: Option<ServerUse>,
     pub client: Option<ClientUse>,
+    pub others: BTreeMap<String, OtherUse>,
     pub timeline: Vec<Sample>,
 }
 
@@ -252,6 +267,7 @@ pub fn build(inputs: Inputs<'_>) -> Report {
         shutdown,
         server,
         client,
+        others,
         timeline,
     } = inputs;
     let hold_end = timings.hold_ended_at;
@@ -324,6 +340,7 @@ pub fn build(inputs: Inputs<'_>) -> Report {
         shutdown,
         server,
         client,
+        others,
         timeline,
     }
 }
@@ -567,6 +584,15 @@ impl Report {
             for (thread, peak) in &s.thread_peak_percent {
                 line(format!("    thread {thread}: peak {peak:.0}%"));
             }
+        }
+        for (label, o) in &self.others {
+            line(format!(
+                "{label}: peak RSS {:.1} MiB; CPU arrivals {:.0}%, hold {:.0}%, peak second {:.0}%",
+                o.peak_rss_mib,
+                o.cpu_avg_arrivals_percent,
+                o.cpu_avg_hold_percent,
+                o.cpu_peak_percent
+            ));
         }
         if let Some(c) = &self.client {
             line(format!(

@@ -3,7 +3,7 @@
 
 use crate::connection::Shared;
 use crate::proc_stats::{self, cpu_percent, Proc, ProcReading};
-use crate::report::{ClientUse, Sample, ServerUse};
+use crate::report::{ClientUse, OtherUse, Sample, ServerUse};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,6 +20,8 @@ pub struct Samples {
     pub timeline: Vec<Sample>,
     server: Vec<(f64, ProcReading)>,
     client: Vec<(f64, ProcReading)>,
+    /// `--also-sample` processes: label -> readings.
+    others: BTreeMap<String, Vec<(f64, ProcReading)>>,
     /// "name (tid)" -> its busiest second, in percent of one core.
     thread_peaks: BTreeMap<String, f64>,
     peak_rss_kib: u64,
@@ -81,6 +83,29 @@ impl Samples {
         })
     }
 
+    /// The `--also-sample` processes (Redis, say) over the same phases.
+    pub fn others_use(&self, ticks: u64, phases: Phases) -> BTreeMap<String, OtherUse> {
+        self.others
+            .iter()
+            .filter_map(|(label, readings)| {
+                let (start, _) = *readings.first()?;
+                let busy = |from: f64, to: f64| cpu_between(readings, from, to, ticks);
+                let peak = readings
+                    .windows(2)
+                    .map(|w| cpu_percent(&w[0].1, &w[1].1, ticks))
+                    .fold(0.0, f64::max);
+                let use_ = OtherUse {
+                    peak_rss_mib: readings.iter().map(|(_, r)| r.rss_kib).max()? as f64
+                        / KIB_PER_MIB,
+                    cpu_avg_arrivals_percent: busy(start, phases.arrivals_done),
+                    cpu_avg_hold_percent: busy(phases.last_open, phases.hold_end),
+                    cpu_peak_percent: peak,
+                };
+                Some((label.clone(), use_))
+            })
+            .collect()
+    }
+
     pub fn client_use(&self, ticks: u64) -> Option<ClientUse> {
         let (_, first) = *self.client.first()?;
         let (_, last) = *self.client.last()?;
@@ -91,9 +116,11 @@ impl Samples {
     }
 }
 
-/// Samples until `stopped` turns true.
+/// Samples until `stopped` turns true; `others` are (label, pid) pairs
+/// sampled like the server, without the per-thread view.
 pub async fn sample_every_second(
     server_pid: Option<u32>,
+    others: Vec<(String, u32)>,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) -> Samples {
@@ -156,6 +183,17 @@ pub async fn sample_every_second(
         if let Some(reading) = client {
             samples.client.push((at, reading));
         }
+        let mut others_cpu_percent = BTreeMap::new();
+        for (label, pid) in &others {
+            let Some(reading) = Proc::Pid(*pid).read() else {
+                continue;
+            };
+            let readings = samples.others.entry(label.clone()).or_default();
+            if let Some((_, prev)) = readings.last() {
+                others_cpu_percent.insert(label.clone(), cpu_percent(prev, &reading, ticks));
+            }
+            readings.push((at, reading));
+        }
         let mib = |r: ProcReading| r.rss_kib as f64 / KIB_PER_MIB;
         let (busiest_thread, busiest_thread_percent) = busiest.unzip();
         samples.timeline.push(Sample {
@@ -167,6 +205,7 @@ pub async fn sample_every_second(
             busiest_thread_percent,
             client_rss_mib: client.map(mib),
             client_cpu_percent: client_cpu,
+            others_cpu_percent,
         });
     }
     samples

@@ -2,7 +2,7 @@
 
 use booking_api::{Application, Secrets, Settings, Strategy};
 use booking_domain::BookingService;
-use booking_testkit::{TestDb, TestRedis};
+use booking_testkit::{TestDb, TestKafka, TestRedis};
 use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
@@ -16,6 +16,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Option<TestDb>,
     pub redis: Option<TestRedis>,
+    pub kafka: Option<TestKafka>,
     /// Reservations need an entry token: `hold` fetches one first.
     pub queue_on: bool,
     pub service: BookingService,
@@ -104,6 +105,7 @@ async fn spawn_with(
         client: reqwest::Client::new(),
         db,
         redis,
+        kafka: None,
         queue_on,
         service,
     }

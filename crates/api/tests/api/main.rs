@@ -6,5 +6,6 @@ mod auth;
 mod bad_input;
 mod booking;
 mod embedded;
+mod expiry;
 mod helpers;
 mod queue;
