@@ -15,6 +15,8 @@ pub struct Jobs {
     pub expirer: HoldExpirer,
     pub bus: Arc<dyn EventBus>,
     pub counters: Arc<JobCounters>,
+    /// The Kafka consumers' totals (retries, dead letters) when on Kafka.
+    pub kafka_stats: Option<Arc<booking_events_kafka::KafkaStats>>,
     pub relay_poll: Duration,
     pub relay_max_backoff: Duration,
     pub expiry_period: Duration,
@@ -68,6 +70,7 @@ impl Jobs {
             },
             bus,
             counters,
+            kafka_stats: None,
             relay_poll: Duration::from_millis(events.relay_poll_ms),
             relay_max_backoff: Duration::from_millis(events.relay_max_backoff_ms),
             expiry_period: Duration::from_secs(settings.expiry.period_secs.max(1).unsigned_abs()),

@@ -7,6 +7,7 @@ pub mod config;
 pub mod dto;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod sse;

@@ -5,14 +5,16 @@ use crate::auth::{Argon2Hasher, JwtKeys, MIN_SECRET_LEN};
 use crate::config::{Settings, Strategy};
 use crate::error::ApiError;
 use crate::jobs::{instance_id, JobStores, Jobs};
+use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;
 use crate::routes;
 use crate::sse::{HubSettings, QueueHub};
 use actix_web::dev::Server;
+use actix_web::dev::Service;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpRequest, HttpServer};
 use booking_domain::*;
-use booking_events_kafka::{KafkaEventBus, KafkaSettings};
+use booking_events_kafka::{KafkaEventBus, KafkaSettings, KafkaStats};
 use booking_lock_optimistic::{OptimisticSeatLock, RetryPolicy};
 use booking_lock_pessimistic::PessimisticSeatLock;
 use booking_lock_redis::{redis_pool, RedisLockSettings, RedisSeatLock};
@@ -40,6 +42,10 @@ pub struct AppState {
     pub hub: Option<QueueHub>,
     pub jobs: Jobs,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Metrics,
+    pub audit: Arc<dyn InvariantAudit>,
+    /// The PostgreSQL store, for pool metrics; `None` when embedded.
+    pub pg: Option<PgStore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -108,6 +114,8 @@ pub enum StartupError {
     NoRedis,
     #[error("Redis is not usable: {0}")]
     Redis(String),
+    #[error("metrics: {0}")]
+    Metrics(String),
     #[error("the event bus is not usable: {0}")]
     Kafka(String),
     #[error("the waiting room needs Redis: set BOOKING__REDIS__URL (e.g. redis://127.0.0.1:6379), or BOOKING__QUEUE__ENABLED=false for benchmarks of the raw strategies")]
@@ -247,7 +255,14 @@ where
 }
 
 /// The event bus: Kafka when brokers are configured, else in-process.
-async fn event_bus(settings: &Settings) -> Result<Arc<dyn EventBus>, StartupError> {
+fn metrics() -> Result<Metrics, StartupError> {
+    Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))
+}
+
+/// The bus, and the Kafka consumers' stats when on Kafka.
+async fn event_bus(
+    settings: &Settings,
+) -> Result<(Arc<dyn EventBus>, Option<Arc<KafkaStats>>), StartupError> {
     let events = &settings.events;
     match events.kafka_brokers.as_deref() {
         Some(brokers) => {
@@ -270,11 +285,12 @@ async fn event_bus(settings: &Settings) -> Result<Arc<dyn EventBus>, StartupErro
             if let Err(e) = bus.ensure_topics(&all, 3).await {
                 tracing::warn!(error = %e, "could not create the Kafka topics now");
             }
-            Ok(Arc::new(bus))
+            let stats = bus.stats();
+            Ok((Arc::new(bus), Some(stats)))
         }
         None => {
             tracing::warn!("no events.kafka_brokers: events are delivered in-process only");
-            Ok(Arc::new(MemoryEventBus::new()))
+            Ok((Arc::new(MemoryEventBus::new()), None))
         }
     }
 }
@@ -295,7 +311,7 @@ where
         + 'static,
 {
     let counters = Arc::new(JobCounters::default());
-    let bus = event_bus(settings).await?;
+    let (bus, kafka_stats) = event_bus(settings).await?;
     let processed: Arc<dyn ProcessedEvents> = Arc::new(store.clone());
     let release = SeatReleaseHandler {
         processed: processed.clone(),
@@ -330,7 +346,9 @@ where
         reservations: Arc::new(store.clone()),
         leases: Arc::new(store.clone()),
     };
-    Ok(Jobs::new(settings, &instance_id(), stores, bus, counters))
+    let mut jobs = Jobs::new(settings, &instance_id(), stores, bus, counters);
+    jobs.kafka_stats = kafka_stats;
+    Ok(jobs)
 }
 
 /// The waiting room over `queue`, or `None` (loudly) when it is off.
@@ -405,7 +423,7 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
             let jobs = jobs_over(settings, &store, lock.clone(), queue).await?;
             let ports = ports_over(&store, lock, hasher, clock.clone(), room);
             let service = BookingService::new(ports, hold_ttl);
-            let mut ready: Vec<Arc<dyn Readiness>> = vec![Arc::new(store)];
+            let mut ready: Vec<Arc<dyn Readiness>> = vec![Arc::new(store.clone())];
             ready.extend(redis.map(|pool| Arc::new(RedisReady(pool)) as Arc<dyn Readiness>));
             (
                 AppState {
@@ -415,6 +433,9 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
                     hub,
                     jobs,
                     clock,
+                    metrics: metrics()?,
+                    audit: Arc::new(store.clone()),
+                    pg: Some(store),
                 },
                 false,
             )
@@ -444,11 +465,14 @@ pub async fn build_state(settings: &Settings) -> Result<(AppState, bool), Startu
             (
                 AppState {
                     service,
-                    readiness: Arc::new(store),
+                    readiness: Arc::new(store.clone()),
                     store_kind: "memory",
                     hub,
                     jobs,
                     clock,
+                    metrics: metrics()?,
+                    audit: Arc::new(store),
+                    pg: None,
                 },
                 true,
             )
@@ -556,8 +580,15 @@ impl Application {
         state.jobs.spawn(state.clock.clone(), stopped.clone());
         if self.components.state.service.waiting_room_enabled() {
             let service = self.components.state.service.clone();
-            tokio::spawn(admit_continuously(service, self.admit_interval, stopped));
+            let admitted = state.metrics.queue_admitted.clone();
+            tokio::spawn(admit_continuously(
+                service,
+                self.admit_interval,
+                admitted,
+                stopped.clone(),
+            ));
         }
+        tokio::spawn(audit_continuously(state.clone(), stopped));
         let handle = self.server.handle();
         let hub = self.components.state.hub.clone();
         tokio::spawn(async move {
@@ -578,6 +609,7 @@ impl Application {
 async fn admit_continuously(
     service: BookingService,
     every: Duration,
+    admitted: prometheus::IntCounter,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut interval = tokio::time::interval(every);
@@ -589,8 +621,42 @@ async fn admit_continuously(
         }
         match service.admit_waiting().await {
             Ok(0) => {}
-            Ok(n) => tracing::debug!(admitted = n, "admitted from the waiting room"),
+            Ok(n) => {
+                admitted.inc_by(n as u64);
+                tracing::debug!(admitted = n, "admitted from the waiting room");
+            }
             Err(e) => tracing::warn!(error = %e, "admission failed; retrying next tick"),
+        }
+    }
+}
+
+/// The oversell guard: every 30 s, audit every schedule from the tables and
+/// export how many seats are in two active reservations (must stay 0).
+async fn audit_continuously(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(30));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let ids = match state.service.all_schedules().await {
+            Ok(all) => all.into_iter().map(|s| s.id).collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::warn!(error = %e, "oversell audit: schedules unavailable");
+                continue;
+            }
+        };
+        match crate::metrics::oversold_seats(state.audit.as_ref(), &ids).await {
+            Ok(0) => state.metrics.oversold_seats.set(0),
+            Ok(n) => {
+                tracing::error!(
+                    oversold_seats = n,
+                    "OVERSELL: seats in two active reservations"
+                );
+                state.metrics.oversold_seats.set(n);
+            }
+            Err(e) => tracing::warn!(error = %e, "oversell audit failed"),
         }
     }
 }
@@ -625,10 +691,29 @@ fn serve(
     let state = web::Data::new(components.state.clone());
     let keys = web::Data::new(components.keys.clone());
     let strategy = components.state.service.strategy();
+    let metrics = components.state.metrics.clone();
     let openapi = ApiDoc::openapi();
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(DefaultHeaders::new().add(("X-Booking-Strategy", strategy)))
+            .wrap_fn({
+                let metrics = metrics.clone();
+                move |req, srv| {
+                    let started = std::time::Instant::now();
+                    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let method = req.method().to_string();
+                    let metrics = metrics.clone();
+                    let response = srv.call(req);
+                    async move {
+                        let response = response.await;
+                        if let Ok(r) = &response {
+                            let status = r.status().as_u16();
+                            metrics.observe_http(&route, &method, status, started.elapsed());
+                        }
+                        response
+                    }
+                }
+            })
             .wrap(TracingLogger::default())
             .app_data(state.clone())
             .app_data(keys.clone())
@@ -655,6 +740,7 @@ fn serve(
 pub fn register_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(routes::health::live)
         .service(routes::health::ready)
+        .service(routes::metrics::metrics)
         .service(routes::auth::sign_up)
         .service(routes::auth::log_in)
         .service(routes::concerts::list_concerts)

@@ -21,6 +21,11 @@ pub trait SeatLock: Send + Sync {
     /// outside the database (the Redis stock) can follow. Advisory: the
     /// database already decided, so an adapter logs its own failures.
     async fn seats_released(&self, _reservation: &Reservation) {}
+
+    /// Strategy-specific running totals for metrics, e.g. `("retries", n)`.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 #[async_trait]

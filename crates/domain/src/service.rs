@@ -178,6 +178,15 @@ impl BookingService {
         self.ports.catalog.list_concerts().await
     }
 
+    /// Every schedule of every concert (the audit's list).
+    pub async fn all_schedules(&self) -> Result<Vec<Schedule>, RepoError> {
+        let mut all = Vec::new();
+        for concert in self.ports.catalog.list_concerts().await? {
+            all.extend(self.ports.catalog.list_schedules(concert.id).await?);
+        }
+        Ok(all)
+    }
+
     pub async fn find_concert(&self, id: ConcertId) -> Result<Option<Concert>, RepoError> {
         self.ports.catalog.find_concert(id).await
     }

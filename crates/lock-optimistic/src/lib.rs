@@ -27,6 +27,8 @@ use diesel::sql_types::{Array, BigInt};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rand::Rng;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A plain read: no row lock is taken.
@@ -69,13 +71,19 @@ impl RetryPolicy {
 pub struct OptimisticSeatLock {
     store: PgStore,
     retry: RetryPolicy,
+    /// Retries after a lost race, for metrics.
+    retries: Arc<AtomicU64>,
 }
 
 impl OptimisticSeatLock {
     pub const NAME: &'static str = "optimistic";
 
     pub fn new(store: PgStore, retry: RetryPolicy) -> Self {
-        Self { store, retry }
+        Self {
+            store,
+            retry,
+            retries: Arc::default(),
+        }
     }
 }
 
@@ -94,6 +102,10 @@ impl SeatLock for OptimisticSeatLock {
         Self::NAME
     }
 
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("retries", AtomicU64::load(&self.retries, Ordering::Relaxed))]
+    }
+
     async fn hold_seats(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
         let mut retry = 0;
         loop {
@@ -101,6 +113,7 @@ impl SeatLock for OptimisticSeatLock {
                 Ok(reservation) => return Ok(reservation),
                 Err(Miss::Refused(e)) => return Err(e),
                 Err(Miss::Conflict) if retry < self.retry.max_retries => {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(self.retry.backoff(retry)).await;
                     retry += 1;
                 }

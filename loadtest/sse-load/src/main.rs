@@ -289,6 +289,7 @@ async fn run(cli: &Cli, base: &Url) -> anyhow::Result<report::Report> {
         settings,
         server: samples.server_use(cli.server_pid, ticks, phases),
         others: samples.others_use(ticks, phases),
+        machine: samples.machine_use(phases),
         client: samples.client_use(ticks),
         timeline: samples.timeline,
         timings,

@@ -62,6 +62,54 @@ fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// The whole machine's CPU time from `/proc/stat`: busy and total ticks,
+/// summed over all cores, and the number of cores.
+#[derive(Debug, Clone, Copy)]
+pub struct MachineCpu {
+    pub busy: u64,
+    pub total: u64,
+    pub cores: usize,
+}
+
+impl MachineCpu {
+    pub fn read() -> Option<Self> {
+        parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// Busy share between two readings, in percent of one core (200 = two busy cores).
+    pub fn percent_since(&self, before: &MachineCpu) -> f64 {
+        let total = self.total.saturating_sub(before.total);
+        if total == 0 {
+            return 0.0;
+        }
+        let busy = self.busy.saturating_sub(before.busy);
+        busy as f64 / total as f64 * self.cores as f64 * 100.0
+    }
+}
+
+/// `cpu  user nice system idle iowait irq softirq steal ...`: idle and
+/// iowait are not busy.
+fn parse_proc_stat(stat: &str) -> Option<MachineCpu> {
+    let mut lines = stat.lines();
+    let fields: Vec<u64> = lines
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let total: u64 = fields.iter().sum();
+    let idle = fields.get(3)? + fields.get(4)?;
+    let cores = lines
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count();
+    Some(MachineCpu {
+        busy: total - idle,
+        total,
+        cores: cores.max(1),
+    })
+}
+
 /// CPU ticks of every thread of `pid`: (thread id, thread name, ticks).
 /// Threads that end while being read are skipped.
 pub fn thread_ticks(pid: u32) -> Vec<(u32, String, u64)> {
@@ -122,6 +170,16 @@ mod tests {
         assert_eq!(status_kib(status, "VmRSS:"), Some(102_400));
         assert_eq!(status_kib(status, "VmHWM:"), Some(204_800));
         assert_eq!(status_kib(status, "VmSwap:"), None);
+    }
+
+    #[test]
+    fn machine_cpu_counts_idle_and_iowait_as_not_busy() {
+        let before =
+            parse_proc_stat("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1\ncpu1 1\nintr 5\n").unwrap();
+        assert_eq!((before.busy, before.total, before.cores), (200, 1000, 2));
+        let after = parse_proc_stat("cpu  200 0 200 1200 200 0 0 0 0 0\ncpu0 1\ncpu1 1\n").unwrap();
+        // 200 busy of 800 ticks on two cores: half a core.
+        assert!((after.percent_since(&before) - 50.0).abs() < 1e-9);
     }
 
     #[test]

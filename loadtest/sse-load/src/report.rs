@@ -37,6 +37,8 @@ pub struct Sample {
     /// `--also-sample` processes, by label.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub others_cpu_percent: BTreeMap<String, f64>,
+    /// Every process on the machine (server, this tool, Redis, PostgreSQL, kernel).
+    pub machine_cpu_percent: Option<f64>,
 }
 
 /// Moments of the run, seconds since it started.
@@ -89,6 +91,16 @@ pub struct ServerUse {
     pub cpu_peak_percent: f64,
     /// "thread name (tid)" -> its busiest second (threads above 5% only).
     pub thread_peak_percent: BTreeMap<String, f64>,
+}
+
+/// The whole machine (`/proc/stat`), 100 = one core.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineUse {
+    pub cores: usize,
+    pub cpu_avg_arrivals_percent: f64,
+    pub cpu_avg_hold_percent: f64,
+    pub cpu_peak_percent: f64,
 }
 
 /// An `--also-sample` process (Redis, say).
@@ -193,14 +205,19 @@ pub struct AdmissionOrder {
     pub admitted: usize,
     pub admitted_without_token: usize,
     /// Admitted before the stream opened: the `admitted` event was the
-    /// stream's first answer.
+    /// stream's first answer. Left out of the order measures below.
     pub admitted_on_open: usize,
-    /// Pairs admitted out of arrival order, by the moment the client read
-    /// the event (includes the jitter of delivering one window).
+    pub admitted_on_open_arrivals: Vec<usize>,
+    /// Pairs of users admitted while waiting on an open stream whose
+    /// `admitted` events the client read out of arrival order (includes the
+    /// jitter of delivering one window).
     pub inversions_raw: u64,
-    /// Pairs where the later arrival was admitted more than the tolerance
-    /// before the earlier one.
+    /// Those pairs where the later arrival was admitted more than the
+    /// tolerance before the earlier one.
     pub inversions_beyond_tolerance: u64,
+    /// The same, counting the users admitted on open too.
+    pub inversions_beyond_tolerance_all: u64,
+    /// Pairs compared (users admitted while waiting).
     pub pairs: u64,
     /// The admitted users are exactly the earliest arrivals among the
     /// opened streams.
@@ -229,6 +246,7 @@ pub struct Report {
     pub server: Option<ServerUse>,
     pub client: Option<ClientUse>,
     pub others: BTreeMap<String, OtherUse>,
+    pub machine: Option<MachineUse>,
     pub timeline: Vec<Sample>,
 }
 
@@ -251,6 +269,7 @@ pub struct Inputs<'a> {
     pub server: Option<ServerUse>,
     pub client: Option<ClientUse>,
     pub others: BTreeMap<String, OtherUse>,
+    pub machine: Option<MachineUse>,
     pub timeline: Vec<Sample>,
 }
 
@@ -268,6 +287,7 @@ pub fn build(inputs: Inputs<'_>) -> Report {
         server,
         client,
         others,
+        machine,
         timeline,
     } = inputs;
     let hold_end = timings.hold_ended_at;
@@ -341,22 +361,33 @@ pub fn build(inputs: Inputs<'_>) -> Report {
         server,
         client,
         others,
+        machine,
         timeline,
     }
 }
 
 fn admission_order(opened: &[&StreamOutcome], tolerance_secs: f64) -> AdmissionOrder {
     // (arrival, admitted at), in the order the client saw the events.
-    let mut admitted: Vec<(usize, f64)> = opened
-        .iter()
-        .filter_map(|o| Some((o.arrival, o.admitted_at?)))
-        .collect();
-    admitted.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-    let (inversions_raw, inversions_beyond_tolerance) = inversions(&admitted, tolerance_secs);
+    let by_time = |streams: &mut dyn Iterator<Item = &&StreamOutcome>| {
+        let mut admitted: Vec<(usize, f64)> = streams
+            .filter_map(|o| Some((o.arrival, o.admitted_at?)))
+            .collect();
+        admitted.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        admitted
+    };
+    // A user admitted between its enter and its stream's start hears of it
+    // on open, up to one SSE tick before the users admitted with it hear of
+    // it from the ticker: its time is not comparable, so order is judged on
+    // the users that were waiting on an open stream.
+    let on_open = |o: &&&StreamOutcome| o.admitted_at.is_some() && o.positions == 0;
+    let all = by_time(&mut opened.iter());
+    let waited = by_time(&mut opened.iter().filter(|o| !on_open(o)));
+    let (inversions_raw, inversions_beyond_tolerance) = inversions(&waited, tolerance_secs);
+    let (_, inversions_beyond_tolerance_all) = inversions(&all, tolerance_secs);
 
     let mut arrivals: Vec<usize> = opened.iter().map(|o| o.arrival).collect();
     arrivals.sort_unstable();
-    let mut admitted_arrivals: Vec<usize> = admitted.iter().map(|a| a.0).collect();
+    let mut admitted_arrivals: Vec<usize> = all.iter().map(|a| a.0).collect();
     admitted_arrivals.sort_unstable();
     let earliest = &arrivals[..admitted_arrivals.len()];
     let last_admitted = admitted_arrivals.last().copied();
@@ -364,23 +395,25 @@ fn admission_order(opened: &[&StreamOutcome], tolerance_secs: f64) -> AdmissionO
         arrivals.iter().filter(|&&a| a <= last).count() - admitted_arrivals.len()
     });
 
-    let windows = windows(&admitted, tolerance_secs);
+    let windows = windows(&waited, tolerance_secs);
     let windows_in_arrival_order = windows
         .windows(2)
         .all(|pair| pair[0].max_arrival < pair[1].min_arrival);
-    let n = admitted.len() as u64;
+    let n = waited.len() as u64;
+    let mut admitted_on_open_arrivals: Vec<usize> =
+        opened.iter().filter(on_open).map(|o| o.arrival).collect();
+    admitted_on_open_arrivals.sort_unstable();
     AdmissionOrder {
-        admitted: admitted.len(),
+        admitted: all.len(),
         admitted_without_token: opened
             .iter()
             .filter(|o| o.admitted_at.is_some() && !o.admitted_with_token)
             .count(),
-        admitted_on_open: opened
-            .iter()
-            .filter(|o| o.admitted_at.is_some() && o.positions == 0)
-            .count(),
+        admitted_on_open: admitted_on_open_arrivals.len(),
+        admitted_on_open_arrivals,
         inversions_raw,
         inversions_beyond_tolerance,
+        inversions_beyond_tolerance_all,
         pairs: n * n.saturating_sub(1) / 2,
         admitted_are_earliest_arrivals: earliest == admitted_arrivals.as_slice(),
         skipped_arrivals,
@@ -532,22 +565,25 @@ impl Report {
         ));
         line("admission".into());
         line(format!(
-            "  admitted {} (without token {}, on open {}) in {} windows (sizes: {})",
+            "  admitted {} (without token {}, on open {} {:?}) in {} windows (sizes: {})",
             a.admitted,
             a.admitted_without_token,
             a.admitted_on_open,
+            a.admitted_on_open_arrivals,
             a.windows,
             spread(a.window_sizes, 0)
         ));
         line(format!(
-            "  inversions: {} raw, {} beyond {} ms, of {} pairs; windows in arrival order: {}; admitted = earliest arrivals: {} (skipped {})",
+            "  inversions among those admitted while waiting: {} raw, {} beyond {} ms ({} counting those admitted on open), of {} pairs",
             a.inversions_raw,
             a.inversions_beyond_tolerance,
             self.settings.order_tolerance_ms,
+            a.inversions_beyond_tolerance_all,
             a.pairs,
-            a.windows_in_arrival_order,
-            a.admitted_are_earliest_arrivals,
-            a.skipped_arrivals
+        ));
+        line(format!(
+            "  windows in arrival order: {}; admitted = earliest arrivals: {} (skipped {})",
+            a.windows_in_arrival_order, a.admitted_are_earliest_arrivals, a.skipped_arrivals
         ));
         line(format!(
             "  delivery spread of one window, ms: {}",
@@ -592,6 +628,16 @@ impl Report {
                 o.cpu_avg_arrivals_percent,
                 o.cpu_avg_hold_percent,
                 o.cpu_peak_percent
+            ));
+        }
+        if let Some(m) = &self.machine {
+            line(format!(
+                "machine ({} cores, all processes): CPU arrivals {:.0}%, hold {:.0}%, peak second {:.0}% of {}%",
+                m.cores,
+                m.cpu_avg_arrivals_percent,
+                m.cpu_avg_hold_percent,
+                m.cpu_peak_percent,
+                m.cores * 100
             ));
         }
         if let Some(c) = &self.client {

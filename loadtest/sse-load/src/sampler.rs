@@ -2,8 +2,8 @@
 //! busiest thread, and the number of open streams.
 
 use crate::connection::Shared;
-use crate::proc_stats::{self, cpu_percent, Proc, ProcReading};
-use crate::report::{ClientUse, OtherUse, Sample, ServerUse};
+use crate::proc_stats::{self, cpu_percent, MachineCpu, Proc, ProcReading};
+use crate::report::{ClientUse, MachineUse, OtherUse, Sample, ServerUse};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ pub struct Samples {
     thread_peaks: BTreeMap<String, f64>,
     peak_rss_kib: u64,
     open_at_peak_rss: usize,
+    machine: Vec<(f64, MachineCpu)>,
 }
 
 /// The reading closest to `at`.
@@ -106,6 +107,28 @@ impl Samples {
             .collect()
     }
 
+    /// The whole machine's CPU, 100 = one core: (arrivals, hold, peak second).
+    pub fn machine_use(&self, phases: Phases) -> Option<MachineUse> {
+        let near = |at: f64| {
+            self.machine
+                .iter()
+                .min_by(|a, b| (a.0 - at).abs().total_cmp(&(b.0 - at).abs()))
+                .map(|(_, m)| *m)
+        };
+        let between = |from: f64, to: f64| Some(near(to)?.percent_since(&near(from)?));
+        let (start, first) = *self.machine.first()?;
+        Some(MachineUse {
+            cores: first.cores,
+            cpu_avg_arrivals_percent: between(start, phases.arrivals_done)?,
+            cpu_avg_hold_percent: between(phases.last_open, phases.hold_end)?,
+            cpu_peak_percent: self
+                .machine
+                .windows(2)
+                .map(|w| w[1].1.percent_since(&w[0].1))
+                .fold(0.0, f64::max),
+        })
+    }
+
     pub fn client_use(&self, ticks: u64) -> Option<ClientUse> {
         let (_, first) = *self.client.first()?;
         let (_, last) = *self.client.last()?;
@@ -140,6 +163,13 @@ pub async fn sample_every_second(
         let open_streams = shared.open_now.load(Ordering::SeqCst);
         let server = server_pid.and_then(|pid| Proc::Pid(pid).read());
         let client = Proc::Current.read();
+        let machine = MachineCpu::read();
+        let machine_cpu = machine
+            .zip(samples.machine.last())
+            .map(|(now, (_, prev))| now.percent_since(prev));
+        if let Some(m) = machine {
+            samples.machine.push((at, m));
+        }
         let server_cpu = server
             .zip(samples.server.last())
             .map(|(now, (_, prev))| cpu_percent(prev, &now, ticks));
@@ -206,6 +236,7 @@ pub async fn sample_every_second(
             client_rss_mib: client.map(mib),
             client_cpu_percent: client_cpu,
             others_cpu_percent,
+            machine_cpu_percent: machine_cpu,
         });
     }
     samples

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod concerts;
 pub mod health;
+pub mod metrics;
 pub mod payments;
 pub mod queue;
 pub mod reservations;

@@ -51,7 +51,13 @@ pub async fn hold_seats(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     };
-    let held = state.service.hold_seats(command).await?;
+    let started = std::time::Instant::now();
+    let held = state.service.hold_seats(command).await;
+    let outcome = crate::metrics::hold_outcome(&held.as_ref().map(drop));
+    state
+        .metrics
+        .observe_hold(state.service.strategy(), outcome, started.elapsed());
+    let held = held?;
     let mut response = HttpResponse::Created();
     response.insert_header((
         header::LOCATION,

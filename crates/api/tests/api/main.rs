@@ -8,4 +8,5 @@ mod booking;
 mod embedded;
 mod expiry;
 mod helpers;
+mod metrics;
 mod queue;
