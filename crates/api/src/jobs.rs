@@ -56,7 +56,7 @@ impl Jobs {
                 outbox: stores.outbox,
                 bus: bus.clone(),
                 owner: owner.to_owned(),
-                batch: events.relay_batch,
+                batch: events.relay_batch.max(1),
                 claim_for: chrono::Duration::seconds(events.relay_claim_secs),
                 counters: counters.clone(),
             },
@@ -65,7 +65,7 @@ impl Jobs {
                 leases: stores.leases,
                 owner: owner.to_owned(),
                 period,
-                batch: settings.expiry.batch,
+                batch: settings.expiry.batch.max(1),
                 counters: counters.clone(),
             },
             bus,
@@ -109,7 +109,10 @@ async fn relay_continuously(jobs: Jobs, clock: Arc<dyn Clock>, mut stopped: watc
     loop {
         let pause = match jobs.relay.relay_once(clock.now()).await {
             // A full batch: more may be waiting, go again at once.
-            Ok(n) if n as i64 >= jobs.relay.batch => Duration::ZERO,
+            Ok(n) if n as i64 >= jobs.relay.batch => {
+                backoff = jobs.relay_poll;
+                Duration::ZERO
+            }
             Ok(_) => {
                 backoff = jobs.relay_poll;
                 jobs.relay_poll

@@ -103,6 +103,9 @@ fn producer(settings: &KafkaSettings) -> Result<FutureProducer, rdkafka::error::
             settings.delivery_timeout.as_millis().to_string(),
         )
         .set("linger.ms", "5")
+        // Find a restarted broker, and topics created since, quickly.
+        .set("reconnect.backoff.max.ms", "1000")
+        .set("topic.metadata.refresh.interval.ms", "5000")
         .create()
 }
 
@@ -191,11 +194,14 @@ impl KafkaEventBus {
         match sent {
             Ok(_) => Ok(()),
             Err((e, _)) => {
-                if let Some((code, reason)) = producer.client().fatal_error() {
-                    tracing::warn!(?code, %reason, "kafka producer failed fatally; rebuilding it");
-                    if let Ok(fresh) = crate::producer(&self.settings) {
-                        *self.producer.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
-                    }
+                // A broker that restarted without its state can leave the
+                // idempotent producer's sequence unusable (fatal or stuck):
+                // the next send starts with a fresh producer. Cheap, and only
+                // ever on the failure path.
+                let fatal = producer.client().fatal_error();
+                tracing::warn!(error = %e, ?fatal, "kafka send failed; using a fresh producer next");
+                if let Ok(fresh) = crate::producer(&self.settings) {
+                    *self.producer.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
                 }
                 Err(unavailable(e))
             }

@@ -106,6 +106,11 @@ impl SeatLock for OptimisticSeatLock {
         vec![("retries", AtomicU64::load(&self.retries, Ordering::Relaxed))]
     }
 
+    #[tracing::instrument(
+        name = "hold_seats",
+        skip_all,
+        fields(strategy = "optimistic", schedule = %request.schedule_id, seats = request.seat_ids.len())
+    )]
     async fn hold_seats(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
         let mut retry = 0;
         loop {

@@ -51,6 +51,11 @@ impl SeatLock for PessimisticSeatLock {
         Self::NAME
     }
 
+    #[tracing::instrument(
+        name = "hold_seats",
+        skip_all,
+        fields(strategy = "pessimistic", schedule = %request.schedule_id, seats = request.seat_ids.len())
+    )]
     async fn hold_seats(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
         let mut conn = self.store.conn().await?;
         let timeouts = self.store.timeouts();

@@ -213,6 +213,7 @@ impl RedisSeatLock {
 
     /// Step 1: takes `n` from the stock, loading it from the database the
     /// first time a schedule is seen.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn reserve_stock(&self, schedule: ScheduleId, n: usize) -> Result<(), HoldError> {
         let key = self.keys(schedule).stock();
         for _ in 0..2 {
@@ -322,6 +323,7 @@ impl RedisSeatLock {
 
     /// Step 2: locks every requested seat, or none (`SeatTaken` names the
     /// first seat someone else holds).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn acquire_locks(&self, request: &HoldRequest) -> Result<SeatLocks, HoldError> {
         let keys = self.keys(request.schedule_id);
         let lock_keys: Vec<String> = request
@@ -357,6 +359,7 @@ impl RedisSeatLock {
     }
 
     /// Step 4: deletes the locks this request still owns; returns how many.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn release_locks(&self, locks: &SeatLocks) -> Result<usize, RepoError> {
         let mut invocation = self.scripts.release_locks.prepare_invoke();
         for key in &locks.keys {
@@ -372,6 +375,7 @@ impl RedisSeatLock {
 
     /// Step 3: the database transaction, on a connection taken before the
     /// locks, so waiting for the pool does not eat into the lease.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn write_hold(
         &self,
         conn: &mut AsyncPgConnection,
@@ -464,6 +468,11 @@ impl SeatLock for RedisSeatLock {
         Self::NAME
     }
 
+    #[tracing::instrument(
+        name = "hold_seats",
+        skip_all,
+        fields(strategy = "redis", schedule = %request.schedule_id, seats = request.seat_ids.len())
+    )]
     async fn hold_seats(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
         let this = self.clone();
         let request = request.clone();

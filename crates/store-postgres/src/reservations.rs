@@ -310,6 +310,7 @@ impl ReservationRepository for PgStore {
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn cancel_reservation(
         &self,
         id: ReservationId,
@@ -331,6 +332,7 @@ impl ReservationRepository for PgStore {
         .await?
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn confirm_with_payment(
         &self,
         payment: &PaymentRequest,
@@ -359,6 +361,7 @@ impl ReservationRepository for PgStore {
         .await?
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn expire_overdue_holds(
         &self,
         now: DateTime<Utc>,
@@ -382,6 +385,16 @@ impl ReservationRepository for PgStore {
                         .skip_locked()
                         .load(conn)
                         .await?;
+                    // All the batch's seats, ascending, before any is written:
+                    // the global lock order across reservations.
+                    let seats: Vec<i64> = reservation_seats::table
+                        .filter(reservation_seats::reservation_id.eq_any(&overdue))
+                        .select(reservation_seats::seat_id)
+                        .load(conn)
+                        .await?;
+                    let mut seats: Vec<SeatId> = seats.into_iter().map(SeatId).collect();
+                    seats.sort();
+                    lock_seats(conn, &seats).await?;
                     let mut expired = Vec::with_capacity(overdue.len());
                     for id in overdue {
                         let to = ReservationStatus::Expired;

@@ -119,7 +119,8 @@ pub async fn get_reservation(
     responses(
         (status = 200, description = "The cancelled reservation", body = ReservationResponse),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not PENDING", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "Not PENDING", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The hold has expired", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/api/reservations/{id}")]
