@@ -11,7 +11,9 @@ use crate::routes;
 use crate::sse::{HubSettings, QueueHub};
 use actix_web::dev::Server;
 use actix_web::dev::Service;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
+use actix_web::HttpMessage;
 use actix_web::{web, App, HttpRequest, HttpServer};
 use booking_domain::*;
 use booking_events_kafka::{KafkaEventBus, KafkaSettings, KafkaStats};
@@ -21,13 +23,14 @@ use booking_lock_redis::{redis_pool, RedisLockSettings, RedisSeatLock};
 use booking_memory::{seed_demo, MemoryEventBus, MemoryQueue, MemorySeatLock, MemoryStore};
 use booking_queue_redis::RedisQueue;
 use booking_store_postgres::tx::TxTimeouts;
+use booking_store_postgres::tx::REQUEST_ID;
 use booking_store_postgres::{run_migrations, PgStore, PoolSettings};
 use deadpool_redis::Pool;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing_actix_web::TracingLogger;
+use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -712,6 +715,21 @@ fn serve(
                         }
                         response
                     }
+                }
+            })
+            // Inside TracingLogger, so the request id it made is known here:
+            // the outbox rows of this request carry it, and so does the reply.
+            .wrap_fn(|req, srv| {
+                let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+                let response = srv.call(req);
+                async move {
+                    let mut response = REQUEST_ID.scope(id.clone(), response).await?;
+                    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                        response
+                            .headers_mut()
+                            .insert(HeaderName::from_static("x-request-id"), value);
+                    }
+                    Ok(response)
                 }
             })
             .wrap(TracingLogger::default())

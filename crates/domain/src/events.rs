@@ -73,4 +73,7 @@ pub struct OutboxEvent {
     pub payload: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
+    /// The id of the HTTP request whose transaction wrote the event, for
+    /// following one booking through logs and consumers.
+    pub request_id: Option<String>,
 }

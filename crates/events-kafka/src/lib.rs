@@ -26,8 +26,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 pub const EVENT_ID: &str = "event-id";
+/// The HTTP request that wrote the event (see `OutboxEvent::request_id`).
+pub const REQUEST_ID: &str = "request-id";
 
 #[derive(Debug, Clone)]
 pub struct KafkaSettings {
@@ -215,7 +218,7 @@ impl EventBus for KafkaEventBus {
         let payload = serde_json::to_vec(&event.payload).map_err(RepoError::unexpected)?;
         let id = event.id.to_string();
         let created = event.created_at.to_rfc3339();
-        let headers = OwnedHeaders::new()
+        let mut headers = OwnedHeaders::new()
             .insert(Header {
                 key: EVENT_ID,
                 value: Some(id.as_bytes()),
@@ -224,6 +227,12 @@ impl EventBus for KafkaEventBus {
                 key: "created-at",
                 value: Some(created.as_bytes()),
             });
+        if let Some(request) = &event.request_id {
+            headers = headers.insert(Header {
+                key: REQUEST_ID,
+                value: Some(request.as_bytes()),
+            });
+        }
         self.send(&self.topic(&event.topic), &event.key, &payload, headers)
             .await?;
         self.stats.published.fetch_add(1, Ordering::Relaxed);
@@ -300,6 +309,7 @@ fn event_of(message: &BorrowedMessage<'_>, prefix: &str) -> Result<OutboxEvent, 
         payload,
         created_at,
         published_at: None,
+        request_id: header(REQUEST_ID),
     })
 }
 
@@ -336,7 +346,15 @@ impl ConsumerLoop {
         let mut last = String::new();
         for attempt in 1..=attempts {
             let outcome = match event_of(message, &self.bus.settings.prefix) {
-                Ok(event) => self.handler.handle(&event).await,
+                Ok(event) => {
+                    let span = tracing::info_span!(
+                        "consume",
+                        group = %self.group,
+                        event_id = event.id,
+                        request_id = event.request_id.as_deref().unwrap_or("-"),
+                    );
+                    self.handler.handle(&event).instrument(span).await
+                }
                 Err(e) => Err(e),
             };
             match outcome {

@@ -29,6 +29,7 @@ fn event(id: i64, payload: serde_json::Value) -> OutboxEvent {
         payload,
         created_at: Utc::now(),
         published_at: None,
+        request_id: Some("req-1".into()),
     }
 }
 

@@ -183,6 +183,7 @@ mod tests {
             payload: serde_json::Value::Null,
             created_at: Utc::now(),
             published_at: None,
+            request_id: None,
         }
     }
 

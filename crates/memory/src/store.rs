@@ -108,6 +108,7 @@ impl Tables {
                 payload: event.payload,
                 created_at: now,
                 published_at: None,
+                request_id: None,
             },
         );
     }

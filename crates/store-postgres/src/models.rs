@@ -173,6 +173,7 @@ pub(crate) struct OutboxRow {
     topic: String,
     key: String,
     payload: serde_json::Value,
+    headers: serde_json::Value,
     created_at: DateTime<Utc>,
     published_at: Option<DateTime<Utc>>,
 }
@@ -192,6 +193,11 @@ impl From<OutboxRow> for OutboxEvent {
             payload: r.payload,
             created_at: r.created_at,
             published_at: r.published_at,
+            request_id: r
+                .headers
+                .get("request-id")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
         }
     }
 }

@@ -21,7 +21,7 @@ UPDATE outbox SET claimed_by = $1, claimed_until = $4
                ORDER BY id
                LIMIT $2
                  FOR UPDATE SKIP LOCKED)
-RETURNING id, topic, key, payload, created_at, published_at";
+RETURNING id, topic, key, payload, headers, created_at, published_at";
 
 #[async_trait]
 impl OutboxRepository for PgStore {

@@ -61,11 +61,16 @@ async fn reservation_seat_ids(conn: &mut AsyncPgConnection, id: i64) -> QueryRes
 }
 
 pub async fn write_outbox(conn: &mut AsyncPgConnection, event: &NewOutboxEvent) -> QueryResult<()> {
+    let headers = match crate::tx::current_request_id() {
+        Some(id) => serde_json::json!({ "request-id": id }),
+        None => serde_json::json!({}),
+    };
     diesel::insert_into(outbox::table)
         .values((
             outbox::topic.eq(event.topic),
             outbox::key.eq(&event.key),
             outbox::payload.eq(&event.payload),
+            outbox::headers.eq(headers),
         ))
         .execute(conn)
         .await

@@ -317,3 +317,37 @@ async fn only_a_pending_reservation_can_be_cancelled() {
     assert_eq!(problem["type"], "/problems/state-conflict");
     assert_eq!(app.db_snapshot().await, before);
 }
+
+/// The id of the request that made a booking is in its reply and on the
+/// outbox row its transaction wrote (and so on the Kafka record).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_request_id_travels_with_the_event() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 2).await;
+    let fan = app.user("fan").await;
+    let response = app.hold(&fan, s.schedule_id, &s.seat_ids[..1], None).await;
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let held = expect_status(response, StatusCode::CREATED).await;
+
+    #[derive(diesel::QueryableByName)]
+    struct Header {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        request_id: Option<String>,
+    }
+    let mut conn = app.db.as_ref().unwrap().connection().await;
+    let row: Header = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT headers->>'request-id' AS request_id FROM outbox
+              WHERE topic = 'reservation.held' AND key = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(held["id"].to_string()),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(row.request_id.as_deref(), Some(request_id.as_str()));
+}
