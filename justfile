@@ -28,6 +28,14 @@ run:
 run-db strategy="pessimistic": infra-up
     BOOKING__DATABASE__URL="$DATABASE_URL" BOOKING__REDIS__URL="$REDIS_URL" BOOKING__EVENTS__KAFKA_BROKERS="$KAFKA_BROKERS" BOOKING_JWT_SECRET="${BOOKING_JWT_SECRET:-dev-only-secret-change-me-0123456789}" cargo run --release -p booking-api -- serve --strategy {{strategy}}
 
+# Two instances (127.0.0.1:8081, :8082) behind nginx on 127.0.0.1:8080, natively, for benchmarks: pessimistic, optimistic or redis
+run-cluster strategy="pessimistic": infra-up
+    deploy/local/cluster start {{strategy}}
+
+# Stop what run-cluster started
+stop-cluster:
+    deploy/local/cluster stop
+
 # Set the Redis stock of every schedule from the database (the redis strategy)
 reconcile-stock: infra-up
     BOOKING__DATABASE__URL="$DATABASE_URL" BOOKING__REDIS__URL="$REDIS_URL" cargo run --release -p booking-api -- reconcile-stock

@@ -27,6 +27,7 @@ pub struct Metrics {
     job_events: IntCounterVec,
     db_pool: IntGaugeVec,
     pub oversold_seats: IntGauge,
+    info: IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -106,8 +107,23 @@ impl Metrics {
                 "booking_oversold_seats",
                 "Seats in more than one active reservation, from the periodic audit: must stay 0",
             )?),
+            info: register(&r, IntGaugeVec::new(
+                Opts::new("booking_info", "This instance: strategy, store, waiting room (always 1)"),
+                &["strategy", "store", "waiting_room"],
+            )?),
             registry: r,
         })
+    }
+
+    pub fn describe_instance(&self, strategy: &str, store: &str, waiting_room: bool) {
+        let room = if waiting_room { "enabled" } else { "disabled" };
+        self.info.with_label_values(&[strategy, store, room]).set(1);
+    }
+
+    /// Forgets the queue gauges, so a drained queue does not keep reporting.
+    pub fn reset_queues(&self) {
+        self.queue_waiting.reset();
+        self.queue_active.reset();
     }
 
     pub fn observe_http(&self, route: &str, method: &str, status: u16, elapsed: Duration) {

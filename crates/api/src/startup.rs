@@ -580,6 +580,12 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let state = &self.components.state;
+        let service = &state.service;
+        state.metrics.describe_instance(
+            service.strategy(),
+            state.store_kind,
+            service.waiting_room_enabled(),
+        );
         state.jobs.spawn(state.clock.clone(), stopped.clone());
         if self.components.state.service.waiting_room_enabled() {
             let service = self.components.state.service.clone();

@@ -164,8 +164,22 @@ impl BookingService {
                 ..user
             });
         }
-        self.create_user(email, password, "admin", Role::Admin)
+        match self
+            .create_user(email, password, "admin", Role::Admin)
             .await
+        {
+            // Another instance starting at the same moment created it first.
+            Err(SignUpError::DuplicateEmail) => {
+                let user = self.ports.users.find_user_by_email(&parsed).await?;
+                let user = user.ok_or(SignUpError::DuplicateEmail)?;
+                self.ports.users.set_role(user.id, Role::Admin).await?;
+                Ok(User {
+                    role: Role::Admin,
+                    ..user
+                })
+            }
+            other => other,
+        }
     }
 
     pub async fn find_user(&self, id: UserId) -> Result<Option<User>, RepoError> {

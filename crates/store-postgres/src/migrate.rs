@@ -1,6 +1,6 @@
 //! Embedded migrations, run over diesel-async (no libpq at run time).
 
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection};
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
@@ -19,6 +19,26 @@ pub enum MigrationError {
 /// harness on a blocking thread because it blocks (`block_in_place` would
 /// fail on a current-thread runtime).
 pub async fn run_migrations(url: &str) -> Result<Vec<String>, MigrationError> {
+    // Instances starting together take turns: one migrates, the others then
+    // find nothing pending. The lock ends with its session at the latest.
+    let mut guard = AsyncPgConnection::establish(url)
+        .await
+        .map_err(MigrationError::Connect)?;
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .execute(&mut guard)
+        .await
+        .map_err(|e| MigrationError::Run(e.to_string()))?;
+    let applied = migrate(url).await;
+    let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+        .execute(&mut guard)
+        .await;
+    applied
+}
+
+/// An arbitrary key for `pg_advisory_lock`, the same for every instance.
+const MIGRATION_LOCK: i64 = 0x626f_6f6b_696e_67;
+
+async fn migrate(url: &str) -> Result<Vec<String>, MigrationError> {
     let conn = AsyncPgConnection::establish(url)
         .await
         .map_err(MigrationError::Connect)?;

@@ -89,6 +89,11 @@ impl TestDb {
         let mut settings = PoolSettings::new(&self.url);
         settings.max_size = 20;
         settings.wait_timeout = std::time::Duration::from_secs(30);
+        // Generous: a loaded CI machine must not turn slowness into contention.
+        settings.tx_timeouts = booking_store_postgres::tx::TxTimeouts {
+            lock: std::time::Duration::from_secs(10),
+            statement: std::time::Duration::from_secs(30),
+        };
         PgStore::connect(&settings).unwrap_or_else(|e| panic!("pool for {}: {e}", self.url))
     }
 

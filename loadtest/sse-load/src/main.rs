@@ -231,7 +231,13 @@ async fn run(cli: &Cli, base: &Url) -> anyhow::Result<report::Report> {
     eprintln!("{hold_ended_at:>6.1} s  hold over: {open_at_hold_end} open");
 
     let sigterm = match (cli.shutdown_server, cli.server_pid) {
-        (true, Some(pid)) => Some(terminate_and_wait(pid, &shared, cli.shutdown_wait_secs).await?),
+        (true, Some(pid)) => match terminate_and_wait(pid, &shared, cli.shutdown_wait_secs).await {
+            Ok(sigterm) => Some(sigterm),
+            Err(e) => {
+                eprintln!("could not stop the server: {e:#}");
+                None
+            }
+        },
         _ => None,
     };
 
@@ -298,6 +304,7 @@ async fn run(cli: &Cli, base: &Url) -> anyhow::Result<report::Report> {
         enter_retries,
         enter_latencies_ms: &enter_latencies_ms,
         outcomes: &outcomes,
+        unreported: unjoined,
         shutdown,
     }))
 }

@@ -79,7 +79,9 @@ pub struct ServerUse {
     pub peak_rss_mib: f64,
     /// The kernel's own high-water mark (`VmHWM`), read at the last sample.
     pub hwm_mib: f64,
-    /// (peak - baseline) / streams open at the peak.
+    /// (peak - baseline) / the most streams open at once. RSS rarely
+    /// shrinks (the allocator keeps freed pages), so this is per stream at
+    /// full load.
     pub kib_per_stream: Option<f64>,
     /// From the first enter to the end of the hold; 100 = one core busy.
     pub cpu_avg_percent: f64,
@@ -165,6 +167,8 @@ pub struct ConnectionCounts {
     pub errored_before_hold_end: usize,
     /// Still open when this tool closed them.
     pub closed_by_client: usize,
+    /// Stream tasks that did not report in time (left out of every count).
+    pub unreported: usize,
     pub time_to_open_all_secs: f64,
     pub arrival_rate_per_sec: f64,
     /// `POST /api/queue/enter`, one at a time.
@@ -265,6 +269,7 @@ pub struct Inputs<'a> {
     pub enter_retries: u32,
     pub enter_latencies_ms: &'a [f64],
     pub outcomes: &'a [StreamOutcome],
+    pub unreported: usize,
     pub shutdown: Option<ShutdownSeen>,
     pub server: Option<ServerUse>,
     pub client: Option<ClientUse>,
@@ -283,6 +288,7 @@ pub fn build(inputs: Inputs<'_>) -> Report {
         enter_retries,
         enter_latencies_ms,
         outcomes,
+        unreported,
         shutdown,
         server,
         client,
@@ -328,6 +334,7 @@ pub fn build(inputs: Inputs<'_>) -> Report {
             .iter()
             .filter(|o| o.end == StreamEnd::ClosedByClient)
             .count(),
+        unreported,
         time_to_open_all_secs: timings.last_open_at,
         arrival_rate_per_sec: if timings.arrivals_done_at > 0.0 {
             attempted as f64 / timings.arrivals_done_at
@@ -546,12 +553,13 @@ impl Report {
             spread(c.open_latency_ms, 1)
         ));
         line(format!(
-            "  open at the end of the hold {}  completed after admitted {}  ended early without admission {}  errored {}  closed by this tool {}",
+            "  open at the end of the hold {}  completed after admitted {}  ended early without admission {}  errored {}  closed by this tool {}  unreported {}",
             c.open_at_hold_end,
             c.completed_admitted,
             c.ended_early_without_admission,
             c.errored_before_hold_end,
-            c.closed_by_client
+            c.closed_by_client,
+            c.unreported
         ));
         line("updates".into());
         line(format!(
@@ -569,7 +577,7 @@ impl Report {
             a.admitted,
             a.admitted_without_token,
             a.admitted_on_open,
-            a.admitted_on_open_arrivals,
+            &a.admitted_on_open_arrivals[..a.admitted_on_open_arrivals.len().min(10)],
             a.windows,
             spread(a.window_sizes, 0)
         ));
@@ -676,6 +684,56 @@ mod tests {
         assert_eq!((w[0].size, w[0].min_arrival, w[0].max_arrival), (2, 0, 1));
         assert_eq!((w[1].size, w[1].min_arrival, w[1].max_arrival), (3, 2, 4));
         assert!((w[1].spread_ms - 30.0).abs() < 1e-6);
+    }
+
+    fn stream(arrival: usize, positions: u32, admitted_at: Option<f64>) -> StreamOutcome {
+        StreamOutcome {
+            arrival,
+            user: arrival as i64,
+            entered_position: arrival as u64 + 1,
+            entered_admitted: false,
+            failure: None,
+            opened_at: Some(0.0),
+            open_latency_ms: Some(1.0),
+            positions,
+            position_increases: 0,
+            heartbeats: 0,
+            other_events: 0,
+            admitted_at,
+            admitted_with_token: admitted_at.is_some(),
+            left_at: None,
+            ended_at: admitted_at,
+            end: StreamEnd::ClosedByServer,
+        }
+    }
+
+    #[test]
+    fn a_user_admitted_before_its_stream_opened_is_judged_apart() {
+        // 1 was admitted with 0 and 2 but heard of it on open, a second
+        // before the ticker told the others; 3 is still waiting.
+        let streams = [
+            stream(0, 1, Some(1.0)),
+            stream(1, 0, Some(0.05)),
+            stream(2, 1, Some(1.01)),
+            stream(3, 2, None),
+        ];
+        let opened: Vec<&StreamOutcome> = streams.iter().collect();
+        let order = admission_order(&opened, 0.5);
+        assert_eq!(order.admitted, 3);
+        assert_eq!(order.admitted_on_open_arrivals, vec![1]);
+        assert_eq!(order.inversions_beyond_tolerance, 0);
+        assert_eq!(order.inversions_beyond_tolerance_all, 1);
+        assert!(order.admitted_are_earliest_arrivals);
+        assert!(order.windows_in_arrival_order);
+    }
+
+    #[test]
+    fn a_skipped_arrival_is_noticed() {
+        let streams = [stream(0, 1, None), stream(1, 1, Some(1.0))];
+        let opened: Vec<&StreamOutcome> = streams.iter().collect();
+        let order = admission_order(&opened, 0.5);
+        assert!(!order.admitted_are_earliest_arrivals);
+        assert_eq!(order.skipped_arrivals, 1);
     }
 
     #[test]

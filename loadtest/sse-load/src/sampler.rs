@@ -25,7 +25,7 @@ pub struct Samples {
     /// "name (tid)" -> its busiest second, in percent of one core.
     thread_peaks: BTreeMap<String, f64>,
     peak_rss_kib: u64,
-    open_at_peak_rss: usize,
+    most_open: usize,
     machine: Vec<(f64, MachineCpu)>,
 }
 
@@ -65,8 +65,7 @@ impl Samples {
             baseline_rss_mib: baseline / KIB_PER_MIB,
             peak_rss_mib: self.peak_rss_kib as f64 / KIB_PER_MIB,
             hwm_mib: last.hwm_kib as f64 / KIB_PER_MIB,
-            kib_per_stream: (self.open_at_peak_rss > 0)
-                .then(|| grown / self.open_at_peak_rss as f64),
+            kib_per_stream: (self.most_open > 0).then(|| grown / self.most_open as f64),
             cpu_avg_percent: busy(start, phases.hold_end),
             cpu_avg_arrivals_percent: busy(start, phases.arrivals_done),
             cpu_avg_hold_percent: busy(phases.last_open, phases.hold_end),
@@ -204,10 +203,8 @@ pub async fn sample_every_second(
         previous = Some(now);
 
         if let Some(reading) = server {
-            if reading.rss_kib > samples.peak_rss_kib {
-                samples.peak_rss_kib = reading.rss_kib;
-                samples.open_at_peak_rss = open_streams;
-            }
+            samples.peak_rss_kib = samples.peak_rss_kib.max(reading.rss_kib);
+            samples.most_open = samples.most_open.max(open_streams);
             samples.server.push((at, reading));
         }
         if let Some(reading) = client {

@@ -22,6 +22,7 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         m.sse(hub.connections());
     }
     if let Some(room) = &state.service.ports().waiting_room {
+        m.reset_queues();
         for schedule in room.queue.schedules_waiting().await? {
             let stats = room.queue.stats(schedule, now).await?;
             m.queue(schedule.0, stats.waiting, stats.active);
