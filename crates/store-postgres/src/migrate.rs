@@ -36,7 +36,7 @@ pub async fn run_migrations(url: &str) -> Result<Vec<String>, MigrationError> {
 }
 
 /// An arbitrary key for `pg_advisory_lock`, the same for every instance.
-const MIGRATION_LOCK: i64 = 0x626f_6f6b_696e_67;
+const MIGRATION_LOCK: i64 = 0x0062_6f6f_6b69_6e67;
 
 async fn migrate(url: &str) -> Result<Vec<String>, MigrationError> {
     let conn = AsyncPgConnection::establish(url)
