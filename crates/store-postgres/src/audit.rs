@@ -35,9 +35,12 @@ WITH owner AS (
 SELECT DISTINCT s.id AS id
   FROM seats s LEFT JOIN owner o ON o.seat_id = s.id
  WHERE s.schedule_id = $1
-   AND NOT (   (s.status = 'AVAILABLE' AND o.seat_id IS NULL)
-            OR (s.status = 'HELD' AND o.status = 'PENDING' AND o.active)
-            OR (s.status = 'RESERVED' AND o.status = 'CONFIRMED' AND o.active))
+   -- COALESCE: a HELD or RESERVED seat with no owner at all compares as
+   -- NULL, which NOT would drop; it is a mismatch.
+   AND NOT COALESCE(   (s.status = 'AVAILABLE' AND o.seat_id IS NULL)
+                    OR (s.status = 'HELD' AND o.status = 'PENDING' AND o.active)
+                    OR (s.status = 'RESERVED' AND o.status = 'CONFIRMED' AND o.active),
+                    false)
  ORDER BY 1";
 
 const EMPTY_RESERVATIONS: &str = "\

@@ -154,3 +154,34 @@ async fn a_consumer_processes_an_event_once() {
         "per consumer"
     );
 }
+
+/// A seat HELD with no reservation at all is reported (it would otherwise
+/// slip through a NULL comparison).
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_reports_a_held_seat_without_a_reservation() {
+    let db = TestDb::new().await;
+    let store = db.store();
+    let concert = store
+        .insert_concert(&ConcertDetails::parse("A", "B", "C", "").unwrap())
+        .await
+        .unwrap();
+    let grid = SeatGrid::parse(vec![SectionSpec {
+        name: "A".into(),
+        rows: 1,
+        seats_per_row: 2,
+        price: 1,
+    }])
+    .unwrap();
+    let schedule = store
+        .insert_schedule(concert.id, Utc::now(), &grid)
+        .await
+        .unwrap();
+    let mut conn = db.connection().await;
+    diesel::sql_query("UPDATE seats SET status = 'HELD' WHERE id = (SELECT min(id) FROM seats)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let report = store.audit_schedule(schedule.id).await.unwrap();
+    assert_eq!(report.status_mismatches.len(), 1);
+    assert!(!report.violations().is_empty());
+}

@@ -1,0 +1,648 @@
+#!/usr/bin/env python3
+"""The strategy benchmark driver (Python 3 standard library only).
+
+    bench.py run --strategy pessimistic [--runs 3] [--scenarios A-ref,B-ref,...]
+    bench.py smoke                       # A at 20 VUs, pessimistic, audited
+    bench.py limits                      # pgbench seat claim + HTTP ceiling
+    bench.py all [--runs 3]              # every strategy, the limits, the report
+
+For each strategy it resets the data (a fresh database `booking_bench`, the
+`bench:` Redis keys), starts two instances natively (127.0.0.1:8081 and
+:8082) with the strategy, and runs each scenario: a new concert and schedule,
+users and JWTs written to a data file before k6 starts (no argon2 log-in in
+the timed part), k6, then the invariant audit straight from the tables
+(the SQL of crates/store-postgres/src/audit.rs, plus Redis stock == database
+for the redis strategy). An audit violation stops everything, loudly.
+Results: target/bench/<strategy>/<scenario>-<run>.json.
+"""
+import argparse
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+OUT = os.path.join(ROOT, "target", "bench")
+K6_DIR = os.path.join(ROOT, "loadtest", "k6")
+PG_SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DB_NAME = os.environ.get("BENCH_DB", "booking_bench")
+DB_URL = f"{PG_SERVER}/{DB_NAME}"
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
+KAFKA = os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092")
+REDIS_PREFIX = "bench:"
+SECRET = os.environ.get("BOOKING_JWT_SECRET", "dev-only-secret-change-me-0123456789")
+PORTS = [8081, 8082]
+URLS = [f"http://127.0.0.1:{p}" for p in PORTS]
+STRATEGIES = ["pessimistic", "optimistic", "redis"]
+
+# name -> (k6 script, seats, VUs/users, extra env, waiting room on)
+SCENARIOS = {
+    "A-ref": ("a_hot_seat.js", 1, 100, {}, False),
+    "A-design": ("a_hot_seat.js", 1, 1000, {}, False),
+    "B-ref": ("b_distinct.js", 50, 50, {}, False),
+    "B-design": ("b_distinct.js", 1000, 1000, {}, False),
+    "C-ref": ("c_mixed.js", 50, 200, {}, False),
+    "C-design": ("c_mixed.js", 1000, 1000, {}, False),
+    "H-off": ("h_headline.js", 1000, 10000, {"QUEUE": "0"}, False),
+    "H-on": ("h_headline.js", 1000, 10000, {"QUEUE": "1"}, True),
+    "A-smoke": ("a_hot_seat.js", 1, 20, {}, False),
+}
+DEFAULT_SCENARIOS = ["A-ref", "A-design", "B-ref", "B-design", "C-ref", "C-design", "H-off", "H-on"]
+USERS = 10000
+
+
+def log(msg):
+    print(f"[bench {dt.datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+def die(msg):
+    print(f"\n[bench] ERROR: {msg}\n", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+# ---------------------------------------------------------------- database
+
+def psql(sql, db=DB_URL, check=True):
+    r = subprocess.run(["psql", db, "-v", "ON_ERROR_STOP=1", "-qtAX", "-F", "|", "-c", sql],
+                       capture_output=True, text=True)
+    if check and r.returncode != 0:
+        die(f"psql failed: {r.stderr.strip()}\n  SQL: {sql[:300]}")
+    return r.stdout.strip()
+
+
+def redis_cli(*args):
+    r = subprocess.run(["redis-cli", "-u", REDIS_URL, *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        die(f"redis-cli {' '.join(args)} failed: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def binary():
+    path = os.path.join(OUT, "booking")
+    return path
+
+
+def freeze_binary():
+    """Copies the release binary once, so concurrent rebuilds do not change it mid-run."""
+    src = os.path.join(ROOT, "target", "release", "booking")
+    if not os.path.exists(src):
+        die("target/release/booking is missing: run `cargo build --release -p booking-api`")
+    os.makedirs(OUT, exist_ok=True)
+    dst = binary()
+    tmp = dst + ".tmp"
+    subprocess.run(["cp", src, tmp], check=True)
+    os.replace(tmp, dst)
+
+
+def app_env(queue_on):
+    env = dict(os.environ)
+    env.update({
+        "BOOKING__DATABASE__URL": DB_URL,
+        "BOOKING__REDIS__URL": REDIS_URL,
+        "BOOKING__REDIS__KEY_PREFIX": REDIS_PREFIX,
+        "BOOKING__EVENTS__KAFKA_BROKERS": KAFKA,
+        "BOOKING__EVENTS__KAFKA_PREFIX": "bench.",
+        "BOOKING__QUEUE__ENABLED": "true" if queue_on else "false",
+        "BOOKING__LOG__FILTER": "warn",
+        "BOOKING_JWT_SECRET": SECRET,
+        "NO_COLOR": "1",
+        "RUST_LOG": "warn",
+    })
+    return env
+
+
+def reset_data():
+    stop_instances()
+    log(f"reset: fresh database {DB_NAME}, Redis keys {REDIS_PREFIX}*")
+    psql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)', db=f"{PG_SERVER}/postgres")
+    psql(f'CREATE DATABASE "{DB_NAME}"', db=f"{PG_SERVER}/postgres")
+    keys = redis_cli("--scan", "--pattern", f"{REDIS_PREFIX}*").split()
+    for i in range(0, len(keys), 500):
+        redis_cli("DEL", *keys[i:i + 500])
+    r = subprocess.run([binary(), "migrate"], env=app_env(False), capture_output=True, text=True)
+    if r.returncode != 0:
+        die(f"booking migrate failed:\n{r.stdout}\n{r.stderr}")
+    # Users straight into the table (the password is never used: JWTs are
+    # minted below), so 10,000 argon2 hashes stay out of the benchmark.
+    psql("INSERT INTO users (email, nickname, password_hash, role) VALUES "
+         "('bench-admin@example.com', 'bench-admin', 'unused', 'ADMIN');"
+         f"INSERT INTO users (email, nickname, password_hash) SELECT 'user' || g || '@bench.example', "
+         f"'user' || g, 'unused' FROM generate_series(1, {USERS}) g")
+
+
+# ---------------------------------------------------------------- JWTs
+
+def b64(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def jwt(user_id, role, now):
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = b64(json.dumps({"sub": str(user_id), "role": role, "iat": now, "exp": now + 4 * 3600},
+                            separators=(",", ":")).encode())
+    sig = hmac.new(SECRET.encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{header}.{claims}.{b64(sig)}"
+
+
+_TOKENS = {}
+
+
+def user_tokens():
+    if "users" not in _TOKENS:
+        now = int(time.time())
+        rows = psql("SELECT id, role FROM users ORDER BY id").splitlines()
+        admin = [int(r.split("|")[0]) for r in rows if r.endswith("|ADMIN")]
+        users = [int(r.split("|")[0]) for r in rows if r.endswith("|USER")]
+        _TOKENS["admin"] = jwt(admin[0], "ADMIN", now)
+        _TOKENS["users"] = [jwt(u, "USER", now) for u in users]
+    return _TOKENS["admin"], _TOKENS["users"]
+
+
+# ---------------------------------------------------------------- HTTP
+
+def http(method, url, body=None, token=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+        return 0, str(e)
+
+
+def grid(seats):
+    for rows in (20, 10, 5, 1):
+        if seats % rows == 0 and seats // rows <= 100:
+            return rows, seats // rows
+    return 1, seats
+
+
+def new_schedule(seats, label):
+    admin, _ = user_tokens()
+    st, concert = http("POST", f"{URLS[0]}/api/admin/concerts",
+                       {"title": f"bench {label}", "artist": "k6", "venue": "loopback"}, admin)
+    if st != 201:
+        die(f"create concert: {st} {concert}")
+    rows, per_row = grid(seats)
+    starts = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)).isoformat()
+    st, sched = http("POST", f"{URLS[0]}/api/admin/concerts/{concert['id']}/schedules",
+                     {"startsAt": starts, "sections": [
+                         {"name": "A", "rows": rows, "seatsPerRow": per_row, "price": 15000}]}, admin)
+    if st != 201:
+        die(f"create schedule: {st} {sched}")
+    st, seat_map = http("GET", f"{URLS[1]}/api/concerts/{concert['id']}/schedules/{sched['id']}/seats",
+                        token=admin)
+    if st != 200:
+        die(f"seat map: {st} {seat_map}")
+    ids = [s["id"] for s in sorted(seat_map["seats"], key=lambda s: (s["section"], s["row"], s["number"]))]
+    if len(ids) != seats:
+        die(f"schedule {sched['id']} has {len(ids)} seats, expected {seats}")
+    return concert["id"], sched["id"], ids
+
+
+# ---------------------------------------------------------------- instances
+
+_PROCS = []
+
+
+def stop_instances():
+    while _PROCS:
+        p, logf = _PROCS.pop()
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        logf.close()
+
+
+def port_busy(port):
+    import socket
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_instances(strategy, queue_on):
+    stop_instances()
+    for port in PORTS:
+        if port_busy(port):
+            die(f"127.0.0.1:{port} is already in use (a cluster from `just run-cluster`? stop it first)")
+    os.makedirs(os.path.join(OUT, "logs"), exist_ok=True)
+    env = app_env(queue_on)
+    for i, port in enumerate(PORTS):
+        logf = open(os.path.join(OUT, "logs", f"{strategy}-app{i + 1}.log"), "a")
+        p = subprocess.Popen([binary(), "serve", "--strategy", strategy, "--host", "127.0.0.1",
+                              "--port", str(port)], env=env, stdout=logf, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+        _PROCS.append((p, logf))
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        for p, _ in _PROCS:
+            if p.poll() is not None:
+                die(f"an instance exited during start-up (logs in {OUT}/logs/)")
+        if http_safe_ready():
+            st, body = http("GET", f"{URLS[0]}/health/ready")
+            log(f"instances up: {strategy}, waiting room {'on' if queue_on else 'off'} "
+                f"(pids {', '.join(str(p.pid) for p, _ in _PROCS)}; ready: {body})")
+            return
+        time.sleep(0.5)
+    die("the instances were not ready within 90 s")
+
+
+def http_safe_ready():
+    try:
+        return all(http("GET", f"{u}/health/ready")[0] == 200 for u in URLS)
+    except Exception:
+        return False
+
+
+# ---------------------------------------------------------------- audit
+
+AUDIT_COUNTS = """
+SELECT count(*),
+       count(*) FILTER (WHERE s.status = 'AVAILABLE'),
+       count(*) FILTER (WHERE s.status = 'HELD'),
+       count(*) FILTER (WHERE s.status = 'RESERVED'),
+       (SELECT total_seats FROM concert_schedules WHERE id = {sid}),
+       (SELECT count(*) FROM reservations r WHERE r.schedule_id = {sid} AND r.status IN ('PENDING', 'CONFIRMED')),
+       (SELECT count(*) FROM reservations r WHERE r.schedule_id = {sid} AND r.status = 'CONFIRMED'),
+       (SELECT count(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id WHERE r.schedule_id = {sid})
+  FROM seats s WHERE s.schedule_id = {sid}"""
+AUDIT_DOUBLE = """
+SELECT rs.seat_id FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+ WHERE r.schedule_id = {sid} AND r.status IN ('PENDING', 'CONFIRMED')
+ GROUP BY rs.seat_id HAVING count(*) > 1 ORDER BY 1"""
+AUDIT_MISMATCH = """
+WITH owner AS (
+  SELECT rs.seat_id, r.status, rs.active
+    FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+   WHERE r.schedule_id = {sid} AND (r.status IN ('PENDING', 'CONFIRMED') OR rs.active))
+SELECT DISTINCT s.id FROM seats s LEFT JOIN owner o ON o.seat_id = s.id
+ WHERE s.schedule_id = {sid}
+   AND NOT COALESCE(   (s.status = 'AVAILABLE' AND o.seat_id IS NULL)
+                     OR (s.status = 'HELD' AND o.status = 'PENDING' AND o.active)
+                     OR (s.status = 'RESERVED' AND o.status = 'CONFIRMED' AND o.active), false)
+ ORDER BY 1"""
+# COALESCE: a HELD/RESERVED seat with no owner at all makes the OR NULL, and
+# NOT NULL would hide it (crates/store-postgres/src/audit.rs has that gap).
+AUDIT_EMPTY = """
+SELECT r.id FROM reservations r
+ WHERE r.schedule_id = {sid} AND r.status IN ('PENDING', 'CONFIRMED')
+   AND NOT EXISTS (SELECT 1 FROM reservation_seats rs WHERE rs.reservation_id = r.id) ORDER BY 1"""
+AUDIT_ACTIVE_SEATS = """
+SELECT count(*) FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+ WHERE r.schedule_id = {sid} AND r.status IN ('PENDING', 'CONFIRMED')"""
+
+
+def audit(sid, strategy):
+    c = [int(x or 0) for x in psql(AUDIT_COUNTS.format(sid=sid)).split("|")]
+    rep = dict(zip(["total_seats", "available", "held", "reserved", "capacity", "active_reservations",
+                    "confirmed_reservations", "payments"], c))
+    ids = lambda q: [int(x) for x in psql(q.format(sid=sid)).split()]
+    rep["double_booked_seats"] = ids(AUDIT_DOUBLE)
+    rep["status_mismatches"] = ids(AUDIT_MISMATCH)
+    rep["empty_reservations"] = ids(AUDIT_EMPTY)
+    rep["seats_in_active_reservations"] = int(psql(AUDIT_ACTIVE_SEATS.format(sid=sid)))
+    v = []
+    if rep["double_booked_seats"]:
+        v.append(f"seats in two active reservations (oversell): {rep['double_booked_seats'][:20]}")
+    if rep["status_mismatches"]:
+        v.append(f"seat status disagrees with reservations: {rep['status_mismatches'][:20]}")
+    if rep["empty_reservations"]:
+        v.append(f"active reservations without seats: {rep['empty_reservations'][:20]}")
+    if rep["held"] + rep["reserved"] > rep["capacity"]:
+        v.append(f"sold + held = {rep['held'] + rep['reserved']} exceeds capacity {rep['capacity']}")
+    if rep["total_seats"] != rep["capacity"]:
+        v.append(f"{rep['total_seats']} seat rows but capacity {rep['capacity']}")
+    if rep["seats_in_active_reservations"] != rep["held"] + rep["reserved"]:
+        v.append(f"{rep['seats_in_active_reservations']} seats in active reservations but "
+                 f"{rep['held'] + rep['reserved']} seats HELD/RESERVED")
+    if rep["payments"] != rep["confirmed_reservations"]:
+        v.append(f"{rep['payments']} payments but {rep['confirmed_reservations']} CONFIRMED reservations")
+    if strategy == "redis":
+        stock = redis_cli("GET", f"{REDIS_PREFIX}stock:{{s:{sid}}}")
+        rep["redis_stock"] = int(stock) if stock else None
+        if stock and int(stock) != rep["available"]:
+            v.append(f"Redis stock {stock} != {rep['available']} AVAILABLE seats in the database")
+        locks = redis_cli("--scan", "--pattern", f"{REDIS_PREFIX}lock:{{s:{sid}}}:*").split()
+        rep["redis_locks_left"] = len(locks)
+    rep["violations"] = v
+    return rep
+
+
+# ---------------------------------------------------------------- k6
+
+def pick(metrics, name, field, default=0):
+    m = metrics.get(name)
+    if not m:
+        return default
+    return m["values"].get(field, default)
+
+
+def k6_run(name, script, env_extra, summary_path, log_path, timeout):
+    env = dict(os.environ)
+    env.update(env_extra)
+    env["SUMMARY"] = summary_path
+    env["K6_NO_USAGE_REPORT"] = "true"
+    cmd = ["k6", "run", "--quiet", "--no-color", os.path.join(K6_DIR, script)]
+    started = time.time()
+    with open(log_path, "w") as lf:
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=lf, text=True, cwd=ROOT)
+        out = []
+        try:
+            for line in p.stdout:
+                out.append(line)
+                lf.write(line)
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            die(f"k6 {name} did not finish in {timeout} s")
+    return p.returncode, time.time() - started, "".join(out)
+
+
+def summarize(sumdata):
+    m = sumdata["metrics"]
+    failed = sorted(k for k, x in m.items() if x.get("thresholds") and
+                    any(not t["ok"] for t in x["thresholds"].values()))
+    hd = lambda f: pick(m, "hold_duration", f)
+    rd = lambda f: pick(m, "http_req_duration", f)
+    dur_s = sumdata.get("state", {}).get("testRunDurationMs", 0) / 1000
+    holds = pick(m, "holds_ok", "count") + pick(m, "holds_conflict", "count") + pick(m, "holds_other", "count")
+    return {
+        "duration_s": dur_s,
+        "http_reqs": pick(m, "http_reqs", "count"),
+        "rps": pick(m, "http_reqs", "rate"),
+        "hold_attempts": holds,
+        "holds_per_s": holds / dur_s if dur_s else 0,
+        "holds_ok": pick(m, "holds_ok", "count"),
+        "holds_conflict": pick(m, "holds_conflict", "count"),
+        "holds_other": pick(m, "holds_other", "count"),
+        "seats_held": pick(m, "seats_held", "count"),
+        "server_errors": pick(m, "server_errors", "count"),
+        "payments_ok": pick(m, "payments_ok", "count"),
+        "dropped_iterations": pick(m, "dropped_iterations", "count"),
+        "iterations": pick(m, "iterations", "count"),
+        "http_req_failed_rate": pick(m, "http_req_failed", "rate"),
+        "queue_admitted": pick(m, "queue_admitted", "count"),
+        "queue_gave_up": pick(m, "queue_gave_up", "count"),
+        "queue_wait_p50_ms": pick(m, "queue_wait", "med"),
+        "queue_wait_p95_ms": pick(m, "queue_wait", "p(95)"),
+        "hold_ms": {"p50": hd("med"), "p95": hd("p(95)"), "p99": hd("p(99)"), "max": hd("max"), "avg": hd("avg")},
+        "req_ms": {"p50": rd("med"), "p95": rd("p(95)"), "p99": rd("p(99)"), "max": rd("max"), "avg": rd("avg")},
+        "thresholds_failed": failed,
+    }
+
+
+def run_scenario(strategy, name, run, runs, queue_on):
+    script, seats, vus, extra, _ = SCENARIOS[name]
+    label = f"{strategy} {name} run {run}/{runs}"
+    concert, sid, seat_ids = new_schedule(seats, f"{strategy} {name} {run}")
+    _, toks = user_tokens()
+    data_path = os.path.join(OUT, "data.json")
+    tokens_path = os.path.join(OUT, "tokens.json")
+    with open(data_path, "w") as f:
+        json.dump({"urls": URLS, "concertId": concert, "scheduleId": sid, "seatIds": seat_ids}, f)
+    with open(tokens_path, "w") as f:
+        json.dump(toks[:max(vus, 1)], f)
+    d = os.path.join(OUT, strategy)
+    os.makedirs(os.path.join(d, "raw"), exist_ok=True)
+    summary_path = os.path.join(d, "raw", f"{name}-{run}.k6.json")
+    if os.path.exists(summary_path):
+        os.remove(summary_path)
+    env = {"DATA": data_path, "TOKENS": tokens_path, "VUS": str(vus), "USERS": str(vus)}
+    env.update(extra)
+    log(f"{label}: k6 {script} ({vus} users, {seats} seats, schedule {sid}) ...")
+    cpu0 = os.times()
+    rc, wall, out = k6_run(name, script, env, summary_path, os.path.join(d, "raw", f"{name}-{run}.k6.log"),
+                           timeout=600)
+    cpu1 = os.times()
+    if not os.path.exists(summary_path):
+        die(f"{label}: k6 exited {rc} without a summary (log: {d}/raw/{name}-{run}.k6.log)")
+    with open(summary_path) as f:
+        k6sum = summarize(json.load(f))
+    rep = audit(sid, strategy)
+    oversell = max(0, k6sum["seats_held"] - seats) + len(rep["double_booked_seats"])
+    result = {
+        "strategy": strategy, "scenario": name, "size": name.split("-")[1], "run": run,
+        "script": script, "users": vus, "seats": seats, "waiting_room": queue_on,
+        "schedule_id": sid, "started_at": dt.datetime.now().isoformat(timespec="seconds"),
+        "wall_s": wall, "k6_exit": rc,
+        "k6_cpu_s": (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system),
+        "k6": k6sum, "oversell": oversell, "audit": rep,
+    }
+    with open(os.path.join(d, f"{name}-{run}.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    sys.stdout.write(out)
+    status = "ok" if rc == 0 else f"k6 exit {rc}, thresholds failed: {', '.join(k6sum['thresholds_failed'])}"
+    log(f"{label}: audit: {rep['held']} held, {rep['reserved']} sold of {rep['capacity']}, "
+        f"{len(rep['violations'])} violations; {status}")
+    if rep["violations"] or oversell:
+        print("\n" + "!" * 72, file=sys.stderr)
+        print(f"!!! INVARIANT VIOLATION in {label} (schedule {sid}):", file=sys.stderr)
+        for v in rep["violations"]:
+            print(f"!!!   {v}", file=sys.stderr)
+        if oversell:
+            print(f"!!!   oversell: {oversell}", file=sys.stderr)
+        print("!" * 72 + "\n", file=sys.stderr)
+        stop_instances()
+        sys.exit(3)
+    return result
+
+
+def bench_strategy(strategy, scenarios, runs, first=1):
+    log(f"=== strategy {strategy}: {', '.join(scenarios)} x {runs} run(s)")
+    reset_data()
+    _TOKENS.clear()
+    failures = []
+    for queue_on in (False, True):
+        todo = [s for s in scenarios if SCENARIOS[s][4] == queue_on]
+        if not todo:
+            continue
+        start_instances(strategy, queue_on)
+        for name in todo:
+            for run in range(first, runs + 1):
+                r = run_scenario(strategy, name, run, runs, queue_on)
+                if r["k6_exit"] != 0:
+                    failures.append(f"{strategy} {name} run {run}: thresholds failed: "
+                                    f"{', '.join(r['k6']['thresholds_failed'])}")
+        stop_instances()
+    return failures
+
+
+# ---------------------------------------------------------------- limits
+
+CLAIM_SQL = r"""\set seat random(:lo, :hi)
+WITH s AS (UPDATE seats SET status = 'HELD', version = version + 1
+            WHERE id = :seat AND status = 'AVAILABLE' RETURNING id, price),
+     r AS (INSERT INTO reservations (user_id, schedule_id, status, total_amount, expires_at)
+           SELECT :uid, :sid, 'PENDING', s.price, now() + interval '5 minutes' FROM s RETURNING id)
+INSERT INTO reservation_seats (reservation_id, seat_id) SELECT r.id, s.id FROM r, s;
+"""
+
+
+def limits(clients=32, seconds=15, http_vus=200):
+    """pgbench: the smallest seat claim at the apps' DB concurrency; k6: /health/live."""
+    d = os.path.join(OUT, "limits")
+    os.makedirs(d, exist_ok=True)
+    log(f"limits: pgbench seat claim, {clients} clients, {seconds} s")
+    if not psql("SELECT 1 FROM pg_database WHERE datname = '%s'" % DB_NAME, db=f"{PG_SERVER}/postgres"):
+        reset_data()
+    seats = 400000
+    sid = psql("INSERT INTO concerts (title, artist, venue) VALUES ('pgbench', 'pgbench', 'pgbench') RETURNING id;"
+               ).splitlines()[0]
+    sid = psql(f"INSERT INTO concert_schedules (concert_id, starts_at, total_seats) VALUES ({sid}, now() + "
+               f"interval '30 days', {seats}) RETURNING id").splitlines()[0]
+    psql(f"INSERT INTO seats (schedule_id, section, row_number, seat_number, price) "
+         f"SELECT {sid}, 'P', g / 1000, g % 1000, 15000 FROM generate_series(0, {seats - 1}) g")
+    lo, hi = psql(f"SELECT min(id), max(id) FROM seats WHERE schedule_id = {sid}").split("|")
+    uid = psql("SELECT min(id) FROM users")
+    psql("VACUUM ANALYZE seats")
+    script = os.path.join(d, "claim.sql")
+    with open(script, "w") as f:
+        f.write(CLAIM_SQL)
+    r = subprocess.run(["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds),
+                        "-D", f"lo={lo}", "-D", f"hi={hi}", "-D", f"uid={uid}", "-D", f"sid={sid}",
+                        "-f", script, DB_URL], capture_output=True, text=True)
+    if r.returncode != 0:
+        die(f"pgbench failed: {r.stderr}")
+    tps = None
+    for line in r.stdout.splitlines():
+        if line.startswith("tps =") or line.startswith("tps="):
+            tps = float(line.split("=")[1].split()[0])
+    lat = None
+    for line in r.stdout.splitlines():
+        if line.startswith("latency average"):
+            lat = float(line.split("=")[1].split()[0])
+    claimed = int(psql(f"SELECT count(*) FROM seats WHERE schedule_id = {sid} AND status = 'HELD'"))
+    pg = {"clients": clients, "seconds": seconds, "tps": tps, "latency_avg_ms": lat,
+          "seats_claimed": claimed, "script": CLAIM_SQL, "output": r.stdout}
+    with open(os.path.join(d, "pgbench.json"), "w") as f:
+        json.dump(pg, f, indent=1)
+    log(f"limits: pgbench {tps:.0f} claims/s (avg {lat} ms), {claimed} seats claimed")
+
+    log(f"limits: HTTP ceiling, k6 GET /health/live, {http_vus} VUs, {seconds} s")
+    start_instances("pessimistic", False)
+    summary_path = os.path.join(d, "http.k6.json")
+    rc, wall, out = k6_run("health", "health_ceiling.js", {"VUS": str(http_vus), "DURATION": f"{seconds}s"},
+                           summary_path, os.path.join(d, "http.k6.log"), timeout=300)
+    stop_instances()
+    with open(summary_path) as f:
+        s = json.load(f)
+    m = s["metrics"]
+    hc = {"vus": http_vus, "seconds": seconds, "rps": pick(m, "http_reqs", "rate"),
+          "reqs": pick(m, "http_reqs", "count"), "p50_ms": pick(m, "http_req_duration", "med"),
+          "p95_ms": pick(m, "http_req_duration", "p(95)"), "p99_ms": pick(m, "http_req_duration", "p(99)"),
+          "server_errors": pick(m, "server_errors", "count"), "k6_exit": rc}
+    with open(os.path.join(d, "http.json"), "w") as f:
+        json.dump(hc, f, indent=1)
+    log(f"limits: HTTP ceiling {hc['rps']:.0f} req/s (p95 {hc['p95_ms']:.1f} ms)")
+
+
+# ---------------------------------------------------------------- machine
+
+def machine():
+    def cmd(*a):
+        try:
+            return subprocess.run(a, capture_output=True, text=True, timeout=10).stdout.strip()
+        except Exception:
+            return "?"
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            mem = f"{kb / 1024 / 1024:.1f} GiB"
+    except Exception:
+        pass
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except Exception:
+        pass
+    info = {
+        "nproc": cmd("nproc"), "memory": mem, "cpu": cpu, "kernel": cmd("uname", "-r"),
+        "k6": cmd("k6", "version").splitlines()[0] if cmd("k6", "version") else "?",
+        "postgres": psql("SHOW server_version", db=f"{PG_SERVER}/postgres", check=False),
+        "redis": next((l.split(":")[1] for l in cmd("redis-cli", "-u", REDIS_URL, "info", "server").splitlines()
+                       if l.startswith("redis_version")), "?"),
+        "rustc": cmd("rustc", "--version"), "booking": cmd(binary(), "--version"),
+        "pgbench": cmd("pgbench", "--version"), "python": sys.version.split()[0],
+        "at": dt.datetime.now().isoformat(timespec="seconds"),
+    }
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, "machine.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    return info
+
+
+def summary_table():
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "report.py"), "--summary"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("command", choices=["run", "smoke", "limits", "all", "audit"])
+    ap.add_argument("--strategy", action="append", choices=STRATEGIES)
+    ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", 3)))
+    ap.add_argument("--scenarios", default=os.environ.get("BENCH_SCENARIOS", ",".join(DEFAULT_SCENARIOS)))
+    ap.add_argument("--schedule", type=int, help="audit: the schedule id")
+    ap.add_argument("--first-run", type=int, default=1, help="number the runs from here (add runs to earlier ones)")
+    a = ap.parse_args()
+    scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
+    for s in scenarios:
+        if s not in SCENARIOS:
+            die(f"unknown scenario {s} (known: {', '.join(SCENARIOS)})")
+    try:
+        if a.command == "audit":
+            rep = audit(a.schedule, (a.strategy or ["pessimistic"])[0])
+            print(json.dumps(rep, indent=1))
+            sys.exit(3 if rep["violations"] else 0)
+        freeze_binary()
+        machine()
+        failures = []
+        if a.command == "smoke":
+            failures = bench_strategy("pessimistic", ["A-smoke"], 1)
+        elif a.command == "run":
+            for st in a.strategy or ["pessimistic"]:
+                failures += bench_strategy(st, scenarios, a.runs, a.first_run)
+            summary_table()
+        elif a.command == "limits":
+            limits()
+        elif a.command == "all":
+            t0 = time.time()
+            for st in a.strategy or STRATEGIES:
+                failures += bench_strategy(st, scenarios, a.runs, a.first_run)
+            limits()
+            summary_table()
+            subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "report.py")], check=True)
+            log(f"bench-all finished in {(time.time() - t0) / 60:.1f} min")
+        if failures:
+            print("\n[bench] runs whose k6 thresholds failed (no invariant violation):", file=sys.stderr)
+            for f in failures:
+                print(f"  - {f}", file=sys.stderr)
+            sys.exit(2)
+        log("done: every audit found 0 violations")
+    finally:
+        stop_instances()
+
+
+if __name__ == "__main__":
+    main()
