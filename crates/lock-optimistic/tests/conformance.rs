@@ -12,14 +12,12 @@ use std::time::Duration;
 fn fixture_with(db: TestDb, retry: RetryPolicy) -> LockFixture {
     let store = db.store();
     let second = db.store();
-    LockFixture {
-        lock: Arc::new(OptimisticSeatLock::new(store.clone(), retry)),
-        second_instance: Arc::new(OptimisticSeatLock::new(second, retry)),
-        catalog: Arc::new(store.clone()),
-        users: Arc::new(store.clone()),
-        audit: Arc::new(store),
-        guard: Box::new(db),
-    }
+    LockFixture::on_postgres(
+        &store,
+        Arc::new(OptimisticSeatLock::new(store.clone(), retry)),
+        Arc::new(OptimisticSeatLock::new(second, retry)),
+        db,
+    )
 }
 
 async fn optimistic() -> LockFixture {

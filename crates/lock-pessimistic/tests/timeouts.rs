@@ -30,14 +30,12 @@ fn store_with(db: &TestDb, lock_timeout: Duration, pool: usize) -> PgStore {
 }
 
 fn fixture(db: TestDb, store: PgStore) -> LockFixture {
-    LockFixture {
-        lock: Arc::new(PessimisticSeatLock::new(store.clone())),
-        second_instance: Arc::new(PessimisticSeatLock::new(store.clone())),
-        catalog: Arc::new(store.clone()),
-        users: Arc::new(store.clone()),
-        audit: Arc::new(store),
-        guard: Box::new(db),
-    }
+    LockFixture::on_postgres(
+        &store,
+        Arc::new(PessimisticSeatLock::new(store.clone())),
+        Arc::new(PessimisticSeatLock::new(store.clone())),
+        db,
+    )
 }
 
 /// Another session holds the seat's row lock and never lets go.

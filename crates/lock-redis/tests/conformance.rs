@@ -25,14 +25,12 @@ fn instance(db: &TestDb, redis: &TestRedis, lease: Duration) -> RedisSeatLock {
 async fn redis_fixture() -> LockFixture {
     let (db, redis) = (TestDb::new().await, TestRedis::new().await);
     let store = db.store();
-    LockFixture {
-        lock: Arc::new(instance(&db, &redis, Duration::from_secs(5))),
-        second_instance: Arc::new(instance(&db, &redis, Duration::from_secs(5))),
-        catalog: Arc::new(store.clone()),
-        users: Arc::new(store.clone()),
-        audit: Arc::new(store),
-        guard: Box::new((db, redis)),
-    }
+    LockFixture::on_postgres(
+        &store,
+        Arc::new(instance(&db, &redis, Duration::from_secs(5))),
+        Arc::new(instance(&db, &redis, Duration::from_secs(5))),
+        (db, redis),
+    )
 }
 
 booking_testkit::seat_lock_conformance_suite!(redis_fixture);
@@ -46,14 +44,7 @@ async fn stale_lock_holder_cannot_write() {
     let slow = instance(&db, &redis, Duration::from_millis(200));
     let other = instance(&db, &redis, Duration::from_secs(5));
     let store = db.store();
-    let f = LockFixture {
-        lock: Arc::new(slow.clone()),
-        second_instance: Arc::new(other.clone()),
-        catalog: Arc::new(store.clone()),
-        users: Arc::new(store.clone()),
-        audit: Arc::new(store.clone()),
-        guard: Box::new(()),
-    };
+    let f = LockFixture::on_postgres(&store, Arc::new(slow.clone()), Arc::new(other.clone()), ());
     let (schedule, seats) = f.schedule_with_seats(2).await;
     let users = f.users(2).await;
     let stale_request = request(users[0], schedule, &seats[..1]);
@@ -103,14 +94,7 @@ async fn release_never_deletes_another_owners_lock() {
     let a = instance(&db, &redis, Duration::from_millis(100));
     let b = instance(&db, &redis, Duration::from_secs(5));
     let store = db.store();
-    let f = LockFixture {
-        lock: Arc::new(a.clone()),
-        second_instance: Arc::new(b.clone()),
-        catalog: Arc::new(store.clone()),
-        users: Arc::new(store.clone()),
-        audit: Arc::new(store),
-        guard: Box::new(()),
-    };
+    let f = LockFixture::on_postgres(&store, Arc::new(a.clone()), Arc::new(b.clone()), ());
     let (schedule, seats) = f.schedule_with_seats(2).await;
     let user = f.users(1).await[0];
     let req = request(user, schedule, &seats);
@@ -135,14 +119,7 @@ async fn a_wrong_stock_only_refuses_and_reconcile_corrects_it() {
     let (db, redis) = (TestDb::new().await, TestRedis::new().await);
     let lock = instance(&db, &redis, Duration::from_secs(5));
     let store = db.store();
-    let f = LockFixture {
-        lock: Arc::new(lock.clone()),
-        second_instance: Arc::new(lock.clone()),
-        catalog: Arc::new(store.clone()),
-        users: Arc::new(store.clone()),
-        audit: Arc::new(store),
-        guard: Box::new(()),
-    };
+    let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
     let (schedule, seats) = f.schedule_with_seats(4).await;
     let users = f.users(3).await;
     let mut conn = redis.connection().await;

@@ -34,6 +34,23 @@ impl std::fmt::Debug for LockFixture {
 }
 
 impl LockFixture {
+    /// A fixture whose catalogue, users and audit are one PostgreSQL store.
+    pub fn on_postgres(
+        store: &booking_store_postgres::PgStore,
+        lock: Arc<dyn SeatLock>,
+        second_instance: Arc<dyn SeatLock>,
+        guard: impl Any + Send + Sync,
+    ) -> Self {
+        Self {
+            lock,
+            second_instance,
+            catalog: Arc::new(store.clone()),
+            users: Arc::new(store.clone()),
+            audit: Arc::new(store.clone()),
+            guard: Box::new(guard),
+        }
+    }
+
     /// A concert with one schedule of `seats` seats (one section, rows of up
     /// to 50) at 1000 each; returns the schedule and its seat ids, ascending.
     pub async fn schedule_with_seats(&self, seats: i32) -> (ScheduleId, Vec<SeatId>) {

@@ -30,14 +30,12 @@ fn expirer(db: &TestDb, owner: &str) -> HoldExpirer {
 async fn two_schedulers_expire_each_hold_exactly_once() {
     let db = TestDb::new().await;
     let store = db.store();
-    let f = LockFixture {
-        lock: Arc::new(PessimisticSeatLock::new(store.clone())),
-        second_instance: Arc::new(PessimisticSeatLock::new(store.clone())),
-        catalog: Arc::new(store.clone()),
-        users: Arc::new(store.clone()),
-        audit: Arc::new(store.clone()),
-        guard: Box::new(()),
-    };
+    let f = LockFixture::on_postgres(
+        &store,
+        Arc::new(PessimisticSeatLock::new(store.clone())),
+        Arc::new(PessimisticSeatLock::new(store.clone())),
+        (),
+    );
     let (schedule, seats) = f.schedule_with_seats(20).await;
     let users = f.users(20).await;
     for (user, seat) in users.iter().zip(&seats) {
