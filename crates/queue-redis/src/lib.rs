@@ -145,17 +145,39 @@ impl Queue for RedisQueue {
         })
     }
 
+    /// One user: three O(log n) reads in one round trip, not the whole
+    /// queue (that is for the once-a-tick batch in `positions`).
     async fn position(
         &self,
         schedule: ScheduleId,
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<Option<QueuePosition>, RepoError> {
-        Ok(self
-            .positions(schedule, &[user], now)
-            .await?
-            .pop()
-            .flatten())
+        let mut conn = self.conn().await?;
+        let (slot, rank, waiting): (Option<f64>, Option<u64>, u64) = redis::pipe()
+            .cmd("ZSCORE")
+            .arg(self.key("active", schedule))
+            .arg(user.0)
+            .cmd("ZRANK")
+            .arg(self.key("queue", schedule))
+            .arg(user.0)
+            .cmd("ZCARD")
+            .arg(self.key("queue", schedule))
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_down)?;
+        if slot.is_some_and(|until| until > ms(now) as f64) {
+            return Ok(Some(QueuePosition {
+                position: 0,
+                waiting,
+                admitted: true,
+            }));
+        }
+        Ok(rank.map(|r| QueuePosition {
+            position: r + 1,
+            waiting,
+            admitted: false,
+        }))
     }
 
     async fn positions(
