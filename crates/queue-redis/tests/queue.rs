@@ -41,6 +41,13 @@ async fn queue_order_is_arrival_order_and_entering_twice_keeps_the_place() {
     );
     let p = q.position(S, UserId(3), now).await.unwrap().unwrap();
     assert_eq!((p.position, p.waiting), (1, 3));
+    let admitted = q.position(S, UserId(5), now).await.unwrap().unwrap();
+    assert!(admitted.admitted && admitted.position == 0, "{admitted:?}");
+    assert_eq!(
+        q.position(S, UserId(42), now).await.unwrap(),
+        None,
+        "never entered"
+    );
     let again = q.enter(S, UserId(5), now).await.unwrap();
     assert!(
         again.admitted,
