@@ -400,6 +400,7 @@ def summarize(sumdata):
         "http_req_failed_rate": pick(m, "http_req_failed", "rate"),
         "queue_admitted": pick(m, "queue_admitted", "count"),
         "queue_gave_up": pick(m, "queue_gave_up", "count"),
+        "queue_sold_out": pick(m, "queue_sold_out", "count"),
         "queue_wait_p50_ms": pick(m, "queue_wait", "med"),
         "queue_wait_p95_ms": pick(m, "queue_wait", "p(95)"),
         "hold_ms": {"p50": hd("med"), "p95": hd("p(95)"), "p99": hd("p(99)"), "max": hd("max"), "avg": hd("avg")},

@@ -124,17 +124,19 @@ def scenario_rows(runs, scen):
 
 
 def queue_rows(runs):
-    out = ["| strategy | runs | admitted | gave up (60 s) | wait p50 s | wait p95 s | holds 201 | paid | sold in DB |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = ["| strategy | runs | admitted | gave up (60 s) | saw sold out | wait p50 s | wait p95 s | holds 201 | paid "
+           "| sold in DB |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for st in STRATEGIES:
         rs = runs.get((st, "H-on"), [])
         if not rs:
-            out.append(f"| {st} | 0 | — | — | — | — | — | — | — |")
+            out.append(f"| {st} | 0 | — | — | — | — | — | — | — | — |")
             continue
         w50 = ms(rs, "k6.queue_wait_p50_ms")
         w95 = ms(rs, "k6.queue_wait_p95_ms")
         out.append("| " + " | ".join([
             st, str(len(rs)), fmt(*ms(rs, "k6.queue_admitted")), fmt(*ms(rs, "k6.queue_gave_up")),
+            fmt(*ms(rs, "k6.queue_sold_out")),
             fmt(w50[0] / 1000 if w50[0] is not None else None, (w50[1] or 0) / 1000, 1),
             fmt(w95[0] / 1000 if w95[0] is not None else None, (w95[1] or 0) / 1000, 1),
             fmt(*ms(rs, "k6.holds_ok")), fmt(*ms(rs, "k6.payments_ok")), fmt(*ms(rs, "audit.reserved")),
@@ -312,8 +314,10 @@ def generate():
         for scen in [s for s in SCENARIOS if s.startswith(letter)]:
             parts += [f"#### {scen}: {SIZES[scen]}", "", scenario_rows(runs, scen), ""]
         if letter == "H":
-            parts += ["Waiting room (H-on): entry-token polling every 1-3 s, at most 60 s; "
-                      "`wait` is from entering to holding the token.", "", queue_rows(runs), ""]
+            parts += ["Waiting room (H-on): k6 cannot read SSE, so each waiting user polls `GET /api/queue/token` "
+                      "every 2-6 s, for at most 60 s; `wait` is from entering to holding the token. An admitted "
+                      "user whose seats are gone reads the seat map and tries free seats, up to 3 attempts in all; "
+                      "`saw sold out` is users who found no free seat.", "", queue_rows(runs), ""]
     parts += ["### The limits, and each strategy as a ratio of them", "", limit_section(runs, pg, hc), "",
               "### Chart", ""] + charts + ["", "### Who wins where (computed from the tables)", "",
                                           winners(runs) or "(needs at least two strategies)", ""]

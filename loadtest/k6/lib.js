@@ -69,9 +69,10 @@ export function hold(token, seatIds, opts) {
   return res;
 }
 
-export function seatMap(token) {
-  const res = http.get(`${base()}/api/concerts/${data.concertId}/schedules/${data.scheduleId}/seats`,
-    { headers: auth(token), tags: { name: 'seatmap' } });
+export function seatMap(token, keepBody) {
+  const params = { headers: auth(token), tags: { name: 'seatmap' } };
+  if (keepBody) params.responseType = 'text';
+  const res = http.get(`${base()}/api/concerts/${data.concertId}/schedules/${data.scheduleId}/seats`, params);
   count5xx(res);
   return res;
 }

@@ -26,6 +26,11 @@ pub struct ServerSettings {
     pub port: u16,
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
+    /// How long an idle keep-alive connection stays open. Longer than a
+    /// proxy's upstream idle timeout (nginx: 60 s), so the server never
+    /// closes a connection the client is about to reuse (a POST on it would
+    /// fail with no answer).
+    pub keep_alive_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -34,6 +39,7 @@ impl Default for ServerSettings {
             host: "127.0.0.1".into(),
             port: 8080,
             workers: None,
+            keep_alive_secs: 75,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! them into the use cases, and starts the HTTP server.
 
 use crate::auth::{Argon2Hasher, JwtKeys, MIN_SECRET_LEN};
-use crate::config::{Settings, Strategy};
+use crate::config::{ServerSettings, Settings, Strategy};
 use crate::error::ApiError;
 use crate::jobs::{instance_id, JobStores, Jobs};
 use crate::metrics::Metrics;
@@ -547,7 +547,7 @@ impl Application {
     pub async fn build(settings: Settings, secrets: Secrets) -> Result<Self, StartupError> {
         let components = Components::build(&settings, &secrets).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let (server, port) = serve(&address, &components, settings.server.workers)
+        let (server, port) = serve(&address, &components, &settings.server)
             .map_err(|e| StartupError::Bind(address, e))?;
         tracing::info!(
             port,
@@ -695,7 +695,7 @@ async fn shutdown_signal() {
 fn serve(
     address: &str,
     components: &Components,
-    workers: Option<usize>,
+    settings: &ServerSettings,
 ) -> std::io::Result<(Server, u16)> {
     let state = web::Data::new(components.state.clone());
     let keys = web::Data::new(components.keys.clone());
@@ -750,11 +750,12 @@ fn serve(
     })
     // Room for thousands of SSE clients connecting at once (set before bind).
     .backlog(4096)
+    .keep_alive(Duration::from_secs(settings.keep_alive_secs))
     .bind(address)?
     // Signals are handled by `run_until_stopped`, which closes SSE streams first.
     .disable_signals()
     .shutdown_timeout(10);
-    if let Some(n) = workers {
+    if let Some(n) = settings.workers {
         server = server.workers(n);
     }
     let port = server.addrs().first().map(|a| a.port()).unwrap_or_default();

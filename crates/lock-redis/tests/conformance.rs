@@ -91,7 +91,8 @@ async fn stale_lock_holder_cannot_write() {
 #[tokio::test(flavor = "multi_thread")]
 async fn release_never_deletes_another_owners_lock() {
     let (db, redis) = (TestDb::new().await, TestRedis::new().await);
-    let a = instance(&db, &redis, Duration::from_millis(100));
+    // Long enough that b's first try always finds a's locks, even on a loaded machine.
+    let a = instance(&db, &redis, Duration::from_millis(800));
     let b = instance(&db, &redis, Duration::from_secs(5));
     let store = db.store();
     let f = LockFixture::on_postgres(&store, Arc::new(a.clone()), Arc::new(b.clone()), ());
@@ -103,7 +104,7 @@ async fn release_never_deletes_another_owners_lock() {
         matches!(b.acquire_locks(&req).await, Err(HoldError::SeatTaken(_))),
         "all or nothing: both busy"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let b_locks = b.acquire_locks(&req).await.unwrap();
     assert!(b_locks.token > a_locks.token, "fencing tokens only grow");
     assert_eq!(a.release_locks(&a_locks).await.unwrap(), 0);
