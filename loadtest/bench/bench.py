@@ -52,7 +52,7 @@ SCENARIOS = {
     "C-ref": ("c_mixed.js", 50, 200, {}, False),
     "C-design": ("c_mixed.js", 1000, 1000, {}, False),
     "H-off": ("h_headline.js", 1000, 10000, {"QUEUE": "0"}, False),
-    "H-on": ("h_headline.js", 1000, 10000, {"QUEUE": "1"}, True),
+    "H-on": ("h_headline.js", 1000, 10000, {"QUEUE": "1", "STICKY": "1"}, True),
     "A-smoke": ("a_hot_seat.js", 1, 20, {}, False),
 }
 DEFAULT_SCENARIOS = ["A-ref", "A-design", "B-ref", "B-design", "C-ref", "C-design", "H-off", "H-on"]

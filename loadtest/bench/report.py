@@ -294,7 +294,9 @@ def generate():
     parts += ["### Machine", "", machine_section(m), "",
               "### How it is measured", "",
               "- Two instances, `127.0.0.1:8081` and `:8082`, started natively by the driver with "
-              "`booking serve --strategy <s>`; k6 alternates requests between them (no load balancer in the path).",
+              "`booking serve --strategy <s>`; k6 alternates requests between them (no load balancer in the path); "
+              "in H-on each user keeps to one instance and the users alternate (10,000 users with a connection to "
+              "each instance would need more open files than the 20,000 a process may have here).",
               "- Before each run: a fresh concert and schedule through the admin API; 10,000 users inserted into "
               "a fresh database `booking_bench` once per strategy, and their JWTs minted (HS256, the servers' "
               "secret) into the data file, so no argon2 log-in is in the timed part.",

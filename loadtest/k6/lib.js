@@ -34,8 +34,14 @@ export const paymentsOk = new Counter('payments_ok');
 export const holdDuration = new Trend('hold_duration', true);
 
 // Requests alternate between the two instances (no load balancer needed).
+// STICKY=1: each VU keeps to one instance and the VUs alternate, as behind a
+// sticky balancer. Scenario H-on needs it: 10,000 waiting users with a live
+// connection to each instance would need more open files than the 20,000 a
+// process may have here.
+const STICKY = __ENV.STICKY === '1';
 let rr = __VU;
 export function base() {
+  if (STICKY) return data.urls[__VU % data.urls.length];
   rr += 1;
   return data.urls[rr % data.urls.length];
 }

@@ -186,21 +186,24 @@ impl EventHandler for SeatReleaseHandler {
         if reservation.status.is_active() {
             return Ok(()); // not a release
         }
+        // Both effects are idempotent per reservation, so they come before
+        // the mark: one that fails is retried with the record, never skipped
+        // as already processed. The mark only keeps the counts exact.
+        self.seat_lock.seats_released(&reservation).await?;
+        if let Some(queue) = &self.queue {
+            queue
+                .clear_held(
+                    reservation.schedule_id,
+                    &reservation.seat_ids,
+                    reservation.id,
+                )
+                .await?;
+        }
         if self
             .processed
             .mark_processed(Self::CONSUMER, &event.id.to_string())
             .await?
         {
-            self.seat_lock.seats_released(&reservation).await;
-            if let Some(queue) = &self.queue {
-                queue
-                    .clear_held(
-                        reservation.schedule_id,
-                        &reservation.seat_ids,
-                        reservation.id,
-                    )
-                    .await?;
-            }
             JobCounters::add(&self.counters.seats_released, reservation.seat_ids.len());
         } else {
             JobCounters::add(&self.counters.duplicates_skipped, 1);

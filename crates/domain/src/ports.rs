@@ -18,9 +18,12 @@ pub trait SeatLock: Send + Sync {
 
     /// Told after a reservation ended (cancelled or expired) and its seats
     /// are AVAILABLE again in the store, so a strategy that keeps state
-    /// outside the database (the Redis stock) can follow. Advisory: the
-    /// database already decided, so an adapter logs its own failures.
-    async fn seats_released(&self, _reservation: &Reservation) {}
+    /// outside the database (the Redis stock) can follow. Must be idempotent
+    /// per reservation: the seat-release consumer calls it again after a
+    /// failure, and a record may be delivered twice.
+    async fn seats_released(&self, _reservation: &Reservation) -> Result<(), RepoError> {
+        Ok(())
+    }
 
     /// Strategy-specific running totals for metrics, e.g. `("retries", n)`.
     fn counters(&self) -> Vec<(&'static str, u64)> {

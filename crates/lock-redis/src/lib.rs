@@ -57,6 +57,11 @@ SELECT c.id AS schedule_id, count(s.id) FILTER (WHERE s.status = 'AVAILABLE') AS
   FROM concert_schedules c LEFT JOIN seats s ON s.schedule_id = c.id
  GROUP BY c.id";
 
+/// How long a reservation's "given back" marker lasts: longer than a
+/// cancellation record can be redelivered (Kafka keeps records 7 days by
+/// default).
+const RELEASED_MARKER_MS: u64 = 8 * 24 * 3600 * 1000;
+
 #[derive(QueryableByName)]
 struct Availability {
     #[diesel(sql_type = Bool)]
@@ -132,6 +137,14 @@ impl Keys {
     pub fn lock(&self, seat: SeatId) -> String {
         format!("{}lock:{{s:{}}}:{}", self.prefix, self.schedule, seat)
     }
+
+    /// Set once a reservation's seats went back to the stock.
+    pub fn released(&self, reservation: ReservationId) -> String {
+        format!(
+            "{}released:{{s:{}}}:{}",
+            self.prefix, self.schedule, reservation
+        )
+    }
 }
 
 /// The locks one request holds: their keys and the value it wrote in them.
@@ -146,6 +159,7 @@ pub struct SeatLocks {
 struct Scripts {
     reserve_stock: Script,
     return_stock: Script,
+    release_stock: Script,
     acquire_locks: Script,
     release_locks: Script,
 }
@@ -179,6 +193,7 @@ impl RedisSeatLock {
         let scripts = Scripts {
             reserve_stock: Script::new(include_str!("reserve_stock.lua")),
             return_stock: Script::new(include_str!("return_stock.lua")),
+            release_stock: Script::new(include_str!("release_stock.lua")),
             acquire_locks: Script::new(include_str!("acquire_locks.lua")),
             release_locks: Script::new(include_str!("release_locks.lua")),
         };
@@ -283,6 +298,24 @@ impl RedisSeatLock {
         if let Err(e) = result {
             tracing::warn!(%schedule, n, error = %e, "could not give stock back; reconcile will");
         }
+    }
+
+    /// Gives an ended reservation's seats back to the stock, once however
+    /// often it is called: true if this call gave them back.
+    pub async fn release_stock(&self, reservation: &Reservation) -> Result<bool, RepoError> {
+        let keys = self.keys(reservation.schedule_id);
+        let mut conn = self.redis().await?;
+        let given: i64 = self
+            .scripts
+            .release_stock
+            .key(keys.stock())
+            .key(keys.released(reservation.id))
+            .arg(reservation.seat_ids.len())
+            .arg(RELEASED_MARKER_MS)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(redis_down)?;
+        Ok(given == 1)
     }
 
     /// Sets one schedule's stock to its AVAILABLE seats in the database.
@@ -486,8 +519,7 @@ impl SeatLock for RedisSeatLock {
         .await?
     }
 
-    async fn seats_released(&self, reservation: &Reservation) {
-        self.return_stock(reservation.schedule_id, reservation.seat_ids.len())
-            .await;
+    async fn seats_released(&self, reservation: &Reservation) -> Result<(), RepoError> {
+        self.release_stock(reservation).await.map(drop)
     }
 }

@@ -194,3 +194,36 @@ async fn a_wrong_stock_only_refuses_and_reconcile_corrects_it() {
     assert_eq!(stock, 2, "3 AVAILABLE when loaded, 1 taken since");
     drop((db, redis));
 }
+
+/// The seat-release consumer may deliver a release twice, or retry it after
+/// a failure: the seats go back to the stock once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_told_twice_gives_the_stock_back_once() {
+    let (db, redis) = (TestDb::new().await, TestRedis::new().await);
+    let lock = instance(&db, &redis, Duration::from_secs(5));
+    let store = db.store();
+    let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
+    let (schedule, seats) = f.schedule_with_seats(4).await;
+    let user = f.users(1).await[0];
+    let held = f
+        .lock
+        .hold_seats(&request(user, schedule, &seats[..2]))
+        .await
+        .unwrap();
+    let mut conn = redis.connection().await;
+    let stock_key = lock.keys(schedule).stock();
+    assert_eq!(stock(&mut conn, &stock_key).await, 2, "2 of 4 held");
+
+    assert!(
+        lock.release_stock(&held).await.unwrap(),
+        "first: given back"
+    );
+    assert!(!lock.release_stock(&held).await.unwrap(), "second: no-op");
+    lock.seats_released(&held).await.unwrap();
+    assert_eq!(stock(&mut conn, &stock_key).await, 4, "2 seats back, once");
+    drop((db, redis));
+}
+
+async fn stock(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("GET").arg(key).query_async(conn).await.unwrap()
+}
