@@ -428,6 +428,7 @@ def run_scenario(strategy, name, run, runs, queue_on):
     env = {"DATA": data_path, "TOKENS": tokens_path, "VUS": str(vus), "USERS": str(vus)}
     env.update(extra)
     log(f"{label}: k6 {script} ({vus} users, {seats} seats, schedule {sid}) ...")
+    loadavg = os.getloadavg()[0]
     cpu0 = os.times()
     rc, wall, out = k6_run(name, script, env, summary_path, os.path.join(d, "raw", f"{name}-{run}.k6.log"),
                            timeout=600)
@@ -442,7 +443,7 @@ def run_scenario(strategy, name, run, runs, queue_on):
         "strategy": strategy, "scenario": name, "size": name.split("-")[1], "run": run,
         "script": script, "users": vus, "seats": seats, "waiting_room": queue_on,
         "schedule_id": sid, "started_at": dt.datetime.now().isoformat(timespec="seconds"),
-        "wall_s": wall, "k6_exit": rc,
+        "wall_s": wall, "k6_exit": rc, "loadavg_before": loadavg,
         "k6_cpu_s": (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system),
         "k6": k6sum, "oversell": oversell, "audit": rep,
     }
@@ -586,6 +587,8 @@ def machine():
                        if l.startswith("redis_version")), "?"),
         "rustc": cmd("rustc", "--version"), "booking": cmd(binary(), "--version"),
         "pgbench": cmd("pgbench", "--version"), "python": sys.version.split()[0],
+        "commit": cmd("git", "-C", ROOT, "rev-parse", "--short", "HEAD") +
+        ("-dirty" if cmd("git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no") else ""),
         "at": dt.datetime.now().isoformat(timespec="seconds"),
     }
     os.makedirs(OUT, exist_ok=True)

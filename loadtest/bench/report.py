@@ -251,17 +251,39 @@ def missing(runs):
     return out
 
 
-def machine_section(m):
+def machine_section(m, runs):
     if not m:
         return "(machine.json missing)"
-    return "\n".join([
+    out = [
         f"- CPU: {m['nproc']} cores ({m['cpu']}), memory {m['memory']}, Linux {m['kernel']}",
-        f"- {m['booking']}; {m['rustc']}",
+        f"- {m['booking']}" + (f" at commit `{m['commit']}`" if m.get("commit") else "") + f"; {m['rustc']}",
         f"- PostgreSQL {m['postgres']}, Redis {m['redis']}, {m['pgbench']}, {m['k6']}, Python {m['python']}",
-        "- Everything on this one machine over loopback: the two `booking` instances (2 HTTP workers each, "
-        "DB pool 16 each), PostgreSQL, Redis, the Kafka-compatible broker (tansu), k6, and other agents' "
-        "builds and tests that shared the 2 cores during the runs.",
-    ])
+        "- Everything on this one machine over loopback, sharing the 2 cores: the two `booking` instances "
+        "(2 HTTP workers each, DB pool 16 each), PostgreSQL, Redis, the Kafka-compatible broker (tansu) and k6.",
+    ]
+    every = [r for v in runs.values() for r in v]
+    starts = sorted(r["started_at"] for r in every if r.get("started_at"))
+    if starts:
+        out.append(f"- Runs recorded between {starts[0].replace('T', ' ')} and {starts[-1].replace('T', ' ')} "
+                   "(local time of the machine).")
+    loads = sorted(r["loadavg_before"] for r in every if r.get("loadavg_before") is not None)
+    if loads:
+        out.append(f"- 1-minute load average just before a run (the previous run's tail included): "
+                   f"median {statistics.median(loads):.1f}, max {loads[-1]:.1f}.")
+    return "\n".join(out)
+
+
+def sold_rows(runs):
+    """Seats sold in the database after each H run (from the audit), the number a box office cares about."""
+    out = ["| strategy | H-off: seats sold of 1,000 | H-on: seats sold of 1,000 |", "|---|---:|---:|"]
+    for st in STRATEGIES:
+        cells = []
+        for scen in ("H-off", "H-on"):
+            rs = runs.get((st, scen), [])
+            vals = [r["audit"]["reserved"] for r in rs]
+            cells.append(", ".join(str(v) for v in vals) if vals else "—")
+        out.append(f"| {st} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def generate():
@@ -291,7 +313,7 @@ def generate():
     if miss:
         parts += ["> **Incomplete.** Not every strategy x scenario has its 3 runs yet; a table cell is the mean "
                   "(± sample standard deviation) of the runs that exist. Missing: " + "; ".join(miss) + ".", ""]
-    parts += ["### Machine", "", machine_section(m), "",
+    parts += ["### Machine", "", machine_section(m, runs), "",
               "### How it is measured", "",
               "- Two instances, `127.0.0.1:8081` and `:8082`, started natively by the driver with "
               "`booking serve --strategy <s>`; k6 alternates requests between them (no load balancer in the path); "
@@ -316,6 +338,8 @@ def generate():
         for scen in [s for s in SCENARIOS if s.startswith(letter)]:
             parts += [f"#### {scen}: {SIZES[scen]}", "", scenario_rows(runs, scen), ""]
         if letter == "H":
+            parts += ["Seats sold in the database after each run (the audit's RESERVED seats; every hold of "
+                      "H is paid at once):", "", sold_rows(runs), ""]
             parts += ["Waiting room (H-on): k6 cannot read SSE, so each waiting user polls `GET /api/queue/token` "
                       "every 2-6 s, for at most 60 s; `wait` is from entering to holding the token. An admitted "
                       "user whose seats are gone reads the seat map and tries free seats, up to 3 attempts in all; "
