@@ -86,7 +86,7 @@ bench-limits: infra-up bench-deps
     cargo build --release -p booking-api
     python3 loadtest/bench/bench.py limits
 
-# Every strategy, the limits, then docs/PERF_RESULT.md (about 40 minutes on 2 cores)
+# Every strategy, the limits, then docs/PERF_RESULT.md (27 minutes on 2 cores)
 bench-all: infra-up bench-deps
     cargo build --release -p booking-api
     python3 loadtest/bench/bench.py all
