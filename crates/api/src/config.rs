@@ -13,6 +13,7 @@ pub struct Settings {
     pub queue: QueueSettings,
     pub events: EventsSettings,
     pub expiry: ExpirySettings,
+    pub retention: RetentionSettings,
     pub booking: BookingSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
@@ -169,6 +170,28 @@ impl Default for ExpirySettings {
         Self {
             period_secs: 30,
             batch: 100,
+        }
+    }
+}
+
+/// The row pruner: published outbox rows and processed-event marks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RetentionSettings {
+    /// Rows older than this are deleted. Keep it longer than the broker
+    /// keeps records (Kafka: 7 days), or a late redelivery could act twice.
+    pub keep_days: i64,
+    /// Every this many seconds one instance (by lease) prunes.
+    pub period_secs: i64,
+    pub batch: i64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            keep_days: 8,
+            period_secs: 3600,
+            batch: 1000,
         }
     }
 }

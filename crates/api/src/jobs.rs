@@ -1,6 +1,7 @@
 //! The timers of the background jobs every instance runs: the outbox relay
-//! (backing off while the broker is down), the hold expirer (one instance a
-//! period, by lease), and admission to the waiting room.
+//! (backing off while the broker is down), the hold expirer and the row
+//! pruner (one instance a period, by lease), and admission to the waiting
+//! room.
 
 use crate::config::Settings;
 use booking_domain::*;
@@ -13,6 +14,7 @@ use tokio::sync::watch;
 pub struct Jobs {
     pub relay: OutboxRelay,
     pub expirer: HoldExpirer,
+    pub pruner: RowPruner,
     pub bus: Arc<dyn EventBus>,
     pub counters: Arc<JobCounters>,
     /// The Kafka consumers' totals (retries, dead letters) when on Kafka.
@@ -20,6 +22,7 @@ pub struct Jobs {
     pub relay_poll: Duration,
     pub relay_max_backoff: Duration,
     pub expiry_period: Duration,
+    pub prune_period: Duration,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -27,6 +30,7 @@ impl std::fmt::Debug for Jobs {
         f.debug_struct("Jobs")
             .field("relay", &self.relay)
             .field("expirer", &self.expirer)
+            .field("pruner", &self.pruner)
             .finish()
     }
 }
@@ -51,7 +55,19 @@ impl Jobs {
     ) -> Self {
         let events = &settings.events;
         let period = chrono::Duration::seconds(settings.expiry.period_secs.max(1));
+        let retention = &settings.retention;
+        let prune_every = retention.period_secs.max(1);
         Self {
+            pruner: RowPruner {
+                outbox: stores.outbox.clone(),
+                processed: stores.processed,
+                leases: stores.leases.clone(),
+                owner: owner.to_owned(),
+                period: chrono::Duration::seconds(prune_every),
+                keep: chrono::Duration::days(retention.keep_days.max(1)),
+                batch: retention.batch.max(1),
+                counters: counters.clone(),
+            },
             relay: OutboxRelay {
                 outbox: stores.outbox,
                 bus: bus.clone(),
@@ -74,6 +90,7 @@ impl Jobs {
             relay_poll: Duration::from_millis(events.relay_poll_ms),
             relay_max_backoff: Duration::from_millis(events.relay_max_backoff_ms),
             expiry_period: Duration::from_secs(settings.expiry.period_secs.max(1).unsigned_abs()),
+            prune_period: Duration::from_secs(prune_every.unsigned_abs()),
         }
     }
 
@@ -84,7 +101,12 @@ impl Jobs {
             clock.clone(),
             stopped.clone(),
         ));
-        tokio::spawn(expire_continuously(self.clone(), clock, stopped));
+        tokio::spawn(expire_continuously(
+            self.clone(),
+            clock.clone(),
+            stopped.clone(),
+        ));
+        tokio::spawn(prune_continuously(self.clone(), clock, stopped));
     }
 }
 
@@ -94,6 +116,7 @@ pub struct JobStores {
     pub outbox: Arc<dyn OutboxRepository>,
     pub reservations: Arc<dyn ReservationRepository>,
     pub leases: Arc<dyn JobLeaseRepository>,
+    pub processed: Arc<dyn ProcessedEvents>,
 }
 
 /// Sleeps `pause`, or returns true at once if the instance is stopping.
@@ -144,6 +167,25 @@ async fn expire_continuously(
             Err(e) => tracing::warn!(error = %e, "hold expiry failed; next period retries"),
         }
         if stopping_within(&mut stopped, jobs.expiry_period).await {
+            return;
+        }
+    }
+}
+
+async fn prune_continuously(jobs: Jobs, clock: Arc<dyn Clock>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        match jobs.pruner.prune(clock.now()).await {
+            Ok(Some(pruned)) if pruned != Pruned::default() => {
+                tracing::info!(
+                    outbox = pruned.outbox,
+                    processed = pruned.processed,
+                    "pruned old rows"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning failed; next period retries"),
+        }
+        if stopping_within(&mut stopped, jobs.prune_period).await {
             return;
         }
     }

@@ -96,7 +96,7 @@ impl Metrics {
             outbox_backlog: register(&r, IntGauge::new("booking_outbox_backlog", "Outbox rows not yet published")?),
             outbox_oldest_age: register(&r, Gauge::new("booking_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row")?),
             job_events: register(&r, IntCounterVec::new(
-                Opts::new("booking_job_events_total", "Background jobs: published, publish_failures, expiry_runs, expired, seats_released, duplicates_skipped, completed_seen, consumer_retries, dead_lettered"),
+                Opts::new("booking_job_events_total", "Background jobs: published, publish_failures, expiry_runs, expired, seats_released, duplicates_skipped, completed_seen, pruned, consumer_retries, dead_lettered"),
                 &["event"],
             )?),
             db_pool: register(&r, IntGaugeVec::new(
@@ -166,6 +166,7 @@ impl Metrics {
             ("seats_released", load(&jobs.seats_released)),
             ("duplicates_skipped", load(&jobs.duplicates_skipped)),
             ("completed_seen", load(&jobs.completed_seen)),
+            ("pruned", load(&jobs.pruned)),
         ];
         if let Some((retries, dead)) = kafka {
             totals.extend([("consumer_retries", retries), ("dead_lettered", dead)]);

@@ -323,7 +323,7 @@ where
         counters: counters.clone(),
     };
     let completed = CompletedHandler {
-        processed,
+        processed: processed.clone(),
         counters: counters.clone(),
     };
     let subscribe = |topic, group, handler: Arc<dyn EventHandler>| {
@@ -348,6 +348,7 @@ where
         outbox: Arc::new(store.clone()),
         reservations: Arc::new(store.clone()),
         leases: Arc::new(store.clone()),
+        processed,
     };
     let mut jobs = Jobs::new(settings, &instance_id(), stores, bus, counters);
     jobs.kafka_stats = kafka_stats;

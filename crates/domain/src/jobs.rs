@@ -1,5 +1,6 @@
 //! The background work around reservations: the outbox relay, the hold
-//! expirer (one instance at a time, by lease), and the event consumers.
+//! expirer and the row pruner (one instance at a time, by lease), and the
+//! event consumers.
 //! Each is one step here; the timers that repeat them live in `api`.
 
 use crate::*;
@@ -18,6 +19,8 @@ pub struct JobCounters {
     pub seats_released: AtomicU64,
     pub duplicates_skipped: AtomicU64,
     pub completed_seen: AtomicU64,
+    /// Rows deleted by the pruner (published outbox rows and processed marks).
+    pub pruned: AtomicU64,
 }
 
 impl JobCounters {
@@ -114,13 +117,7 @@ impl HoldExpirer {
         &self,
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<Reservation>>, RepoError> {
-        // Slightly shorter than the period, so this owner renews on time.
-        let until = now + self.period - Duration::milliseconds(self.period.num_milliseconds() / 10);
-        if !self
-            .leases
-            .try_acquire(Self::LEASE, &self.owner, now, until)
-            .await?
-        {
+        if !take_period(&*self.leases, Self::LEASE, &self.owner, now, self.period).await? {
             return Ok(None);
         }
         JobCounters::add(&self.counters.expiry_runs, 1);
@@ -138,6 +135,84 @@ impl HoldExpirer {
         }
         JobCounters::add(&self.counters.expired, expired.len());
         Ok(Some(expired))
+    }
+}
+
+/// Takes a periodic job's lease for this period. It lasts slightly less than
+/// the period, so its owner renews on time; it is not released after the
+/// run: it marks the period as done, and runs out if the owner dies.
+async fn take_period(
+    leases: &dyn JobLeaseRepository,
+    name: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+    period: Duration,
+) -> Result<bool, RepoError> {
+    let until = now + period - Duration::milliseconds(period.num_milliseconds() / 10);
+    leases.try_acquire(name, owner, now, until).await
+}
+
+/// Deletes what nobody reads again: outbox rows published, and consumers'
+/// processed-event marks written, longer than `keep` ago. One instance a
+/// period, by lease; in batches, so no run holds a long transaction.
+#[derive(Clone)]
+pub struct RowPruner {
+    pub outbox: Arc<dyn OutboxRepository>,
+    pub processed: Arc<dyn ProcessedEvents>,
+    pub leases: Arc<dyn JobLeaseRepository>,
+    pub owner: String,
+    pub period: Duration,
+    /// Longer than a record can be delivered again (Kafka keeps records 7
+    /// days by default): a mark pruned sooner would let a late duplicate act.
+    pub keep: Duration,
+    pub batch: i64,
+    pub counters: Arc<JobCounters>,
+}
+
+impl std::fmt::Debug for RowPruner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowPruner")
+            .field("owner", &self.owner)
+            .field("keep", &self.keep)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one pruner run deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub outbox: u64,
+    pub processed: u64,
+}
+
+impl RowPruner {
+    pub const LEASE: &'static str = "prune-old-rows";
+
+    /// `None` if another instance holds this period's lease.
+    pub async fn prune(&self, now: DateTime<Utc>) -> Result<Option<Pruned>, RepoError> {
+        if !take_period(&*self.leases, Self::LEASE, &self.owner, now, self.period).await? {
+            return Ok(None);
+        }
+        let before = now - self.keep;
+        let mut pruned = Pruned::default();
+        loop {
+            let n = self.outbox.prune_published(before, self.batch).await?;
+            pruned.outbox += n;
+            if (n as i64) < self.batch {
+                break;
+            }
+        }
+        loop {
+            let n = self.processed.prune_processed(before, self.batch).await?;
+            pruned.processed += n;
+            if (n as i64) < self.batch {
+                break;
+            }
+        }
+        self.counters
+            .pruned
+            .fetch_add(pruned.outbox + pruned.processed, Ordering::Relaxed);
+        Ok(Some(pruned))
     }
 }
 

@@ -139,6 +139,9 @@ pub trait OutboxRepository: Send + Sync {
     async fn release_claims(&self, owner: &str, ids: &[i64]) -> Result<(), RepoError>;
     /// Unpublished rows and the age of the oldest.
     async fn backlog(&self, now: DateTime<Utc>) -> Result<OutboxBacklog, RepoError>;
+    /// Deletes up to `limit` rows published before `before`; returns how
+    /// many. Unpublished rows are never deleted.
+    async fn prune_published(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, RepoError>;
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -152,6 +155,8 @@ pub struct OutboxBacklog {
 pub trait ProcessedEvents: Send + Sync {
     /// Records that `consumer` handled `event_id`; false if it already had.
     async fn mark_processed(&self, consumer: &str, event_id: &str) -> Result<bool, RepoError>;
+    /// Deletes up to `limit` marks written before `before`; returns how many.
+    async fn prune_processed(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, RepoError>;
 }
 
 /// ShedLock-style named leases: one row per job, taken with a conditional

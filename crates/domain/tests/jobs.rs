@@ -85,3 +85,32 @@ async fn a_failed_give_back_is_retried_and_counted_once() {
     assert_eq!(counters.seats_released.load(Ordering::Relaxed), 2);
     assert_eq!(counters.duplicates_skipped.load(Ordering::Relaxed), 1);
 }
+
+/// The in-memory store prunes marks by age too (the embedded mode runs the
+/// pruner), and the lease keeps a second instance out.
+#[tokio::test]
+async fn the_pruner_drops_marks_older_than_it_keeps() {
+    let store = MemoryStore::default();
+    assert!(store.mark_processed("notification", "1").await.unwrap());
+    let pruner = |owner: &str| RowPruner {
+        outbox: Arc::new(store.clone()),
+        processed: Arc::new(store.clone()),
+        leases: Arc::new(store.clone()),
+        owner: owner.into(),
+        period: chrono::Duration::hours(1),
+        keep: chrono::Duration::days(8),
+        batch: 100,
+        counters: Arc::new(JobCounters::default()),
+    };
+    let now = Utc::now();
+    let kept = pruner("a").prune(now).await.unwrap();
+    assert_eq!(kept, Some(Pruned::default()), "a fresh mark stays");
+    assert_eq!(pruner("b").prune(now).await.unwrap(), None, "a's lease");
+    let later = now + chrono::Duration::days(9);
+    let pruned = pruner("a").prune(later).await.unwrap();
+    assert_eq!(pruned.map(|p| p.processed), Some(1));
+    assert!(
+        store.mark_processed("notification", "1").await.unwrap(),
+        "the mark is gone"
+    );
+}

@@ -237,13 +237,48 @@ impl OutboxRepository for MemoryStore {
             oldest_age: unpublished.first().map(|e| now - e.created_at),
         })
     }
+
+    async fn prune_published(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, RepoError> {
+        let mut t = self.tables()?;
+        let old: Vec<i64> = t
+            .outbox
+            .values()
+            .filter(|e| e.published_at.is_some_and(|at| at < before))
+            .map(|e| e.id)
+            .take(usize::try_from(limit).unwrap_or(0))
+            .collect();
+        for id in &old {
+            t.outbox.remove(id);
+            t.outbox_claims.remove(id);
+        }
+        Ok(old.len() as u64)
+    }
 }
 
 #[async_trait]
 impl ProcessedEvents for MemoryStore {
     async fn mark_processed(&self, consumer: &str, event_id: &str) -> Result<bool, RepoError> {
         let mut t = self.tables()?;
-        Ok(t.processed
-            .insert((consumer.to_owned(), event_id.to_owned())))
+        let key = (consumer.to_owned(), event_id.to_owned());
+        if t.processed.contains_key(&key) {
+            return Ok(false);
+        }
+        t.processed.insert(key, Utc::now());
+        Ok(true)
+    }
+
+    async fn prune_processed(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, RepoError> {
+        let mut t = self.tables()?;
+        let old: Vec<(String, String)> = t
+            .processed
+            .iter()
+            .filter(|(_, at)| **at < before)
+            .map(|(key, _)| key.clone())
+            .take(usize::try_from(limit).unwrap_or(0))
+            .collect();
+        for key in &old {
+            t.processed.remove(key);
+        }
+        Ok(old.len() as u64)
     }
 }

@@ -83,7 +83,8 @@ pub(crate) struct Tables {
     pub outbox: BTreeMap<i64, OutboxEvent>,
     /// Outbox id -> (relay, claimed until).
     pub outbox_claims: HashMap<i64, (String, DateTime<Utc>)>,
-    pub processed: std::collections::HashSet<(String, String)>,
+    /// (consumer, event id) -> when it was marked.
+    pub processed: std::collections::HashMap<(String, String), DateTime<Utc>>,
     pub leases: HashMap<String, LeaseRow>,
 }
 

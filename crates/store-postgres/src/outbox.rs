@@ -23,6 +23,37 @@ UPDATE outbox SET claimed_by = $1, claimed_until = $4
                  FOR UPDATE SKIP LOCKED)
 RETURNING id, topic, key, payload, headers, created_at, published_at";
 
+/// In batches, so one run never holds many row locks or a long transaction.
+const PRUNE_PUBLISHED: &str = "\
+DELETE FROM outbox
+ WHERE id IN (SELECT id FROM outbox
+               WHERE published_at < $1
+               ORDER BY published_at
+               LIMIT $2)";
+
+const PRUNE_PROCESSED: &str = "\
+DELETE FROM processed_events
+ WHERE (consumer, event_id) IN (SELECT consumer, event_id FROM processed_events
+                                 WHERE processed_at < $1
+                                 ORDER BY processed_at
+                                 LIMIT $2)";
+
+async fn prune(
+    store: &PgStore,
+    sql: &str,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<u64, RepoError> {
+    let mut conn = store.conn().await?;
+    let deleted = diesel::sql_query(sql)
+        .bind::<Timestamptz, _>(before)
+        .bind::<BigInt, _>(limit)
+        .execute(&mut conn)
+        .await
+        .map_err(repo_error)?;
+    Ok(deleted as u64)
+}
+
 #[async_trait]
 impl OutboxRepository for PgStore {
     async fn claim_unpublished(
@@ -88,6 +119,10 @@ impl OutboxRepository for PgStore {
             oldest_age: oldest.map(|t| now - t),
         })
     }
+
+    async fn prune_published(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, RepoError> {
+        prune(self, PRUNE_PUBLISHED, before, limit).await
+    }
 }
 
 #[async_trait]
@@ -104,5 +139,9 @@ impl ProcessedEvents for PgStore {
             .await
             .map_err(repo_error)?;
         Ok(inserted == 1)
+    }
+
+    async fn prune_processed(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, RepoError> {
+        prune(self, PRUNE_PROCESSED, before, limit).await
     }
 }

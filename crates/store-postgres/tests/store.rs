@@ -6,6 +6,7 @@ use booking_testkit::TestDb;
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use std::sync::Arc;
 
 /// `schema.rs` is written by hand: every table and column it names must
 /// exist in the migrated database.
@@ -106,18 +107,7 @@ async fn relays_claim_disjoint_batches_oldest_first() {
     let db = TestDb::new().await;
     let store = db.store();
     let mut conn = db.connection().await;
-    for i in 0..3 {
-        booking_store_postgres::write_outbox(
-            &mut conn,
-            &NewOutboxEvent {
-                topic: topics::RESERVATION_HELD,
-                key: i.to_string(),
-                payload: serde_json::json!({"n": i}),
-            },
-        )
-        .await
-        .unwrap();
-    }
+    write_events(&mut conn, 3).await;
     let now = Utc::now();
     let later = now + Duration::seconds(30);
     let keys = |events: &[OutboxEvent]| events.iter().map(|e| e.key.clone()).collect::<Vec<_>>();
@@ -184,4 +174,100 @@ async fn audit_reports_a_held_seat_without_a_reservation() {
     let report = store.audit_schedule(schedule.id).await.unwrap();
     assert_eq!(report.status_mismatches.len(), 1);
     assert!(!report.violations().is_empty());
+}
+
+/// The pruner deletes outbox rows published, and processed marks written,
+/// longer ago than it keeps; never an unpublished row. One instance a
+/// period, by lease.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pruner_deletes_only_old_published_rows_and_old_marks() {
+    let db = TestDb::new().await;
+    let store = db.store();
+    let mut conn = db.connection().await;
+    write_events(&mut conn, 4).await;
+    let outbox_ids = |conn: &mut diesel_async::AsyncPgConnection| {
+        diesel::sql_query("SELECT id FROM outbox ORDER BY id").load::<IdRow>(conn)
+    };
+    let ids: Vec<i64> = outbox_ids(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let now = Utc::now();
+    store
+        .mark_published(&ids[..2], now - Duration::days(10))
+        .await
+        .unwrap();
+    store.mark_published(&ids[2..3], now).await.unwrap();
+    assert!(store.mark_processed("notification", "old").await.unwrap());
+    assert!(store.mark_processed("notification", "new").await.unwrap());
+    diesel::sql_query(
+        "UPDATE processed_events SET processed_at = now() - interval '10 days' WHERE event_id = 'old'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let pruner = |owner: &str| RowPruner {
+        outbox: Arc::new(store.clone()),
+        processed: Arc::new(store.clone()),
+        leases: Arc::new(store.clone()),
+        owner: owner.into(),
+        period: Duration::hours(1),
+        keep: Duration::days(8),
+        batch: 1, // every batch loop runs more than once
+        counters: Arc::new(JobCounters::default()),
+    };
+    let pruned = pruner("a").prune(now).await.unwrap();
+    assert_eq!(
+        pruned,
+        Some(Pruned {
+            outbox: 2,
+            processed: 1
+        })
+    );
+    assert_eq!(
+        pruner("b").prune(now).await.unwrap(),
+        None,
+        "a holds the lease"
+    );
+
+    let left: Vec<i64> = outbox_ids(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, ids[2..], "the recent and the unpublished rows stay");
+    assert!(
+        store.mark_processed("notification", "old").await.unwrap(),
+        "the old mark is gone"
+    );
+    assert!(
+        !store.mark_processed("notification", "new").await.unwrap(),
+        "the recent mark stays"
+    );
+}
+
+#[derive(diesel::QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+/// Writes `n` outbox rows, keyed "0".."n-1".
+async fn write_events(conn: &mut diesel_async::AsyncPgConnection, n: usize) {
+    for i in 0..n {
+        booking_store_postgres::write_outbox(
+            conn,
+            &NewOutboxEvent {
+                topic: topics::RESERVATION_HELD,
+                key: i.to_string(),
+                payload: serde_json::json!({"n": i}),
+            },
+        )
+        .await
+        .unwrap();
+    }
 }
