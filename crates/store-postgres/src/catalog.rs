@@ -2,7 +2,7 @@
 
 use crate::models::{ConcertRow, ScheduleRow, SeatRow};
 use crate::schema::{concert_schedules, concerts, seats};
-use crate::tx::{run_to_completion, set_local_timeouts, TxError};
+use crate::tx::{in_bounded_transaction, TxError};
 use crate::{repo_error, PgStore};
 use async_trait::async_trait;
 use booking_domain::*;
@@ -65,24 +65,23 @@ impl PgStore {
             + Send
             + 'static,
     {
-        let mut conn = self.conn().await?;
-        let timeouts = self.timeouts();
-        let result = run_to_completion(async move {
-            conn.transaction::<_, Error, _>(|conn| {
-                async move {
-                    set_local_timeouts(conn, timeouts).await?;
-                    diesel::sql_query(lock_seats)
-                        .bind::<BigInt, _>(id)
-                        .execute(conn)
-                        .await?;
-                    delete(conn).await
-                }
-                .scope_boxed()
-            })
-            .await
+        let conn = self.conn().await?;
+        let deleted = in_bounded_transaction(conn, self.timeouts(), move |conn| {
+            async move {
+                diesel::sql_query(lock_seats)
+                    .bind::<BigInt, _>(id)
+                    .execute(conn)
+                    .await?;
+                Ok(delete(conn).await?)
+            }
+            .scope_boxed()
         })
-        .await?;
-        deleted_one(result, what)
+        .await;
+        match deleted {
+            Ok(n) => deleted_one(Ok(n), what),
+            Err(TxError::Db(e)) => deleted_one(Err(e), what),
+            Err(TxError::Abort(e)) => Err(e),
+        }
     }
 }
 

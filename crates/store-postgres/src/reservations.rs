@@ -8,7 +8,7 @@
 
 use crate::models::{PaymentRow, ReservationRow};
 use crate::schema::{outbox, payments, reservation_seats, reservations, seats};
-use crate::tx::{run_to_completion, set_local_timeouts, TxError};
+use crate::tx::{in_bounded_transaction, TxError};
 use crate::{constraint_violated, is_transient_conflict, repo_error, PgStore};
 use async_trait::async_trait;
 use booking_domain::*;
@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 const RESERVATION_KEY_CONSTRAINT: &str = "reservations_user_id_idempotency_key_key";
 const ONE_ACTIVE_CONSTRAINT: &str = "reservation_seats_one_active";
@@ -321,20 +321,12 @@ impl ReservationRepository for PgStore {
         id: ReservationId,
         now: DateTime<Utc>,
     ) -> Result<Transition<Reservation>, RepoError> {
-        let mut conn = self.conn().await?;
-        let timeouts = self.timeouts();
-        run_to_completion(async move {
-            conn.transaction::<_, TxError<RepoError>, _>(|conn| {
-                async move {
-                    set_local_timeouts(conn, timeouts).await?;
-                    release_reservation(conn, id, ReservationStatus::Cancelled, now).await
-                }
-                .scope_boxed()
-            })
-            .await
-            .map_err(|e| e.into_inner(repo_error))
+        let conn = self.conn().await?;
+        in_bounded_transaction(conn, self.timeouts(), move |conn| {
+            release_reservation(conn, id, ReservationStatus::Cancelled, now).scope_boxed()
         })
-        .await?
+        .await
+        .map_err(|e| e.into_inner(repo_error))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -342,28 +334,19 @@ impl ReservationRepository for PgStore {
         &self,
         payment: &PaymentRequest,
     ) -> Result<Transition<Payment>, RepoError> {
-        let mut conn = self.conn().await?;
-        let timeouts = self.timeouts();
+        let conn = self.conn().await?;
         let payment = payment.clone();
-        run_to_completion(async move {
-            let outcome = conn
-                .transaction::<_, TxError<RepoError>, _>(|conn| {
-                    async move {
-                        set_local_timeouts(conn, timeouts).await?;
-                        confirm(conn, &payment).await
-                    }
-                    .scope_boxed()
-                })
-                .await;
-            match outcome {
-                Ok(t) => Ok(t),
-                Err(TxError::Db(e)) if constraint_violated(&e, PAYMENT_KEY_CONSTRAINT) => {
-                    Ok(Transition::KeyReused)
-                }
-                Err(e) => Err(e.into_inner(repo_error)),
-            }
+        let outcome = in_bounded_transaction(conn, self.timeouts(), move |conn| {
+            async move { confirm(conn, &payment).await }.scope_boxed()
         })
-        .await?
+        .await;
+        match outcome {
+            Ok(t) => Ok(t),
+            Err(TxError::Db(e)) if constraint_violated(&e, PAYMENT_KEY_CONSTRAINT) => {
+                Ok(Transition::KeyReused)
+            }
+            Err(e) => Err(e.into_inner(repo_error)),
+        }
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -372,51 +355,46 @@ impl ReservationRepository for PgStore {
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Reservation>, RepoError> {
-        let mut conn = self.conn().await?;
-        let timeouts = self.timeouts();
-        run_to_completion(async move {
-            conn.transaction::<_, TxError<RepoError>, _>(|conn| {
-                async move {
-                    set_local_timeouts(conn, timeouts).await?;
-                    // SKIP LOCKED: rows a concurrent expirer or cancel holds
-                    // are theirs; each reservation ends exactly once.
-                    let overdue: Vec<i64> = reservations::table
-                        .filter(reservations::status.eq(ReservationStatus::Pending.as_str()))
-                        .filter(reservations::expires_at.le(now))
-                        .order(reservations::id)
-                        .limit(limit)
-                        .select(reservations::id)
-                        .for_update()
-                        .skip_locked()
-                        .load(conn)
-                        .await?;
-                    // All the batch's seats, ascending, before any is written:
-                    // the global lock order across reservations.
-                    let seats: Vec<i64> = reservation_seats::table
-                        .filter(reservation_seats::reservation_id.eq_any(&overdue))
-                        .select(reservation_seats::seat_id)
-                        .load(conn)
-                        .await?;
-                    let mut seats: Vec<SeatId> = seats.into_iter().map(SeatId).collect();
-                    seats.sort();
-                    lock_seats(conn, &seats).await?;
-                    let mut expired = Vec::with_capacity(overdue.len());
-                    for id in overdue {
-                        let to = ReservationStatus::Expired;
-                        if let Transition::Done(r) =
-                            release_reservation(conn, ReservationId(id), to, now).await?
-                        {
-                            expired.push(r);
-                        }
+        let conn = self.conn().await?;
+        in_bounded_transaction(conn, self.timeouts(), move |conn| {
+            async move {
+                // SKIP LOCKED: rows a concurrent expirer or cancel holds
+                // are theirs; each reservation ends exactly once.
+                let overdue: Vec<i64> = reservations::table
+                    .filter(reservations::status.eq(ReservationStatus::Pending.as_str()))
+                    .filter(reservations::expires_at.le(now))
+                    .order(reservations::id)
+                    .limit(limit)
+                    .select(reservations::id)
+                    .for_update()
+                    .skip_locked()
+                    .load(conn)
+                    .await?;
+                // All the batch's seats, ascending, before any is written:
+                // the global lock order across reservations.
+                let seats: Vec<i64> = reservation_seats::table
+                    .filter(reservation_seats::reservation_id.eq_any(&overdue))
+                    .select(reservation_seats::seat_id)
+                    .load(conn)
+                    .await?;
+                let mut seats: Vec<SeatId> = seats.into_iter().map(SeatId).collect();
+                seats.sort();
+                lock_seats(conn, &seats).await?;
+                let mut expired = Vec::with_capacity(overdue.len());
+                for id in overdue {
+                    let to = ReservationStatus::Expired;
+                    if let Transition::Done(r) =
+                        release_reservation(conn, ReservationId(id), to, now).await?
+                    {
+                        expired.push(r);
                     }
-                    Ok(expired)
                 }
-                .scope_boxed()
-            })
-            .await
-            .map_err(|e| e.into_inner(repo_error))
+                Ok(expired)
+            }
+            .scope_boxed()
         })
-        .await?
+        .await
+        .map_err(|e| e.into_inner(repo_error))
     }
 
     async fn find_payment(&self, id: PaymentId) -> Result<Option<Payment>, RepoError> {

@@ -1,8 +1,12 @@
-//! Transaction helpers shared by the repositories and the lock strategies.
+//! The one way a writer opens a transaction, `in_bounded_transaction`, and
+//! what it needs: the timeouts that bound it, the task that shields it from
+//! a dropped caller, the request id it carries, and its error type.
 
+use crate::PgConn;
 use booking_domain::RepoError;
 use diesel::sql_types::Text;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use std::future::Future;
 use std::time::Duration;
 
@@ -64,6 +68,42 @@ where
     tokio::spawn(REQUEST_ID.scope(id, work))
         .await
         .map_err(RepoError::unexpected)
+}
+
+/// Runs `work` in one transaction on `conn`, bounded by `timeouts`
+/// (`SET LOCAL` first, before any statement of `work`), on its own task
+/// (`run_to_completion`): commits if `work` returns `Ok`, rolls back
+/// otherwise. `work` borrows the connection for the transaction only, so
+/// what it needs it owns (`move |conn| async move { .. }.scope_boxed()`).
+///
+/// A task that did not finish (it panicked) is `Abort(E::from(RepoError))`;
+/// what a database error means is left to the caller.
+pub async fn in_bounded_transaction<T, E, F>(
+    mut conn: PgConn,
+    timeouts: TxTimeouts,
+    work: F,
+) -> Result<T, TxError<E>>
+where
+    T: Send + 'static,
+    E: From<RepoError> + Send + 'static,
+    F: for<'r> FnOnce(
+            &'r mut AsyncPgConnection,
+        ) -> ScopedBoxFuture<'static, 'r, Result<T, TxError<E>>>
+        + Send
+        + 'static,
+{
+    run_to_completion(async move {
+        conn.transaction::<_, TxError<E>, _>(move |conn| {
+            async move {
+                set_local_timeouts(conn, timeouts).await?;
+                work(conn).await
+            }
+            .scope_boxed()
+        })
+        .await
+    })
+    .await
+    .map_err(|lost| TxError::Abort(E::from(lost)))?
 }
 
 /// The error of a diesel-async transaction closure: a database error (the
