@@ -21,11 +21,11 @@
 use async_trait::async_trait;
 use booking_domain::*;
 use booking_store_postgres::holds::{refuse_unholdable, total_price, SeatSnapshot};
-use booking_store_postgres::tx::{run_to_completion, set_local_timeouts, TxError};
+use booking_store_postgres::tx::{in_bounded_transaction, TxError};
 use booking_store_postgres::{hold_error, insert_pending_reservation, PgStore};
 use diesel::sql_types::{Array, BigInt};
 use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -96,6 +96,13 @@ enum Miss {
     Conflict,
 }
 
+/// A transaction task that never finished: a definite failure.
+impl From<RepoError> for Miss {
+    fn from(e: RepoError) -> Self {
+        Self::Refused(HoldError::from(e))
+    }
+}
+
 #[async_trait]
 impl SeatLock for OptimisticSeatLock {
     fn strategy(&self) -> &'static str {
@@ -134,27 +141,17 @@ impl SeatLock for OptimisticSeatLock {
 impl OptimisticSeatLock {
     /// One transaction: read, check, claim every seat, write the reservation.
     async fn attempt(&self, request: &HoldRequest) -> Result<Result<Reservation, Miss>, HoldError> {
-        let mut conn = self.store.conn().await?;
-        let timeouts = self.store.timeouts();
-        let request = request.clone();
-        run_to_completion(async move {
-            let request = &request;
-            let outcome = conn
-                .transaction::<_, TxError<Miss>, _>(|conn| {
-                    async move {
-                        set_local_timeouts(conn, timeouts).await?;
-                        claim_in_transaction(conn, request).await
-                    }
-                    .scope_boxed()
-                })
-                .await;
-            match outcome {
-                Ok(reservation) => Ok(Ok(reservation)),
-                Err(TxError::Abort(miss)) => Ok(Err(miss)),
-                Err(TxError::Db(e)) => Err(hold_error(e, request)),
-            }
+        let conn = self.store.conn().await?;
+        let owned = request.clone();
+        let outcome = in_bounded_transaction(conn, self.store.timeouts(), move |conn| {
+            async move { claim_in_transaction(conn, &owned).await }.scope_boxed()
         })
-        .await?
+        .await;
+        match outcome {
+            Ok(reservation) => Ok(Ok(reservation)),
+            Err(TxError::Abort(miss)) => Ok(Err(miss)),
+            Err(TxError::Db(e)) => Err(hold_error(e, request)),
+        }
     }
 }
 

@@ -14,11 +14,11 @@
 use async_trait::async_trait;
 use booking_domain::*;
 use booking_store_postgres::holds::{refuse_unholdable, total_price, SeatSnapshot};
-use booking_store_postgres::tx::{run_to_completion, set_local_timeouts, TxError};
+use booking_store_postgres::tx::{in_bounded_transaction, TxError};
 use booking_store_postgres::{hold_error, insert_pending_reservation, PgStore};
 use diesel::sql_types::{Array, BigInt};
 use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// Takes the row locks, ascending, and reads what the checks need.
 const LOCK_SEATS: &str = "\
@@ -57,22 +57,13 @@ impl SeatLock for PessimisticSeatLock {
         fields(strategy = "pessimistic", schedule = %request.schedule_id, seats = request.seat_ids.len())
     )]
     async fn hold_seats(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
-        let mut conn = self.store.conn().await?;
-        let timeouts = self.store.timeouts();
-        let request = request.clone();
-        run_to_completion(async move {
-            let request = &request;
-            conn.transaction::<_, TxError<HoldError>, _>(|conn| {
-                async move {
-                    set_local_timeouts(conn, timeouts).await?;
-                    hold_in_transaction(conn, request).await
-                }
-                .scope_boxed()
-            })
-            .await
-            .map_err(|e| e.into_inner(|db| hold_error(db, request)))
+        let conn = self.store.conn().await?;
+        let owned = request.clone();
+        in_bounded_transaction(conn, self.store.timeouts(), move |conn| {
+            async move { hold_in_transaction(conn, &owned).await }.scope_boxed()
         })
-        .await?
+        .await
+        .map_err(|e| e.into_inner(|db| hold_error(db, request)))
     }
 }
 

@@ -24,13 +24,13 @@
 use async_trait::async_trait;
 use booking_domain::*;
 use booking_store_postgres::holds::{refuse_unholdable, total_price, SeatSnapshot};
-use booking_store_postgres::tx::{run_to_completion, set_local_timeouts, TxError};
-use booking_store_postgres::{hold_error, insert_pending_reservation, repo_error, PgStore};
+use booking_store_postgres::tx::{in_bounded_transaction, run_to_completion, TxError};
+use booking_store_postgres::{hold_error, insert_pending_reservation, repo_error, PgConn, PgStore};
 use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
 use diesel::sql_types::{Array, BigInt, Bool};
 use diesel::QueryableByName;
 use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use redis::Script;
 use std::sync::Arc;
 use std::time::Duration;
@@ -411,15 +411,14 @@ impl RedisSeatLock {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn write_hold(
         &self,
-        conn: &mut AsyncPgConnection,
+        conn: PgConn,
         request: &HoldRequest,
     ) -> Result<Reservation, HoldError> {
-        let timeouts = self.store.timeouts();
-        conn.transaction::<_, TxError<HoldError>, _>(|conn| {
+        let owned = request.clone();
+        in_bounded_transaction(conn, self.store.timeouts(), move |conn| {
             async move {
-                set_local_timeouts(conn, timeouts).await?;
-                let seats = read_requested_seats(conn, request).await?;
-                claim_seats(conn, request, &seats).await
+                let seats = read_requested_seats(conn, &owned).await?;
+                claim_seats(conn, &owned, &seats).await
             }
             .scope_boxed()
         })
@@ -430,9 +429,9 @@ impl RedisSeatLock {
     /// Steps 2 to 4 once the stock is reserved; the stock goes back on failure.
     async fn hold_with_stock(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
         let result = async {
-            let mut conn = self.store.conn().await?;
+            let conn = self.store.conn().await?;
             let locks = self.acquire_locks(request).await?;
-            let written = self.write_hold(&mut conn, request).await;
+            let written = self.write_hold(conn, request).await;
             if let Err(e) = self.release_locks(&locks).await {
                 // The lease frees them; the database already decided.
                 tracing::warn!(error = %e, token = locks.token, "seat locks not released");

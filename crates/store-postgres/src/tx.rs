@@ -29,7 +29,7 @@ impl Default for TxTimeouts {
 }
 
 /// `SET LOCAL` both timeouts; only lasts until the transaction ends.
-pub async fn set_local_timeouts(
+async fn set_local_timeouts(
     conn: &mut AsyncPgConnection,
     timeouts: TxTimeouts,
 ) -> diesel::QueryResult<()> {
