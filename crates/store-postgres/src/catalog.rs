@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
 use diesel::sql_types::BigInt;
 use diesel_async::scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// Seats are inserted in chunks: one statement per chunk stays well under
 /// PostgreSQL's 65535 bind parameters.
@@ -201,13 +201,13 @@ impl CatalogRepository for PgStore {
         starts_at: DateTime<Utc>,
         grid: &SeatGrid,
     ) -> Result<Schedule, AdminError> {
-        let mut conn = self.conn().await?;
+        let conn = self.conn().await?;
         let total = grid.total_seats();
         let seat_rows: Vec<_> = grid
             .seats()
             .map(|s| (s.section, s.row, s.number, s.price))
             .collect();
-        conn.transaction::<_, TxError<AdminError>, _>(|conn| {
+        in_bounded_transaction(conn, self.timeouts(), move |conn| {
             async move {
                 let schedule = diesel::insert_into(concert_schedules::table)
                     .values((
