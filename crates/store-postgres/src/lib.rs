@@ -14,13 +14,15 @@ mod outbox;
 mod pool;
 mod reservations;
 pub mod schema;
+mod transitions;
 pub mod tx;
 mod users;
 
 pub use error::{constraint_violated, is_transient_conflict, repo_error};
+pub use holds::{hold_error, insert_pending_reservation};
 pub use migrate::{run_migrations, MigrationError};
 pub use models::ReservationRow;
+pub use outbox::write_outbox;
 pub use pool::{PgConn, PgPool, PgStore, PoolSettings, StoreError};
-pub use reservations::{
-    hold_error, insert_pending_reservation, load_reservation, release_reservation, write_outbox,
-};
+pub use reservations::load_reservation;
+pub use transitions::release_reservation;

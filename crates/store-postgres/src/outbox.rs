@@ -1,4 +1,6 @@
-//! `OutboxRepository` and `ProcessedEvents` over PostgreSQL.
+//! The outbox over PostgreSQL: `write_outbox`, which every state change
+//! calls inside its own transaction, the relay's side (`OutboxRepository`)
+//! and the consumers' `ProcessedEvents`.
 
 use crate::models::OutboxRow;
 use crate::schema::{outbox, processed_events};
@@ -8,7 +10,26 @@ use booking_domain::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamptz};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+/// Writes `event` as an outbox row, with the current request id in its
+/// headers; in the caller's transaction, so the row commits with the change.
+pub async fn write_outbox(conn: &mut AsyncPgConnection, event: &NewOutboxEvent) -> QueryResult<()> {
+    let headers = match crate::tx::current_request_id() {
+        Some(id) => serde_json::json!({ "request-id": id }),
+        None => serde_json::json!({}),
+    };
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::topic.eq(event.topic),
+            outbox::key.eq(&event.key),
+            outbox::payload.eq(&event.payload),
+            outbox::headers.eq(headers),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
 
 /// Takes a batch that nobody else holds: `SKIP LOCKED` passes over rows
 /// another relay is claiming right now, the `claimed_until` test over rows
