@@ -311,3 +311,32 @@ impl Settings {
         Ok(settings)
     }
 }
+
+/// Secrets come from the environment only, never from a config file.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// `BOOKING_JWT_SECRET`: HS256 key, at least 32 bytes.
+    pub jwt_secret: Option<String>,
+    /// `BOOKING_ADMIN_EMAIL` / `BOOKING_ADMIN_PASSWORD`: the first admin,
+    /// created (or promoted) at start-up.
+    pub admin: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
+            .field("admin", &self.admin.as_ref().map(|(email, _)| email))
+            .finish()
+    }
+}
+
+impl Secrets {
+    pub fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        Self {
+            jwt_secret: var("BOOKING_JWT_SECRET"),
+            admin: var("BOOKING_ADMIN_EMAIL").zip(var("BOOKING_ADMIN_PASSWORD")),
+        }
+    }
+}

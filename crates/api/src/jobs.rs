@@ -1,9 +1,10 @@
 //! The timers of the background jobs every instance runs: the outbox relay
 //! (backing off while the broker is down), the hold expirer and the row
-//! pruner (one instance a period, by lease), and admission to the waiting
-//! room.
+//! pruner (one instance a period, by lease), admission to the waiting room,
+//! and the oversell audit.
 
 use crate::config::Settings;
+use crate::state::AppState;
 use booking_domain::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +18,6 @@ pub struct Jobs {
     pub pruner: RowPruner,
     pub bus: Arc<dyn EventBus>,
     pub counters: Arc<JobCounters>,
-    /// The Kafka consumers' totals (retries, dead letters) when on Kafka.
-    pub kafka_stats: Option<Arc<booking_events_kafka::KafkaStats>>,
     pub relay_poll: Duration,
     pub relay_max_backoff: Duration,
     pub expiry_period: Duration,
@@ -86,7 +85,6 @@ impl Jobs {
             },
             bus,
             counters,
-            kafka_stats: None,
             relay_poll: Duration::from_millis(events.relay_poll_ms),
             relay_max_backoff: Duration::from_millis(events.relay_max_backoff_ms),
             expiry_period: Duration::from_secs(settings.expiry.period_secs.max(1).unsigned_abs()),
@@ -187,6 +185,63 @@ async fn prune_continuously(jobs: Jobs, clock: Arc<dyn Clock>, mut stopped: watc
         }
         if stopping_within(&mut stopped, jobs.prune_period).await {
             return;
+        }
+    }
+}
+
+/// Admission runs on a timer in every instance, whether or not anyone polls;
+/// the queue makes each admission atomic, so instances do not race.
+pub async fn admit_continuously(
+    admissions: Admissions,
+    every: Duration,
+    admitted: prometheus::IntCounter,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        match admissions.admit_waiting().await {
+            Ok(0) => {}
+            Ok(n) => {
+                admitted.inc_by(n as u64);
+                tracing::debug!(admitted = n, "admitted from the waiting room");
+            }
+            Err(e) => tracing::warn!(error = %e, "admission failed; retrying next tick"),
+        }
+    }
+}
+
+/// The oversell guard: every 30 s, audit every schedule from the tables and
+/// export how many seats are in two active reservations (must stay 0).
+pub async fn audit_continuously(state: AppState, mut stopped: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(30));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let ids = match state.service.catalogue.all_schedules().await {
+            Ok(all) => all.into_iter().map(|s| s.id).collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::warn!(error = %e, "oversell audit: schedules unavailable");
+                continue;
+            }
+        };
+        match crate::metrics::oversold_seats(state.audit.as_ref(), &ids).await {
+            Ok(0) => state.metrics.oversold_seats.set(0),
+            Ok(n) => {
+                tracing::error!(
+                    oversold_seats = n,
+                    "OVERSELL: seats in two active reservations"
+                );
+                state.metrics.oversold_seats.set(n);
+            }
+            Err(e) => tracing::warn!(error = %e, "oversell audit failed"),
         }
     }
 }

@@ -3,16 +3,21 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod auth;
+pub mod commands;
 pub mod config;
+pub mod connect;
 pub mod dto;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod server;
 pub mod sse;
-pub mod startup;
+pub mod state;
 pub mod telemetry;
+pub mod timed_lock;
+pub mod wiring;
 
-pub use config::{Settings, Strategy};
-pub use startup::{Application, Secrets};
+pub use config::{Secrets, Settings, Strategy};
+pub use server::Application;

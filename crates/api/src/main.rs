@@ -2,11 +2,7 @@
 //! `create-admin`.
 
 use anyhow::Context;
-use booking_api::startup::{
-    build_state, pool_settings, redis_pool_from, redis_seat_lock, StartupError,
-};
-use booking_api::{telemetry, Application, Secrets, Settings, Strategy};
-use booking_store_postgres::PgStore;
+use booking_api::{commands, telemetry, Application, Secrets, Settings, Strategy};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -81,34 +77,15 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await?;
         }
         Command::Migrate => {
-            let url = settings
-                .database
-                .url
-                .as_deref()
-                .ok_or(StartupError::NoDatabase)?;
-            let applied = booking_store_postgres::run_migrations(url).await?;
+            let applied = commands::migrate(&settings).await?;
             println!("applied {} migration(s): {applied:?}", applied.len());
         }
         Command::ReconcileStock => {
-            let url = settings
-                .database
-                .url
-                .clone()
-                .ok_or(StartupError::NoDatabase)?;
-            let store = PgStore::connect(&pool_settings(&settings, &url))?;
-            let pool = redis_pool_from(&settings)
-                .await?
-                .ok_or(StartupError::NoRedis)?;
-            let lock = redis_seat_lock(&settings, &store, pool);
-            let schedules = lock.reconcile_all_stock().await?;
+            let schedules = commands::reconcile_stock(&settings).await?;
             println!("stock reconciled for {schedules} schedule(s)");
         }
         Command::CreateAdmin { email, password } => {
-            if settings.database.url.is_none() {
-                return Err(StartupError::NoDatabase.into());
-            }
-            let (state, _) = build_state(&settings).await?;
-            let admin = state.service.ensure_admin(&email, &password).await?;
+            let admin = commands::create_admin(&settings, &email, &password).await?;
             println!("admin account ready: {} (id {})", admin.email, admin.id);
         }
     }

@@ -156,7 +156,8 @@ impl Metrics {
         }
     }
 
-    pub fn job_totals(&self, jobs: &JobCounters, kafka: Option<(u64, u64)>) {
+    /// The jobs' totals, and the bus's (e.g. Kafka retries, dead letters).
+    pub fn job_totals(&self, jobs: &JobCounters, bus: &[(&'static str, u64)]) {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         let mut totals = vec![
             ("published", load(&jobs.published)),
@@ -168,9 +169,7 @@ impl Metrics {
             ("completed_seen", load(&jobs.completed_seen)),
             ("pruned", load(&jobs.pruned)),
         ];
-        if let Some((retries, dead)) = kafka {
-            totals.extend([("consumer_retries", retries), ("dead_lettered", dead)]);
-        }
+        totals.extend_from_slice(bus);
         for (event, total) in totals {
             Self::catch_up(&self.job_events.with_label_values(&[event]), total);
         }

@@ -1,5 +1,6 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and
-//! served at `/api/openapi.json` (Swagger UI at `/swagger-ui/`).
+//! served at `/api/openapi.json` (Swagger UI at `/swagger-ui/`). Its paths
+//! come from the route table in `crate::routes`.
 
 use crate::routes;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -11,32 +12,6 @@ use utoipa::{Modify, OpenApi};
         title = "concert-booking",
         description = "Sells concert seats under heavy concurrency without ever selling one twice. \
 Errors are application/problem+json. Authenticate with `Authorization: Bearer <token>` from /api/auth/login."
-    ),
-    paths(
-        routes::health::live,
-        routes::health::ready,
-        routes::auth::sign_up,
-        routes::auth::log_in,
-        routes::concerts::list_concerts,
-        routes::concerts::get_concert,
-        routes::concerts::list_schedules,
-        routes::concerts::seat_map,
-        routes::reservations::hold_seats,
-        routes::reservations::my_reservations,
-        routes::reservations::get_reservation,
-        routes::reservations::cancel_reservation,
-        routes::queue::enter,
-        routes::queue::position,
-        routes::queue::entry_token,
-        routes::queue::events,
-        routes::payments::pay,
-        routes::payments::get_payment,
-        routes::admin::create_concert,
-        routes::admin::update_concert,
-        routes::admin::delete_concert,
-        routes::admin::create_schedule,
-        routes::admin::update_schedule,
-        routes::admin::delete_schedule,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -51,6 +26,16 @@ Errors are application/problem+json. Authenticate with `Authorization: Bearer <t
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
+
+impl ApiDoc {
+    /// The whole document: the info, tags and security here, and the paths
+    /// of the route table.
+    pub fn document() -> utoipa::openapi::OpenApi {
+        let mut doc = Self::openapi();
+        doc.merge(routes::Paths::openapi());
+        doc
+    }
+}
 
 struct BearerAuth;
 

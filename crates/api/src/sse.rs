@@ -1,13 +1,13 @@
 //! Live waiting-room positions over Server-Sent Events.
 //!
-//! One ticker per schedule per instance computes the positions of all of
-//! this instance's connections for that schedule with one `Queue::positions`
-//! call a tick, and sends each connection its position only when it changed
+//! One ticker per schedule per instance reads the standings of all of this
+//! instance's connections for that schedule with one `Admissions::standings`
+//! call a tick (one positions read in the queue), and sends each connection its position only when it changed
 //! (so at most once a tick), a heartbeat comment every so often, and finally
 //! the `admitted` event with the entry token, which ends the stream. No
 //! timer or Redis round trip per connection.
 
-use booking_domain::{Clock, EntryToken, Queue, QueuePosition, ScheduleId, UserId};
+use booking_domain::{Admissions, EntryToken, QueueView, ScheduleId, Standing, UserId};
 use chrono::SecondsFormat;
 use serde_json::json;
 use std::collections::HashMap;
@@ -21,11 +21,11 @@ pub type Frame = actix_web::web::Bytes;
 /// A slow client's updates are dropped rather than buffered without bound.
 const CHANNEL_FRAMES: usize = 8;
 
-pub fn position_frame(position: QueuePosition, estimated_wait_secs: i64) -> Frame {
+pub fn position_frame(view: &QueueView) -> Frame {
     let data = json!({
-        "position": position.position,
-        "waiting": position.waiting,
-        "estimatedWaitSecs": estimated_wait_secs,
+        "position": view.position.position,
+        "waiting": view.position.waiting,
+        "estimatedWaitSecs": view.estimated_wait.num_seconds(),
     });
     Frame::from(format!("event: position\ndata: {data}\n\n"))
 }
@@ -47,21 +47,17 @@ const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 struct Subscriber {
     user: UserId,
     tx: mpsc::Sender<Frame>,
-    last: Option<QueuePosition>,
+    last: Option<QueueView>,
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct HubSettings {
     pub tick: Duration,
     pub heartbeat: Duration,
-    /// Seconds of wait per full window ahead, for the estimate.
-    pub expected_session_secs: i64,
-    pub active_limit: usize,
 }
 
 struct Inner {
-    queue: Arc<dyn Queue>,
-    clock: Arc<dyn Clock>,
+    admissions: Admissions,
     settings: HubSettings,
     schedules: Mutex<HashMap<ScheduleId, Vec<Subscriber>>>,
     shutdown: watch::Receiver<bool>,
@@ -83,11 +79,10 @@ impl std::fmt::Debug for QueueHub {
 }
 
 impl QueueHub {
-    pub fn new(queue: Arc<dyn Queue>, clock: Arc<dyn Clock>, settings: HubSettings) -> Self {
+    pub fn new(admissions: Admissions, settings: HubSettings) -> Self {
         let (stop, shutdown) = watch::channel(false);
         let inner = Inner {
-            queue,
-            clock,
+            admissions,
             settings,
             schedules: Mutex::new(HashMap::new()),
             shutdown,
@@ -110,26 +105,15 @@ impl QueueHub {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Estimated wait for a position, in seconds.
-    pub fn estimate_secs(&self, position: u64) -> i64 {
-        let windows = position.div_ceil(self.inner.settings.active_limit.max(1) as u64);
-        i64::try_from(windows)
-            .unwrap_or(i64::MAX)
-            .saturating_mul(self.inner.settings.expected_session_secs)
-    }
-
-    /// A new stream for `user`, starting with its current `position`.
+    /// A new stream for `user`, starting with where it stands now.
     pub fn subscribe(
         &self,
         schedule: ScheduleId,
         user: UserId,
-        position: QueuePosition,
+        view: QueueView,
     ) -> mpsc::Receiver<Frame> {
         let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
-        let _ = tx.try_send(position_frame(
-            position,
-            self.estimate_secs(position.position),
-        ));
+        let _ = tx.try_send(position_frame(&view));
         if *self.inner.shutdown.borrow() {
             return rx;
         }
@@ -139,7 +123,7 @@ impl QueueHub {
         subscribers.push(Subscriber {
             user,
             tx,
-            last: Some(position),
+            last: Some(view),
         });
         drop(schedules);
         if start_ticker {
@@ -179,45 +163,24 @@ impl QueueHub {
                 }
                 subscribers.iter().map(|s| s.user).collect()
             };
-            let now = self.inner.clock.now();
             let heartbeat = last_heartbeat.elapsed() >= settings.heartbeat;
             if heartbeat {
                 last_heartbeat = Instant::now();
             }
-            let positions = match self.inner.queue.positions(schedule, &users, now).await {
-                Ok(p) => p,
+            match self.inner.admissions.standings(schedule, &users).await {
+                Ok(standings) => self.deliver(schedule, &standings, heartbeat),
                 Err(e) => {
                     tracing::warn!(%schedule, error = %e, "queue positions unavailable");
                     // Keep the streams alive; positions resume with Redis.
-                    self.deliver(schedule, &[], &HashMap::new(), heartbeat);
-                    continue;
-                }
-            };
-            let mut tokens = HashMap::new();
-            for (user, position) in users.iter().zip(&positions) {
-                if position.is_some_and(|p| p.admitted) {
-                    match self.inner.queue.entry_token(schedule, *user, now).await {
-                        Ok(Some(token)) => {
-                            tokens.insert(*user, token);
-                        }
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(%schedule, error = %e, "entry token unavailable"),
-                    }
+                    self.deliver(schedule, &[], heartbeat);
                 }
             }
-            self.deliver(schedule, &positions, &tokens, heartbeat);
         }
     }
 
-    /// Sends each subscriber what changed for it; `positions` is empty when
+    /// Sends each subscriber what changed for it; `standings` is empty when
     /// they could not be read (only heartbeats then).
-    fn deliver(
-        &self,
-        schedule: ScheduleId,
-        positions: &[Option<QueuePosition>],
-        tokens: &HashMap<UserId, EntryToken>,
-        heartbeat: bool,
-    ) {
+    fn deliver(&self, schedule: ScheduleId, standings: &[Standing], heartbeat: bool) {
         let mut schedules = self.lock();
         let Some(subscribers) = schedules.get_mut(&schedule) else {
             return;
@@ -225,20 +188,16 @@ impl QueueHub {
         let mut index = 0;
         subscribers.retain_mut(|sub| {
             // `None`: joined after the read, or the read failed.
-            let read = positions.get(index).copied();
+            let read = standings.get(index);
             index += 1;
             let (frame, seen, ends) = match read {
-                Some(Some(p)) if p.admitted => match tokens.get(&sub.user) {
-                    Some(token) => (Some(admitted_frame(token)), None, true),
-                    // The token is in use or gone: nothing to send.
-                    None => (None, None, false),
-                },
-                Some(Some(p)) if sub.last != Some(p) => (
-                    Some(position_frame(p, self.estimate_secs(p.position))),
-                    Some(p),
-                    false,
-                ),
-                Some(None) => (Some(left_frame()), None, true),
+                Some(Standing::Admitted(Some(token))) => (Some(admitted_frame(token)), None, true),
+                // The token is in use or gone: nothing to send.
+                Some(Standing::Admitted(None)) => (None, None, false),
+                Some(Standing::Waiting(view)) if sub.last != Some(*view) => {
+                    (Some(position_frame(view)), Some(*view), false)
+                }
+                Some(Standing::Gone) => (Some(left_frame()), None, true),
                 _ => (None, None, false),
             };
             let Some(frame) = frame.or_else(|| heartbeat.then(|| Frame::from_static(HEARTBEAT)))

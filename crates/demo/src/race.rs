@@ -158,6 +158,7 @@ impl Race {
                     idempotency_key: None,
                     now,
                     expires_at: now + chrono::Duration::minutes(5),
+                    request_id: None,
                 };
                 let (lock, barrier, tally) = (
                     Arc::clone(&self.lock),

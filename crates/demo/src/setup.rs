@@ -62,6 +62,9 @@ pub async fn create_users(store: &PgStore, n: usize) -> anyhow::Result<Vec<UserI
             })
             .await
             .with_context(|| format!("insert user fan{i}"))?;
+        let Inserted::New(user) = user else {
+            return Err(anyhow!("user fan{i} already exists"));
+        };
         ids.push(user.id);
     }
     Ok(ids)
@@ -91,7 +94,8 @@ pub async fn create_schedule(
     .map_err(|e| anyhow!(e))?;
     let schedule = store
         .insert_schedule(concert.id, Utc::now() + chrono::Duration::days(30), &grid)
-        .await?;
+        .await?
+        .context("the concert just created is gone")?;
     let ids = store
         .list_seats(schedule.id)
         .await?

@@ -1,7 +1,7 @@
 //! Domain events. Every reservation state change writes one to the outbox in
 //! the same transaction; a relay publishes them through the `EventBus`.
 
-use crate::{Reservation, ReservationStatus};
+use crate::{RequestId, Reservation, ReservationStatus};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -34,11 +34,18 @@ pub struct NewOutboxEvent {
     pub topic: &'static str,
     pub key: String,
     pub payload: serde_json::Value,
+    /// The request whose transaction writes it; `None` for the jobs.
+    pub request_id: Option<RequestId>,
 }
 
 impl NewOutboxEvent {
-    /// The event for `reservation` having just entered its current status.
-    pub fn for_reservation(reservation: &Reservation, occurred_at: DateTime<Utc>) -> Self {
+    /// The event for `reservation` having just entered its current status,
+    /// caused by `request_id`.
+    pub fn for_reservation(
+        reservation: &Reservation,
+        occurred_at: DateTime<Utc>,
+        request_id: Option<&RequestId>,
+    ) -> Self {
         let topic = match reservation.status {
             ReservationStatus::Pending => topics::RESERVATION_HELD,
             ReservationStatus::Confirmed => topics::RESERVATION_COMPLETED,
@@ -60,6 +67,7 @@ impl NewOutboxEvent {
             key: reservation.id.to_string(),
             // A struct of plain fields always serialises.
             payload: serde_json::to_value(payload).unwrap_or(serde_json::Value::Null),
+            request_id: request_id.cloned(),
         }
     }
 }

@@ -25,6 +25,28 @@ macro_rules! id_newtype {
     )*};
 }
 
+/// The HTTP request that caused a change. The domain carries it into the
+/// outbox row (`headers.request-id`), and so onto the Kafka record, to follow
+/// one booking through logs and consumers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 id_newtype!(
     /// A registered user.
     UserId,

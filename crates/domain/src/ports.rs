@@ -31,10 +31,26 @@ pub trait SeatLock: Send + Sync {
     }
 }
 
+/// A store's answer to an insert that a uniqueness rule may refuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted<T> {
+    New(T),
+    Duplicate,
+}
+
+/// A store's answer to a delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Gone,
+    NotFound,
+    /// Reservations refer to it: it stays.
+    InUse,
+}
+
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// Fails with `DuplicateEmail` if the e-mail is taken.
-    async fn insert_user(&self, user: &NewUser) -> Result<User, SignUpError>;
+    /// `Duplicate` when the e-mail is taken.
+    async fn insert_user(&self, user: &NewUser) -> Result<Inserted<User>, RepoError>;
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
     async fn find_user(&self, id: UserId) -> Result<Option<User>, RepoError>;
     async fn set_role(&self, id: UserId, role: Role) -> Result<(), RepoError>;
@@ -50,25 +66,26 @@ pub trait CatalogRepository: Send + Sync {
         id: ConcertId,
         details: &ConcertDetails,
     ) -> Result<Option<Concert>, RepoError>;
-    /// `NotFound`, or `Conflict` when one of its schedules has reservations.
-    async fn delete_concert(&self, id: ConcertId) -> Result<(), AdminError>;
+    /// `InUse` when one of its schedules has reservations.
+    async fn delete_concert(&self, id: ConcertId) -> Result<Deleted, RepoError>;
 
     async fn list_schedules(&self, concert: ConcertId) -> Result<Vec<Schedule>, RepoError>;
     async fn find_schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, RepoError>;
-    /// Creates the schedule and every seat of `grid` in one transaction.
+    /// Creates the schedule and every seat of `grid` in one transaction;
+    /// `None` when the concert does not exist.
     async fn insert_schedule(
         &self,
         concert: ConcertId,
         starts_at: DateTime<Utc>,
         grid: &SeatGrid,
-    ) -> Result<Schedule, AdminError>;
+    ) -> Result<Option<Schedule>, RepoError>;
     async fn update_schedule(
         &self,
         id: ScheduleId,
         starts_at: DateTime<Utc>,
     ) -> Result<Option<Schedule>, RepoError>;
-    /// `NotFound`, or `Conflict` when it has reservations.
-    async fn delete_schedule(&self, id: ScheduleId) -> Result<(), AdminError>;
+    /// `InUse` when it has reservations.
+    async fn delete_schedule(&self, id: ScheduleId) -> Result<Deleted, RepoError>;
 
     /// The seat map, ordered by id.
     async fn list_seats(&self, schedule: ScheduleId) -> Result<Vec<Seat>, RepoError>;
@@ -86,11 +103,13 @@ pub trait ReservationRepository: Send + Sync {
     async fn list_reservations(&self, user: UserId) -> Result<Vec<Reservation>, RepoError>;
 
     /// PENDING -> CANCELLED, its seats back to AVAILABLE, and the
-    /// `reservation.cancelled` outbox row, in one transaction.
+    /// `reservation.cancelled` outbox row (carrying `request_id`), in one
+    /// transaction.
     async fn cancel_reservation(
         &self,
         id: ReservationId,
         now: DateTime<Utc>,
+        request_id: Option<&RequestId>,
     ) -> Result<Transition<Reservation>, RepoError>;
 
     /// PENDING (and not overdue) -> CONFIRMED, its seats RESERVED, the
@@ -186,6 +205,12 @@ pub trait EventBus: Send + Sync {
         group: &str,
         handler: Arc<dyn EventHandler>,
     ) -> Result<(), RepoError>;
+
+    /// Running totals of the bus's consumers for metrics, e.g.
+    /// `("consumer_retries", n)`.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 #[async_trait]
@@ -409,6 +434,19 @@ pub trait InvariantAudit: Send + Sync {
 #[async_trait]
 pub trait Readiness: Send + Sync {
     async fn check_ready(&self) -> Result<(), RepoError>;
+}
+
+/// How busy a store's connection pool is, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub size: usize,
+    pub available: usize,
+    pub waiting: usize,
+}
+
+/// A store with a connection pool.
+pub trait PoolStats: Send + Sync {
+    fn pool_usage(&self) -> PoolUsage;
 }
 
 /// Password hashing is slow on purpose; implementations keep it off the

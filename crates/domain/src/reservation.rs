@@ -1,6 +1,6 @@
 //! Reservations (seat holds that may become purchases) and payments.
 
-use crate::{PaymentId, ReservationId, ScheduleId, SeatId, UserId};
+use crate::{PaymentId, RequestId, ReservationId, ScheduleId, SeatId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -161,6 +161,8 @@ pub struct HoldRequest {
     pub idempotency_key: Option<IdempotencyKey>,
     pub now: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// Written into the hold's outbox row.
+    pub request_id: Option<RequestId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +199,8 @@ pub struct PaymentRequest {
     pub amount: i64,
     pub idempotency_key: Option<IdempotencyKey>,
     pub now: DateTime<Utc>,
+    /// Written into the confirmation's outbox row.
+    pub request_id: Option<RequestId>,
 }
 
 /// The outcome of a conditional state change done by a repository: either

@@ -83,6 +83,7 @@ impl World {
             BookingService::DEFAULT_HOLD_TTL,
         );
         let concert = service
+            .admin
             .create_concert(ConcertDetails::parse("Night", "Band", "Hall", "").unwrap())
             .await
             .unwrap();
@@ -97,10 +98,12 @@ impl World {
         };
         let starts_at = start + Duration::days(30);
         let schedule = service
+            .admin
             .create_schedule(concert.id, starts_at, grid(2, 5))
             .await
             .unwrap();
         let other_schedule = service
+            .admin
             .create_schedule(concert.id, starts_at, grid(1, 4))
             .await
             .unwrap();
@@ -115,6 +118,7 @@ impl World {
 
     async fn user(&self, email: &str) -> UserId {
         self.service
+            .accounts
             .sign_up(email, PASSWORD, "fan")
             .await
             .unwrap()
@@ -138,12 +142,14 @@ impl World {
         entry_token: Option<&str>,
     ) -> Result<Idempotent<Reservation>, HoldError> {
         self.service
+            .bookings
             .hold_seats(HoldCommand {
                 user_id: user,
                 schedule_id: self.schedule.id,
                 seat_ids: seats.iter().copied().map(SeatId).collect(),
                 idempotency_key: key.map(|k| IdempotencyKey::parse(k).unwrap()),
                 entry_token: entry_token.map(str::to_owned),
+                request_id: None,
             })
             .await
     }
@@ -151,11 +157,13 @@ impl World {
     /// Enters the waiting room of `schedule` and is let in: the entry token.
     async fn admitted(&self, user: UserId) -> String {
         self.service
+            .admissions
             .enter_queue(user, self.schedule.id)
             .await
             .unwrap();
-        self.service.admit_waiting().await.unwrap();
+        self.service.admissions.admit_waiting().await.unwrap();
         self.service
+            .admissions
             .entry_token(user, self.schedule.id)
             .await
             .unwrap()
@@ -173,7 +181,7 @@ impl World {
         key: Option<&str>,
     ) -> Result<Idempotent<Payment>, ReservationError> {
         let key = key.map(|k| IdempotencyKey::parse(k).unwrap());
-        self.service.pay(user, id, key).await
+        self.service.bookings.pay(user, id, key, None).await
     }
 
     async fn seat_statuses(&self, seats: &[i64]) -> Vec<SeatStatus> {
@@ -222,13 +230,17 @@ async fn sign_up_stores_only_the_password_hash() {
     let w = World::new().await;
     let user = w
         .service
+        .accounts
         .sign_up(" Fan@Example.com ", PASSWORD, "fan")
         .await
         .unwrap();
     assert_eq!(user.email, "fan@example.com");
     assert_eq!(user.password_hash, format!("hash:{PASSWORD}"));
     assert_eq!(user.role, Role::User);
-    assert_eq!(w.service.find_user(user.id).await.unwrap(), Some(user));
+    assert_eq!(
+        w.service.accounts.find_user(user.id).await.unwrap(),
+        Some(user)
+    );
 }
 
 #[tokio::test]
@@ -237,6 +249,7 @@ async fn an_email_signs_up_once() {
     w.user("fan@example.com").await;
     let again = w
         .service
+        .accounts
         .sign_up("FAN@example.com", "another password", "twin")
         .await;
     assert!(matches!(again, Err(SignUpError::DuplicateEmail)));
@@ -245,9 +258,17 @@ async fn an_email_signs_up_once() {
 #[tokio::test]
 async fn malformed_sign_up_is_invalid() {
     let w = World::new().await;
-    let short = w.service.sign_up("fan@example.com", "short", "fan").await;
+    let short = w
+        .service
+        .accounts
+        .sign_up("fan@example.com", "short", "fan")
+        .await;
     assert!(matches!(short, Err(SignUpError::Invalid(_))));
-    let no_at = w.service.sign_up("fan.example.com", PASSWORD, "fan").await;
+    let no_at = w
+        .service
+        .accounts
+        .sign_up("fan.example.com", PASSWORD, "fan")
+        .await;
     assert!(matches!(no_at, Err(SignUpError::Invalid(_))));
 }
 
@@ -256,7 +277,12 @@ async fn log_in_needs_the_right_password_of_a_known_email() {
     let w = World::new().await;
     let id = w.user("fan@example.com").await;
 
-    let user = w.service.log_in("fan@example.com", PASSWORD).await.unwrap();
+    let user = w
+        .service
+        .accounts
+        .log_in("fan@example.com", PASSWORD)
+        .await
+        .unwrap();
     assert_eq!(user.id, id);
     for (email, password) in [
         ("fan@example.com", "wrong password"),
@@ -264,7 +290,7 @@ async fn log_in_needs_the_right_password_of_a_known_email() {
         ("not-an-email", PASSWORD),
         ("fan@example.com", "short"),
     ] {
-        let refused = w.service.log_in(email, password).await;
+        let refused = w.service.accounts.log_in(email, password).await;
         assert!(
             matches!(refused, Err(LogInError::InvalidCredentials)),
             "{email} / {password}"
@@ -285,8 +311,8 @@ async fn a_hold_is_pending_for_five_minutes_and_holds_its_seats() {
     assert_eq!(r.status, ReservationStatus::Pending);
     assert_eq!(r.seat_ids, vec![SeatId(3), SeatId(4)]);
     assert_eq!(r.total_amount, 2 * PRICE);
-    assert_eq!(r.created_at, w.service.now());
-    assert_eq!(r.expires_at, w.service.now() + Duration::minutes(5));
+    assert_eq!(r.created_at, w.clock.now());
+    assert_eq!(r.expires_at, w.clock.now() + Duration::minutes(5));
 
     assert_eq!(
         w.seat_statuses(&[2, 3, 4, 5]).await,
@@ -313,7 +339,13 @@ async fn a_taken_seat_cannot_be_held_and_nothing_else_is_held() {
     assert!(matches!(refused, Err(HoldError::SeatTaken(ids)) if ids == [SeatId(4)]));
     assert_eq!(w.seat_statuses(&[5]).await, [SeatStatus::Available]);
     assert_eq!(w.available_counter().await, 9);
-    assert!(w.service.my_reservations(second).await.unwrap().is_empty());
+    assert!(w
+        .service
+        .bookings
+        .my_reservations(second)
+        .await
+        .unwrap()
+        .is_empty());
     w.assert_invariants_hold().await;
 }
 
@@ -355,7 +387,15 @@ async fn a_retried_hold_replays_the_first_reservation() {
     let retry = w.hold(user, &[2, 1], Some("hold-1")).await.unwrap();
     assert!(retry.replayed);
     assert_eq!(retry.value, first.value);
-    assert_eq!(w.service.my_reservations(user).await.unwrap().len(), 1);
+    assert_eq!(
+        w.service
+            .bookings
+            .my_reservations(user)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(w.outbox_topics().await.len(), 1);
     assert_eq!(w.available_counter().await, 8);
     w.assert_invariants_hold().await;
@@ -386,7 +426,7 @@ async fn cancel_gives_the_seats_back_once() {
     let user = w.user("fan@example.com").await;
     let r = w.held(user, &[1, 2]).await;
 
-    let cancelled = w.service.cancel(user, r.id).await.unwrap();
+    let cancelled = w.service.bookings.cancel(user, r.id, None).await.unwrap();
     assert_eq!(cancelled.status, ReservationStatus::Cancelled);
     assert_eq!(
         w.seat_statuses(&[1, 2]).await,
@@ -398,7 +438,7 @@ async fn cancel_gives_the_seats_back_once() {
         [topics::RESERVATION_HELD, topics::RESERVATION_CANCELLED]
     );
 
-    let twice = w.service.cancel(user, r.id).await;
+    let twice = w.service.bookings.cancel(user, r.id, None).await;
     assert!(matches!(
         twice,
         Err(ReservationError::NotPending(ReservationStatus::Cancelled))
@@ -416,7 +456,7 @@ async fn a_confirmed_reservation_cannot_be_cancelled() {
     let r = w.held(user, &[1]).await;
     w.pay(user, r.id, None).await.unwrap();
 
-    let refused = w.service.cancel(user, r.id).await;
+    let refused = w.service.bookings.cancel(user, r.id, None).await;
     assert!(matches!(
         refused,
         Err(ReservationError::NotPending(ReservationStatus::Confirmed))
@@ -439,11 +479,15 @@ async fn payment_confirms_the_hold_and_reserves_its_seats() {
     assert_eq!(payment.amount, r.total_amount);
     assert_eq!(payment.status, PaymentStatus::Completed);
     assert_eq!(
-        w.service.payment_of(user, payment.id).await.unwrap(),
+        w.service
+            .bookings
+            .payment_of(user, payment.id)
+            .await
+            .unwrap(),
         payment
     );
 
-    let confirmed = w.service.reservation_of(user, r.id).await.unwrap();
+    let confirmed = w.service.bookings.reservation_of(user, r.id).await.unwrap();
     assert_eq!(confirmed.status, ReservationStatus::Confirmed);
     assert_eq!(
         w.seat_statuses(&[5, 6]).await,
@@ -466,7 +510,7 @@ async fn expired_hold_cannot_be_paid() {
     w.clock.advance(BookingService::DEFAULT_HOLD_TTL);
     let refused = w.pay(user, r.id, Some("pay-1")).await;
     assert!(matches!(refused, Err(ReservationError::Expired)));
-    let still = w.service.reservation_of(user, r.id).await.unwrap();
+    let still = w.service.bookings.reservation_of(user, r.id).await.unwrap();
     assert_eq!(still.status, ReservationStatus::Pending);
     assert!(w.store.find_payment(PaymentId(1)).await.unwrap().is_none());
     w.assert_invariants_hold().await;
@@ -492,7 +536,7 @@ async fn another_users_reservation_is_not_found() {
     let r = w.held(owner, &[1]).await;
 
     assert!(matches!(
-        w.service.reservation_of(stranger, r.id).await,
+        w.service.bookings.reservation_of(stranger, r.id).await,
         Err(ReservationError::NotFound)
     ));
     assert!(matches!(
@@ -500,18 +544,21 @@ async fn another_users_reservation_is_not_found() {
         Err(ReservationError::NotFound)
     ));
     assert!(matches!(
-        w.service.cancel(stranger, r.id).await,
+        w.service.bookings.cancel(stranger, r.id, None).await,
         Err(ReservationError::NotFound)
     ));
     assert!(matches!(
-        w.service.cancel(owner, ReservationId(999)).await,
+        w.service
+            .bookings
+            .cancel(owner, ReservationId(999), None)
+            .await,
         Err(ReservationError::NotFound)
     ));
     assert_eq!(w.seat_statuses(&[1]).await, [SeatStatus::Held]);
 
     let payment = w.pay(owner, r.id, None).await.unwrap().value;
     assert!(matches!(
-        w.service.payment_of(stranger, payment.id).await,
+        w.service.bookings.payment_of(stranger, payment.id).await,
         Err(ReservationError::NotFound)
     ));
 }
@@ -567,7 +614,7 @@ async fn my_reservations_are_newest_first() {
     w.clock.advance(Duration::seconds(10));
     let newer = w.held(user, &[2]).await;
 
-    let mine = w.service.my_reservations(user).await.unwrap();
+    let mine = w.service.bookings.my_reservations(user).await.unwrap();
     assert_eq!(
         mine.iter().map(|r| r.id).collect::<Vec<_>>(),
         [newer.id, older.id]
@@ -581,20 +628,21 @@ async fn a_schedule_with_reservations_cannot_be_deleted() {
     w.held(user, &[1]).await;
 
     assert!(matches!(
-        w.service.delete_schedule(w.schedule.id).await,
+        w.service.admin.delete_schedule(w.schedule.id).await,
         Err(AdminError::Conflict(_))
     ));
     assert!(matches!(
-        w.service.delete_concert(w.schedule.concert_id).await,
+        w.service.admin.delete_concert(w.schedule.concert_id).await,
         Err(AdminError::Conflict(_))
     ));
     // The schedule nobody booked can go.
     w.service
+        .admin
         .delete_schedule(w.other_schedule.id)
         .await
         .unwrap();
     assert!(matches!(
-        w.service.delete_schedule(w.other_schedule.id).await,
+        w.service.admin.delete_schedule(w.other_schedule.id).await,
         Err(AdminError::NotFound("schedule"))
     ));
 }
@@ -604,6 +652,7 @@ async fn the_seat_map_belongs_to_its_concert() {
     let w = World::new().await;
     let (schedule, seats) = w
         .service
+        .catalogue
         .seat_map(w.schedule.concert_id, w.schedule.id)
         .await
         .unwrap()
@@ -613,6 +662,7 @@ async fn the_seat_map_belongs_to_its_concert() {
     let wrong_concert = ConcertId(w.schedule.concert_id.0 + 1);
     assert!(w
         .service
+        .catalogue
         .seat_map(wrong_concert, w.schedule.id)
         .await
         .unwrap()
@@ -636,7 +686,13 @@ async fn with_the_waiting_room_on_a_hold_needs_an_entry_token() {
     assert_eq!(w.seat_statuses(&[1]).await, [SeatStatus::Available]);
     assert_eq!(w.available_counter().await, 10);
     assert!(w.outbox_topics().await.is_empty());
-    assert!(w.service.my_reservations(user).await.unwrap().is_empty());
+    assert!(w
+        .service
+        .bookings
+        .my_reservations(user)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(queue.held_seats(w.schedule.id).await.unwrap().is_empty());
     w.assert_invariants_hold().await;
 }
@@ -647,7 +703,7 @@ async fn an_admitted_user_holds_seats_with_the_entry_token() {
     let user = w.user("fan@example.com").await;
     let s = w.schedule.id;
 
-    let entered = w.service.enter_queue(user, s).await.unwrap();
+    let entered = w.service.admissions.enter_queue(user, s).await.unwrap();
     assert_eq!(
         entered.position,
         QueuePosition {
@@ -657,15 +713,15 @@ async fn an_admitted_user_holds_seats_with_the_entry_token() {
         }
     );
     assert!(matches!(
-        w.service.entry_token(user, s).await,
+        w.service.admissions.entry_token(user, s).await,
         Err(QueueError::NotAdmittedYet(1))
     ));
-    assert_eq!(w.service.admit_waiting().await.unwrap(), 1);
-    let view = w.service.queue_position(user, s).await.unwrap();
+    assert_eq!(w.service.admissions.admit_waiting().await.unwrap(), 1);
+    let view = w.service.admissions.queue_position(user, s).await.unwrap();
     assert!(view.position.admitted);
     assert_eq!(view.estimated_wait, Duration::zero());
-    let token = w.service.entry_token(user, s).await.unwrap();
-    assert_eq!(token.expires_at, w.service.now() + Duration::minutes(5));
+    let token = w.service.admissions.entry_token(user, s).await.unwrap();
+    assert_eq!(token.expires_at, w.clock.now() + Duration::minutes(5));
 
     let r = w
         .hold_with_token(user, &[2, 1], None, Some(&token.token))
@@ -679,7 +735,7 @@ async fn an_admitted_user_holds_seats_with_the_entry_token() {
     );
     assert_eq!(queue.held_seats(s).await.unwrap(), [SeatId(1), SeatId(2)]);
     assert_eq!(
-        queue.stats(s, w.service.now()).await.unwrap(),
+        queue.stats(s, w.clock.now()).await.unwrap(),
         QueueStats {
             waiting: 0,
             active: 1
@@ -702,11 +758,16 @@ async fn an_entry_token_holds_seats_once() {
     assert!(matches!(again, Err(HoldError::EntryTokenRequired)));
     assert_eq!(w.seat_statuses(&[2]).await, [SeatStatus::Available]);
     assert!(matches!(
-        w.service.entry_token(user, w.schedule.id).await,
+        w.service.admissions.entry_token(user, w.schedule.id).await,
         Err(QueueError::TokenUsed)
     ));
     // Entering again does not queue a user whose hold still takes a slot.
-    let view = w.service.enter_queue(user, w.schedule.id).await.unwrap();
+    let view = w
+        .service
+        .admissions
+        .enter_queue(user, w.schedule.id)
+        .await
+        .unwrap();
     assert!(view.position.admitted);
 
     // A retry of the hold that used the token replays it.
@@ -716,7 +777,15 @@ async fn an_entry_token_holds_seats_once() {
         .unwrap();
     assert!(retry.replayed);
     assert_eq!(retry.value, first.value);
-    assert_eq!(w.service.my_reservations(user).await.unwrap().len(), 1);
+    assert_eq!(
+        w.service
+            .bookings
+            .my_reservations(user)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     w.assert_invariants_hold().await;
 }
 
@@ -737,6 +806,7 @@ async fn a_failed_hold_leaves_the_entry_token_usable() {
     assert!(matches!(foreign, Err(HoldError::ForeignSeats(_))));
     assert_eq!(
         w.service
+            .admissions
             .entry_token(second, w.schedule.id)
             .await
             .unwrap()
@@ -775,9 +845,14 @@ async fn paying_frees_the_slot_for_the_next_in_line() {
     let second = w.user("second@example.com").await;
     let token = w.admitted(first).await;
 
-    w.service.enter_queue(second, s).await.unwrap();
-    assert_eq!(w.service.admit_waiting().await.unwrap(), 0);
-    let view = w.service.queue_position(second, s).await.unwrap();
+    w.service.admissions.enter_queue(second, s).await.unwrap();
+    assert_eq!(w.service.admissions.admit_waiting().await.unwrap(), 0);
+    let view = w
+        .service
+        .admissions
+        .queue_position(second, s)
+        .await
+        .unwrap();
     assert_eq!(
         view.position,
         QueuePosition {
@@ -794,12 +869,18 @@ async fn paying_frees_the_slot_for_the_next_in_line() {
         .unwrap()
         .value;
     // The hold keeps the slot taken.
-    assert_eq!(w.service.admit_waiting().await.unwrap(), 0);
+    assert_eq!(w.service.admissions.admit_waiting().await.unwrap(), 0);
 
     w.pay(first, r.id, None).await.unwrap();
     assert!(queue.held_seats(s).await.unwrap().is_empty());
-    assert_eq!(w.service.admit_waiting().await.unwrap(), 1);
-    let token = w.service.entry_token(second, s).await.unwrap().token;
+    assert_eq!(w.service.admissions.admit_waiting().await.unwrap(), 1);
+    let token = w
+        .service
+        .admissions
+        .entry_token(second, s)
+        .await
+        .unwrap()
+        .token;
     w.hold_with_token(second, &[2], None, Some(&token))
         .await
         .unwrap();
@@ -812,17 +893,26 @@ async fn cancelling_frees_the_slot_for_the_next_in_line() {
     let first = w.user("first@example.com").await;
     let second = w.user("second@example.com").await;
     let token = w.admitted(first).await;
-    w.service.enter_queue(second, w.schedule.id).await.unwrap();
+    w.service
+        .admissions
+        .enter_queue(second, w.schedule.id)
+        .await
+        .unwrap();
     let r = w
         .hold_with_token(first, &[1], None, Some(&token))
         .await
         .unwrap()
         .value;
 
-    w.service.cancel(first, r.id).await.unwrap();
+    w.service.bookings.cancel(first, r.id, None).await.unwrap();
     assert!(queue.held_seats(w.schedule.id).await.unwrap().is_empty());
-    assert_eq!(w.service.admit_waiting().await.unwrap(), 1);
-    assert!(w.service.entry_token(second, w.schedule.id).await.is_ok());
+    assert_eq!(w.service.admissions.admit_waiting().await.unwrap(), 1);
+    assert!(w
+        .service
+        .admissions
+        .entry_token(second, w.schedule.id)
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -836,7 +926,7 @@ async fn an_expired_hold_or_token_gives_the_slot_to_the_next_in_line() {
     ];
     let token = w.admitted(users[0]).await;
     for user in &users[1..] {
-        w.service.enter_queue(*user, s).await.unwrap();
+        w.service.admissions.enter_queue(*user, s).await.unwrap();
     }
     w.hold_with_token(users[0], &[1], None, Some(&token))
         .await
@@ -844,15 +934,21 @@ async fn an_expired_hold_or_token_gives_the_slot_to_the_next_in_line() {
 
     // The hold lapses: the slot goes on.
     w.clock.advance(BookingService::DEFAULT_HOLD_TTL);
-    assert_eq!(w.service.admit_waiting().await.unwrap(), 1);
-    let unused = w.service.entry_token(users[1], s).await.unwrap().token;
+    assert_eq!(w.service.admissions.admit_waiting().await.unwrap(), 1);
+    let unused = w
+        .service
+        .admissions
+        .entry_token(users[1], s)
+        .await
+        .unwrap()
+        .token;
 
     // The token lapses unused: it is refused, and the slot goes on.
     w.clock.advance(MemoryQueue::DEFAULT_TOKEN_TTL);
     let late = w.hold_with_token(users[1], &[2], None, Some(&unused)).await;
     assert!(matches!(late, Err(HoldError::EntryTokenRequired)));
-    assert_eq!(w.service.admit_waiting().await.unwrap(), 1);
-    assert!(w.service.entry_token(users[2], s).await.is_ok());
+    assert_eq!(w.service.admissions.admit_waiting().await.unwrap(), 1);
+    assert!(w.service.admissions.entry_token(users[2], s).await.is_ok());
 }
 
 #[tokio::test]
@@ -868,19 +964,19 @@ async fn with_the_waiting_room_off_no_token_is_needed_and_the_queue_is_disabled(
         .unwrap();
 
     assert!(matches!(
-        w.service.enter_queue(user, s).await,
+        w.service.admissions.enter_queue(user, s).await,
         Err(QueueError::Disabled)
     ));
     assert!(matches!(
-        w.service.queue_position(user, s).await,
+        w.service.admissions.queue_position(user, s).await,
         Err(QueueError::Disabled)
     ));
     assert!(matches!(
-        w.service.entry_token(user, s).await,
+        w.service.admissions.entry_token(user, s).await,
         Err(QueueError::Disabled)
     ));
     assert!(matches!(
-        w.service.admit_waiting().await,
+        w.service.admissions.admit_waiting().await,
         Err(QueueError::Disabled)
     ));
 }
@@ -890,15 +986,21 @@ async fn only_a_known_schedule_has_a_waiting_room() {
     let (w, _) = World::with_waiting_room(10).await;
     let user = w.user("fan@example.com").await;
     assert!(matches!(
-        w.service.enter_queue(user, ScheduleId(999)).await,
+        w.service
+            .admissions
+            .enter_queue(user, ScheduleId(999))
+            .await,
         Err(QueueError::ScheduleNotFound)
     ));
     assert!(matches!(
-        w.service.queue_position(user, w.schedule.id).await,
+        w.service
+            .admissions
+            .queue_position(user, w.schedule.id)
+            .await,
         Err(QueueError::NotInQueue)
     ));
     assert!(matches!(
-        w.service.entry_token(user, w.schedule.id).await,
+        w.service.admissions.entry_token(user, w.schedule.id).await,
         Err(QueueError::NotInQueue)
     ));
 }

@@ -266,6 +266,14 @@ impl EventBus for KafkaEventBus {
         tokio::spawn(worker.run());
         Ok(())
     }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        vec![
+            ("consumer_retries", load(&self.stats.retries)),
+            ("dead_lettered", load(&self.stats.dead_lettered)),
+        ]
+    }
 }
 
 struct ConsumerLoop {

@@ -96,6 +96,7 @@ mod tests {
         let schedule = store
             .insert_schedule(concert.id, Utc::now(), &grid)
             .await
+            .unwrap()
             .unwrap();
         assert!(store
             .audit_schedule(schedule.id)

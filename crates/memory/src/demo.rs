@@ -35,7 +35,8 @@ pub async fn seed_demo(store: &MemoryStore) -> Result<DemoCatalog, AdminError> {
     let concert = store.insert_concert(&details).await?;
     let schedule = store
         .insert_schedule(concert.id, Utc::now() + Duration::days(30), &grid)
-        .await?;
+        .await?
+        .ok_or(AdminError::NotFound("concert"))?;
     Ok(DemoCatalog { concert, schedule })
 }
 

@@ -6,7 +6,7 @@ use crate::store::{MemoryStore, Tables};
 use async_trait::async_trait;
 use booking_domain::{
     IdempotencyKey, NewOutboxEvent, OutboxBacklog, OutboxEvent, OutboxRepository, Payment,
-    PaymentId, PaymentRequest, PaymentStatus, ProcessedEvents, RepoError, Reservation,
+    PaymentId, PaymentRequest, PaymentStatus, ProcessedEvents, RepoError, RequestId, Reservation,
     ReservationId, ReservationRepository, ReservationStatus, SeatStatus, Transition, UserId,
 };
 use chrono::{DateTime, Utc};
@@ -19,6 +19,7 @@ impl Tables {
         id: ReservationId,
         to: ReservationStatus,
         now: DateTime<Utc>,
+        request_id: Option<&RequestId>,
     ) -> Transition<Reservation> {
         let Some(current) = self.reservations.get(&id) else {
             return Transition::NotFound;
@@ -34,7 +35,8 @@ impl Tables {
             schedule.available_seats += released;
         }
         self.reservations.insert(id, updated.clone());
-        self.push_outbox(NewOutboxEvent::for_reservation(&updated, now), now);
+        let event = NewOutboxEvent::for_reservation(&updated, now, request_id);
+        self.push_outbox(event, now);
         Transition::Done(updated)
     }
 }
@@ -60,7 +62,7 @@ impl MemoryStore {
         Ok(overdue
             .into_iter()
             .filter_map(
-                |id| match t.release_hold(id, ReservationStatus::Expired, now) {
+                |id| match t.release_hold(id, ReservationStatus::Expired, now, None) {
                     Transition::Done(r) => Some(r),
                     _ => None,
                 },
@@ -110,9 +112,10 @@ impl ReservationRepository for MemoryStore {
         &self,
         id: ReservationId,
         now: DateTime<Utc>,
+        request_id: Option<&RequestId>,
     ) -> Result<Transition<Reservation>, RepoError> {
         let mut t = self.tables()?;
-        Ok(t.release_hold(id, ReservationStatus::Cancelled, now))
+        Ok(t.release_hold(id, ReservationStatus::Cancelled, now, request_id))
     }
 
     async fn confirm_with_payment(
@@ -155,7 +158,8 @@ impl ReservationRepository for MemoryStore {
             t.payment_keys
                 .insert((request.user_id, key.clone()), payment.id);
         }
-        t.push_outbox(NewOutboxEvent::for_reservation(&confirmed, now), now);
+        let event = NewOutboxEvent::for_reservation(&confirmed, now, request.request_id.as_ref());
+        t.push_outbox(event, now);
         Ok(Transition::Done(payment))
     }
 

@@ -94,7 +94,7 @@ impl SeatLock for MemorySeatLock {
                 .insert((request.user_id, key.clone()), reservation.id);
         }
         t.push_outbox(
-            NewOutboxEvent::for_reservation(&reservation, request.now),
+            NewOutboxEvent::for_reservation(&reservation, request.now, request.request_id.as_ref()),
             request.now,
         );
         Ok(reservation)
@@ -105,7 +105,7 @@ impl SeatLock for MemorySeatLock {
 mod tests {
     use super::*;
     use booking_domain::{
-        AdminError, CatalogRepository, ConcertDetails, IdempotencyKey, InvariantAudit,
+        CatalogRepository, ConcertDetails, Deleted, IdempotencyKey, InvariantAudit,
         OutboxRepository, PaymentRequest, ReservationRepository, Schedule, ScheduleId, SeatGrid,
         SeatIds, SectionSpec, Transition, UserId,
     };
@@ -128,6 +128,7 @@ mod tests {
             .insert_schedule(concert.id, Utc::now() + Duration::days(1), &grid)
             .await
             .unwrap()
+            .unwrap()
     }
 
     fn request(user: i64, schedule: ScheduleId, seats: &[i64]) -> HoldRequest {
@@ -139,6 +140,7 @@ mod tests {
             idempotency_key: None,
             now,
             expires_at: now + Duration::minutes(5),
+            request_id: None,
         }
     }
 
@@ -270,11 +272,11 @@ mod tests {
             .unwrap();
         assert!(matches!(
             store.delete_schedule(schedule.id).await,
-            Err(AdminError::Conflict(_))
+            Ok(Deleted::InUse)
         ));
         assert!(matches!(
             store.delete_concert(schedule.concert_id).await,
-            Err(AdminError::Conflict(_))
+            Ok(Deleted::InUse)
         ));
         assert_eq!(store.list_seats(schedule.id).await.unwrap().len(), 2);
     }
@@ -299,12 +301,18 @@ mod tests {
             .await
             .unwrap();
 
-        let done = store.cancel_reservation(cancelled.id, now).await.unwrap();
+        let done = store
+            .cancel_reservation(cancelled.id, now, None)
+            .await
+            .unwrap();
         assert!(
             matches!(done, Transition::Done(ref r) if r.status == ReservationStatus::Cancelled)
         );
         assert_eq!(
-            store.cancel_reservation(cancelled.id, now).await.unwrap(),
+            store
+                .cancel_reservation(cancelled.id, now, None)
+                .await
+                .unwrap(),
             Transition::NotPending(ReservationStatus::Cancelled)
         );
 
@@ -314,6 +322,7 @@ mod tests {
             amount: paid.total_amount,
             idempotency_key: Some(IdempotencyKey::parse("p").unwrap()),
             now,
+            request_id: None,
         };
         let Transition::Done(payment) = store.confirm_with_payment(&pay).await.unwrap() else {
             panic!("payment refused");
@@ -336,6 +345,7 @@ mod tests {
             now: overdue.expires_at,
             idempotency_key: None,
             amount: 100,
+            request_id: None,
         };
         assert_eq!(
             store.confirm_with_payment(&late).await.unwrap(),

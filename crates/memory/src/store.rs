@@ -7,9 +7,9 @@
 
 use async_trait::async_trait;
 use booking_domain::{
-    AdminError, CatalogRepository, Concert, ConcertDetails, ConcertId, Email, IdempotencyKey,
-    NewOutboxEvent, NewUser, OutboxEvent, Payment, PaymentId, Readiness, RepoError, Reservation,
-    ReservationId, Role, Schedule, ScheduleId, Seat, SeatGrid, SeatId, SeatStatus, SignUpError,
+    CatalogRepository, Concert, ConcertDetails, ConcertId, Deleted, Email, IdempotencyKey,
+    Inserted, NewOutboxEvent, NewUser, OutboxEvent, Payment, PaymentId, Readiness, RepoError,
+    Reservation, ReservationId, Role, Schedule, ScheduleId, Seat, SeatGrid, SeatId, SeatStatus,
     User, UserId, UserRepository,
 };
 use chrono::{DateTime, Utc};
@@ -100,6 +100,7 @@ impl Tables {
     /// Appends an outbox row in the same "transaction" as the change it reports.
     pub fn push_outbox(&mut self, event: NewOutboxEvent, now: DateTime<Utc>) {
         let id = next(&mut self.seq.outbox);
+        let request_id = event.request_id.map(|r| r.as_str().to_owned());
         self.outbox.insert(
             id,
             OutboxEvent {
@@ -109,7 +110,7 @@ impl Tables {
                 payload: event.payload,
                 created_at: now,
                 published_at: None,
-                request_id: None,
+                request_id,
             },
         );
     }
@@ -147,11 +148,11 @@ impl Tables {
 
 #[async_trait]
 impl UserRepository for MemoryStore {
-    async fn insert_user(&self, user: &NewUser) -> Result<User, SignUpError> {
+    async fn insert_user(&self, user: &NewUser) -> Result<Inserted<User>, RepoError> {
         let mut t = self.tables()?;
         // `Email` is already normalised, so equality is the unique index.
         if t.users.values().any(|u| u.email == user.email.as_str()) {
-            return Err(SignUpError::DuplicateEmail);
+            return Ok(Inserted::Duplicate);
         }
         let stored = User {
             id: UserId(next(&mut t.seq.user)),
@@ -161,7 +162,7 @@ impl UserRepository for MemoryStore {
             role: user.role,
         };
         t.users.insert(stored.id, stored.clone());
-        Ok(stored)
+        Ok(Inserted::New(stored))
     }
 
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
@@ -223,10 +224,10 @@ impl CatalogRepository for MemoryStore {
         }))
     }
 
-    async fn delete_concert(&self, id: ConcertId) -> Result<(), AdminError> {
+    async fn delete_concert(&self, id: ConcertId) -> Result<Deleted, RepoError> {
         let mut t = self.tables()?;
         if !t.concerts.contains_key(&id) {
-            return Err(AdminError::NotFound("concert"));
+            return Ok(Deleted::NotFound);
         }
         let schedules: Vec<ScheduleId> = t
             .schedules
@@ -235,13 +236,11 @@ impl CatalogRepository for MemoryStore {
             .map(|s| s.id)
             .collect();
         if t.has_reservations(&schedules) {
-            return Err(AdminError::Conflict(
-                "the concert has schedules with reservations".into(),
-            ));
+            return Ok(Deleted::InUse);
         }
         t.delete_schedules(&schedules);
         t.concerts.remove(&id);
-        Ok(())
+        Ok(Deleted::Gone)
     }
 
     /// Ordered by start time, then id.
@@ -266,10 +265,10 @@ impl CatalogRepository for MemoryStore {
         concert: ConcertId,
         starts_at: DateTime<Utc>,
         grid: &SeatGrid,
-    ) -> Result<Schedule, AdminError> {
+    ) -> Result<Option<Schedule>, RepoError> {
         let mut t = self.tables()?;
         if !t.concerts.contains_key(&concert) {
-            return Err(AdminError::NotFound("concert"));
+            return Ok(None);
         }
         let id = ScheduleId(next(&mut t.seq.schedule));
         let mut count: i32 = 0;
@@ -295,7 +294,7 @@ impl CatalogRepository for MemoryStore {
             available_seats: count,
         };
         t.schedules.insert(id, schedule.clone());
-        Ok(schedule)
+        Ok(Some(schedule))
     }
 
     async fn update_schedule(
@@ -310,16 +309,16 @@ impl CatalogRepository for MemoryStore {
         }))
     }
 
-    async fn delete_schedule(&self, id: ScheduleId) -> Result<(), AdminError> {
+    async fn delete_schedule(&self, id: ScheduleId) -> Result<Deleted, RepoError> {
         let mut t = self.tables()?;
         if !t.schedules.contains_key(&id) {
-            return Err(AdminError::NotFound("schedule"));
+            return Ok(Deleted::NotFound);
         }
         if t.has_reservations(&[id]) {
-            return Err(AdminError::Conflict("the schedule has reservations".into()));
+            return Ok(Deleted::InUse);
         }
         t.delete_schedules(&[id]);
-        Ok(())
+        Ok(Deleted::Gone)
     }
 
     async fn list_seats(&self, schedule: ScheduleId) -> Result<Vec<Seat>, RepoError> {
@@ -371,8 +370,12 @@ mod tests {
     #[tokio::test]
     async fn ids_are_sequential_per_table() {
         let store = MemoryStore::new();
-        let a = store.insert_user(&new_user("a@x.io")).await.unwrap();
-        let b = store.insert_user(&new_user("b@x.io")).await.unwrap();
+        let Inserted::New(a) = store.insert_user(&new_user("a@x.io")).await.unwrap() else {
+            panic!("a@x.io is new");
+        };
+        let Inserted::New(b) = store.insert_user(&new_user("b@x.io")).await.unwrap() else {
+            panic!("b@x.io is new");
+        };
         let c = store.insert_concert(&details("c")).await.unwrap();
         assert_eq!((a.id, b.id, c.id), (UserId(1), UserId(2), ConcertId(1)));
     }
@@ -382,7 +385,7 @@ mod tests {
         let store = MemoryStore::new();
         store.insert_user(&new_user("a@x.io")).await.unwrap();
         let again = store.insert_user(&new_user("A@X.io")).await;
-        assert!(matches!(again, Err(SignUpError::DuplicateEmail)));
+        assert!(matches!(again, Ok(Inserted::Duplicate)));
     }
 
     #[tokio::test]
@@ -392,6 +395,7 @@ mod tests {
         let schedule = store
             .insert_schedule(concert.id, Utc::now(), &grid())
             .await
+            .unwrap()
             .unwrap();
         assert_eq!((schedule.total_seats, schedule.available_seats), (6, 6));
         let seats = store.list_seats(schedule.id).await.unwrap();
@@ -408,7 +412,7 @@ mod tests {
         let result = store
             .insert_schedule(ConcertId(42), Utc::now(), &grid())
             .await;
-        assert!(matches!(result, Err(AdminError::NotFound("concert"))));
+        assert!(matches!(result, Ok(None)));
     }
 
     #[tokio::test]
@@ -418,17 +422,18 @@ mod tests {
         let schedule = store
             .insert_schedule(concert.id, Utc::now(), &grid())
             .await
+            .unwrap()
             .unwrap();
         store.delete_concert(concert.id).await.unwrap();
         assert!(store.find_schedule(schedule.id).await.unwrap().is_none());
         assert!(store.list_seats(schedule.id).await.unwrap().is_empty());
         assert!(matches!(
             store.delete_concert(concert.id).await,
-            Err(AdminError::NotFound("concert"))
+            Ok(Deleted::NotFound)
         ));
         assert!(matches!(
             store.delete_schedule(schedule.id).await,
-            Err(AdminError::NotFound("schedule"))
+            Ok(Deleted::NotFound)
         ));
     }
 }

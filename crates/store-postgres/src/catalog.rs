@@ -55,9 +55,8 @@ impl PgStore {
         &self,
         lock_seats: &'static str,
         id: i64,
-        what: &'static str,
         delete: F,
-    ) -> Result<(), AdminError>
+    ) -> Result<Deleted, RepoError>
     where
         F: for<'r> FnOnce(
                 &'r mut AsyncPgConnection,
@@ -78,8 +77,8 @@ impl PgStore {
         })
         .await;
         match deleted {
-            Ok(n) => deleted_one(Ok(n), what),
-            Err(TxError::Db(e)) => deleted_one(Err(e), what),
+            Ok(n) => deleted_one(Ok(n)),
+            Err(TxError::Db(e)) => deleted_one(Err(e)),
             Err(TxError::Abort(e)) => Err(e),
         }
     }
@@ -87,14 +86,12 @@ impl PgStore {
 
 /// The outcome of a `DELETE` of one row: gone, not there, or still
 /// referenced by reservations (a foreign key refuses it).
-fn deleted_one(result: QueryResult<usize>, what: &'static str) -> Result<(), AdminError> {
+fn deleted_one(result: QueryResult<usize>) -> Result<Deleted, RepoError> {
     match result {
-        Ok(0) => Err(AdminError::NotFound(what)),
-        Ok(_) => Ok(()),
-        Err(Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => Err(
-            AdminError::Conflict(format!("the {what} has reservations and cannot be deleted")),
-        ),
-        Err(other) => Err(AdminError::Repo(repo_error(other))),
+        Ok(0) => Ok(Deleted::NotFound),
+        Ok(_) => Ok(Deleted::Gone),
+        Err(Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => Ok(Deleted::InUse),
+        Err(other) => Err(repo_error(other)),
     }
 }
 
@@ -160,9 +157,8 @@ impl CatalogRepository for PgStore {
         Ok(row.map(Concert::from))
     }
 
-    async fn delete_concert(&self, id: ConcertId) -> Result<(), AdminError> {
-        let (lock, what) = (LOCK_SEATS_OF_CONCERT, "concert");
-        self.delete_with_seats_locked(lock, id.0, what, move |conn| {
+    async fn delete_concert(&self, id: ConcertId) -> Result<Deleted, RepoError> {
+        self.delete_with_seats_locked(LOCK_SEATS_OF_CONCERT, id.0, move |conn| {
             diesel::delete(concerts::table.find(id.0))
                 .execute(conn)
                 .scope_boxed()
@@ -200,14 +196,14 @@ impl CatalogRepository for PgStore {
         concert: ConcertId,
         starts_at: DateTime<Utc>,
         grid: &SeatGrid,
-    ) -> Result<Schedule, AdminError> {
+    ) -> Result<Option<Schedule>, RepoError> {
         let conn = self.conn().await?;
         let total = grid.total_seats();
         let seat_rows: Vec<_> = grid
             .seats()
             .map(|s| (s.section, s.row, s.number, s.price))
             .collect();
-        in_bounded_transaction(conn, self.timeouts(), move |conn| {
+        let inserted = in_bounded_transaction(conn, self.timeouts(), move |conn| {
             async move {
                 let schedule = diesel::insert_into(concert_schedules::table)
                     .values((
@@ -220,7 +216,7 @@ impl CatalogRepository for PgStore {
                     .await
                     .map_err(|e| match e {
                         Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                            TxError::Abort(AdminError::NotFound("concert"))
+                            TxError::Abort(ScheduleInsert::NoConcert)
                         }
                         other => TxError::Db(other),
                     })?;
@@ -247,8 +243,13 @@ impl CatalogRepository for PgStore {
             }
             .scope_boxed()
         })
-        .await
-        .map_err(|e| e.into_inner(|db| AdminError::Repo(repo_error(db))))
+        .await;
+        match inserted {
+            Ok(schedule) => Ok(Some(schedule)),
+            Err(TxError::Abort(ScheduleInsert::NoConcert)) => Ok(None),
+            Err(TxError::Abort(ScheduleInsert::Failed(e))) => Err(e),
+            Err(TxError::Db(e)) => Err(repo_error(e)),
+        }
     }
 
     async fn update_schedule(
@@ -268,9 +269,8 @@ impl CatalogRepository for PgStore {
         Ok(schedules.await.map_err(repo_error)?.pop())
     }
 
-    async fn delete_schedule(&self, id: ScheduleId) -> Result<(), AdminError> {
-        let (lock, what) = (LOCK_SEATS_OF_SCHEDULE, "schedule");
-        self.delete_with_seats_locked(lock, id.0, what, move |conn| {
+    async fn delete_schedule(&self, id: ScheduleId) -> Result<Deleted, RepoError> {
+        self.delete_with_seats_locked(LOCK_SEATS_OF_SCHEDULE, id.0, move |conn| {
             diesel::delete(concert_schedules::table.find(id.0))
                 .execute(conn)
                 .scope_boxed()
@@ -290,5 +290,18 @@ impl CatalogRepository for PgStore {
             .into_iter()
             .map(Seat::try_from)
             .collect()
+    }
+}
+
+/// Why a schedule insert rolled back.
+enum ScheduleInsert {
+    /// The concert does not exist (the foreign key refused the row).
+    NoConcert,
+    Failed(RepoError),
+}
+
+impl From<RepoError> for ScheduleInsert {
+    fn from(e: RepoError) -> Self {
+        Self::Failed(e)
     }
 }

@@ -146,7 +146,7 @@ pub async fn insert_pending_reservation(
     };
     write_outbox(
         conn,
-        &NewOutboxEvent::for_reservation(&reservation, request.now),
+        &NewOutboxEvent::for_reservation(&reservation, request.now, request.request_id.as_ref()),
     )
     .await?;
     Ok(reservation)

@@ -15,8 +15,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 /// Writes `event` as an outbox row, with the current request id in its
 /// headers; in the caller's transaction, so the row commits with the change.
 pub async fn write_outbox(conn: &mut AsyncPgConnection, event: &NewOutboxEvent) -> QueryResult<()> {
-    let headers = match crate::tx::current_request_id() {
-        Some(id) => serde_json::json!({ "request-id": id }),
+    let headers = match &event.request_id {
+        Some(id) => serde_json::json!({ "request-id": id.as_str() }),
         None => serde_json::json!({}),
     };
     diesel::insert_into(outbox::table)

@@ -92,3 +92,14 @@ impl PgStore {
         })
     }
 }
+
+impl booking_domain::PoolStats for PgStore {
+    fn pool_usage(&self) -> booking_domain::PoolUsage {
+        let status = self.pool.status();
+        booking_domain::PoolUsage {
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+        }
+    }
+}

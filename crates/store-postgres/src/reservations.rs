@@ -122,10 +122,16 @@ impl ReservationRepository for PgStore {
         &self,
         id: ReservationId,
         now: DateTime<Utc>,
+        request_id: Option<&RequestId>,
     ) -> Result<Transition<Reservation>, RepoError> {
         let conn = self.conn().await?;
+        let request_id = request_id.cloned();
         in_bounded_transaction(conn, self.timeouts(), move |conn| {
-            release_reservation(conn, id, ReservationStatus::Cancelled, now).scope_boxed()
+            async move {
+                let to = ReservationStatus::Cancelled;
+                release_reservation(conn, id, to, now, request_id.as_ref()).await
+            }
+            .scope_boxed()
         })
         .await
         .map_err(|e| e.into_inner(repo_error))

@@ -92,6 +92,7 @@ pub async fn release_reservation(
     id: ReservationId,
     to: ReservationStatus,
     now: DateTime<Utc>,
+    request_id: Option<&RequestId>,
 ) -> Result<Transition<Reservation>, TxError<RepoError>> {
     let updated = diesel::update(
         reservations::table
@@ -121,7 +122,8 @@ pub async fn release_reservation(
         .execute(conn)
         .await?;
     let reservation = row.into_domain(seat_ids).map_err(TxError::Abort)?;
-    write_outbox(conn, &NewOutboxEvent::for_reservation(&reservation, now)).await?;
+    let event = NewOutboxEvent::for_reservation(&reservation, now, request_id);
+    write_outbox(conn, &event).await?;
     Ok(Transition::Done(reservation))
 }
 
@@ -157,7 +159,9 @@ pub(crate) async fn expire_overdue(
     let mut expired = Vec::with_capacity(overdue.len());
     for id in overdue {
         let to = ReservationStatus::Expired;
-        if let Transition::Done(r) = release_reservation(conn, ReservationId(id), to, now).await? {
+        if let Transition::Done(r) =
+            release_reservation(conn, ReservationId(id), to, now, None).await?
+        {
             expired.push(r);
         }
     }
@@ -206,7 +210,7 @@ pub(crate) async fn confirm(
     let reservation = row.into_domain(seat_ids).map_err(TxError::Abort)?;
     write_outbox(
         conn,
-        &NewOutboxEvent::for_reservation(&reservation, payment.now),
+        &NewOutboxEvent::for_reservation(&reservation, payment.now, payment.request_id.as_ref()),
     )
     .await?;
     Payment::try_from(stored)

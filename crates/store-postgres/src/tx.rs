@@ -43,17 +43,6 @@ async fn set_local_timeouts(
     .map(drop)
 }
 
-tokio::task_local! {
-    /// The current HTTP request's id; written into the outbox rows of its
-    /// transactions (`headers.request-id`) and so onto the Kafka records.
-    pub static REQUEST_ID: Option<String>;
-}
-
-/// The current request id, if the caller runs inside `REQUEST_ID.scope`.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok().flatten()
-}
-
 /// Runs `work` (which owns its pooled connection) on its own task, so a
 /// caller that is dropped mid-way (client disconnect, timeout) cannot abort
 /// a transaction between two statements: it commits or rolls back, and only
@@ -63,11 +52,7 @@ where
     T: Send + 'static,
     F: Future<Output = T> + Send + 'static,
 {
-    // The spawned task keeps the request id of its caller.
-    let id = current_request_id();
-    tokio::spawn(REQUEST_ID.scope(id, work))
-        .await
-        .map_err(RepoError::unexpected)
+    tokio::spawn(work).await.map_err(RepoError::unexpected)
 }
 
 /// Runs `work` in one transaction on `conn`, bounded by `timeouts`

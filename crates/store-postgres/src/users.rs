@@ -11,9 +11,9 @@ use diesel_async::RunQueryDsl;
 
 #[async_trait]
 impl UserRepository for PgStore {
-    async fn insert_user(&self, user: &NewUser) -> Result<User, SignUpError> {
+    async fn insert_user(&self, user: &NewUser) -> Result<Inserted<User>, RepoError> {
         let mut conn = self.conn().await?;
-        let row = diesel::insert_into(users::table)
+        let inserted = diesel::insert_into(users::table)
             .values((
                 users::email.eq(user.email.as_str()),
                 users::nickname.eq(user.nickname.as_str()),
@@ -22,14 +22,14 @@ impl UserRepository for PgStore {
             ))
             .returning(UserRow::as_returning())
             .get_result(&mut conn)
-            .await
-            .map_err(|e| match e {
-                Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                    SignUpError::DuplicateEmail
-                }
-                other => SignUpError::Repo(repo_error(other)),
-            })?;
-        Ok(User::try_from(row)?)
+            .await;
+        match inserted {
+            Ok(row) => Ok(Inserted::New(User::try_from(row)?)),
+            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                Ok(Inserted::Duplicate)
+            }
+            Err(other) => Err(repo_error(other)),
+        }
     }
 
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {

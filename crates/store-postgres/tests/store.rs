@@ -165,6 +165,7 @@ async fn audit_reports_a_held_seat_without_a_reservation() {
     let schedule = store
         .insert_schedule(concert.id, Utc::now(), &grid)
         .await
+        .unwrap()
         .unwrap();
     let mut conn = db.connection().await;
     diesel::sql_query("UPDATE seats SET status = 'HELD' WHERE id = (SELECT min(id) FROM seats)")
@@ -265,6 +266,7 @@ async fn write_events(conn: &mut diesel_async::AsyncPgConnection, n: usize) {
                 topic: topics::RESERVATION_HELD,
                 key: i.to_string(),
                 payload: serde_json::json!({"n": i}),
+                request_id: None,
             },
         )
         .await

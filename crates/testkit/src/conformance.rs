@@ -72,7 +72,8 @@ impl LockFixture {
             .catalog
             .insert_schedule(concert.id, Utc::now() + Duration::days(30), &grid)
             .await
-            .unwrap();
+            .unwrap()
+            .expect("the concert exists");
         let ids = self
             .catalog
             .list_seats(schedule.id)
@@ -98,6 +99,9 @@ impl LockFixture {
                 })
                 .await
                 .unwrap();
+            let Inserted::New(user) = user else {
+                panic!("racer {i} of run {tag} already exists");
+            };
             ids.push(user.id);
         }
         ids
@@ -117,6 +121,7 @@ pub fn request(user: UserId, schedule: ScheduleId, seats: &[SeatId]) -> HoldRequ
         idempotency_key: None,
         now,
         expires_at: now + Duration::minutes(5),
+        request_id: None,
     }
 }
 

@@ -5,7 +5,7 @@ use crate::dto::{
     ConcertRequest, ConcertResponse, CreateScheduleRequest, ScheduleResponse, UpdateScheduleRequest,
 };
 use crate::error::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{delete, post, put, web, HttpResponse};
 use booking_domain::{AdminError, ConcertId, ScheduleId};
@@ -32,6 +32,7 @@ pub async fn create_concert(
 ) -> Result<HttpResponse, ApiError> {
     let concert = state
         .service
+        .admin
         .create_concert(body.parse().map_err(invalid)?)
         .await?;
     Ok(HttpResponse::Created()
@@ -60,6 +61,7 @@ pub async fn update_concert(
     let details = body.parse().map_err(invalid)?;
     let concert = state
         .service
+        .admin
         .update_concert(ConcertId(*id), details)
         .await?;
     Ok(HttpResponse::Ok().json(ConcertResponse::from(concert)))
@@ -82,7 +84,7 @@ pub async fn delete_concert(
     _admin: AdminUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    state.service.delete_concert(ConcertId(*id)).await?;
+    state.service.admin.delete_concert(ConcertId(*id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -108,6 +110,7 @@ pub async fn create_schedule(
     let grid = body.grid().map_err(invalid)?;
     let schedule = state
         .service
+        .admin
         .create_schedule(ConcertId(*id), body.starts_at, grid)
         .await?;
     Ok(HttpResponse::Created()
@@ -137,6 +140,7 @@ pub async fn update_schedule(
 ) -> Result<HttpResponse, ApiError> {
     let schedule = state
         .service
+        .admin
         .update_schedule(ScheduleId(*id), body.starts_at)
         .await?;
     Ok(HttpResponse::Ok().json(ScheduleResponse::from(schedule)))
@@ -159,6 +163,6 @@ pub async fn delete_schedule(
     _admin: AdminUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    state.service.delete_schedule(ScheduleId(*id)).await?;
+    state.service.admin.delete_schedule(ScheduleId(*id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

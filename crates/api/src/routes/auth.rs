@@ -3,7 +3,7 @@
 use crate::auth::JwtKeys;
 use crate::dto::{LogInRequest, SignUpRequest, TokenResponse, UserResponse};
 use crate::error::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{post, web, HttpResponse};
 
 /// Creates a USER account.
@@ -24,6 +24,7 @@ pub async fn sign_up(
 ) -> Result<HttpResponse, ApiError> {
     let user = state
         .service
+        .accounts
         .sign_up(&body.email, &body.password, &body.nickname)
         .await?;
     Ok(HttpResponse::Created().json(UserResponse::from(user)))
@@ -44,8 +45,12 @@ pub async fn log_in(
     keys: web::Data<JwtKeys>,
     body: web::Json<LogInRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = state.service.log_in(&body.email, &body.password).await?;
-    let token = keys.issue(&user, state.service.now())?;
+    let user = state
+        .service
+        .accounts
+        .log_in(&body.email, &body.password)
+        .await?;
+    let token = keys.issue(&user, state.clock.now())?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         token,
         token_type: "Bearer",

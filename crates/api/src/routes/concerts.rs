@@ -2,14 +2,14 @@
 
 use crate::dto::{ConcertResponse, ScheduleResponse, SeatMapResponse};
 use crate::error::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{get, web, HttpResponse};
 use booking_domain::{ConcertId, ScheduleId};
 
 #[utoipa::path(tag = "concerts", responses((status = 200, body = [ConcertResponse])))]
 #[get("/api/concerts")]
 pub async fn list_concerts(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let concerts = state.service.list_concerts().await?;
+    let concerts = state.service.catalogue.list_concerts().await?;
     Ok(HttpResponse::Ok().json(
         concerts
             .into_iter()
@@ -33,6 +33,7 @@ pub async fn get_concert(
 ) -> Result<HttpResponse, ApiError> {
     let concert = state
         .service
+        .catalogue
         .find_concert(ConcertId(*id))
         .await?
         .ok_or_else(|| ApiError::NotFound("concert not found".into()))?;
@@ -54,6 +55,7 @@ pub async fn list_schedules(
 ) -> Result<HttpResponse, ApiError> {
     let schedules = state
         .service
+        .catalogue
         .list_schedules(ConcertId(*id))
         .await?
         .ok_or_else(|| ApiError::NotFound("concert not found".into()))?;
@@ -85,6 +87,7 @@ pub async fn seat_map(
     let (concert, schedule) = path.into_inner();
     let (schedule, seats) = state
         .service
+        .catalogue
         .seat_map(ConcertId(concert), ScheduleId(schedule))
         .await?
         .ok_or_else(|| ApiError::NotFound("schedule not found for this concert".into()))?;

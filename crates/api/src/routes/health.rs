@@ -1,7 +1,7 @@
 //! Liveness and readiness probes.
 
 use crate::dto::HealthResponse;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{get, web, HttpResponse};
 
 /// The process is up and serving HTTP.

@@ -1,10 +1,10 @@
 //! Paying for a hold, which confirms it.
 
-use super::{idempotency_key, IDEMPOTENT_REPLAYED};
+use super::{idempotency_key, request_id, IDEMPOTENT_REPLAYED};
 use crate::auth::AuthenticatedUser;
 use crate::dto::{PaymentRequestBody, PaymentResponse};
 use crate::error::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use booking_domain::{PaymentId, ReservationId};
@@ -34,7 +34,13 @@ pub async fn pay(
     let key = idempotency_key(&req)?;
     let paid = state
         .service
-        .pay(user.id, ReservationId(body.reservation_id), key)
+        .bookings
+        .pay(
+            user.id,
+            ReservationId(body.reservation_id),
+            key,
+            request_id(&req),
+        )
         .await?;
     let mut response = HttpResponse::Created();
     response.insert_header((header::LOCATION, format!("/api/payments/{}", paid.value.id)));
@@ -57,6 +63,10 @@ pub async fn get_payment(
     user: AuthenticatedUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let payment = state.service.payment_of(user.id, PaymentId(*id)).await?;
+    let payment = state
+        .service
+        .bookings
+        .payment_of(user.id, PaymentId(*id))
+        .await?;
     Ok(HttpResponse::Ok().json(PaymentResponse::from(payment)))
 }

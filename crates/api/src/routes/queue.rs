@@ -3,7 +3,7 @@
 use crate::auth::AuthenticatedUser;
 use crate::error::{ApiError, Problem};
 use crate::sse::Frame;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpResponse};
 use booking_domain::{QueueError, QueueView, ScheduleId};
@@ -75,7 +75,11 @@ pub async fn enter(
     body: web::Json<EnterQueueRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let schedule = ScheduleId(body.schedule_id);
-    let view = state.service.enter_queue(user.id, schedule).await?;
+    let view = state
+        .service
+        .admissions
+        .enter_queue(user.id, schedule)
+        .await?;
     Ok(HttpResponse::Ok().json(QueuePositionResponse::new(schedule, view)))
 }
 
@@ -95,7 +99,11 @@ pub async fn position(
     query: web::Query<ScheduleQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let schedule = ScheduleId(query.schedule_id);
-    let view = state.service.queue_position(user.id, schedule).await?;
+    let view = state
+        .service
+        .admissions
+        .queue_position(user.id, schedule)
+        .await?;
     Ok(HttpResponse::Ok().json(QueuePositionResponse::new(schedule, view)))
 }
 
@@ -117,7 +125,11 @@ pub async fn entry_token(
     query: web::Query<ScheduleQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let schedule = ScheduleId(query.schedule_id);
-    let token = state.service.entry_token(user.id, schedule).await?;
+    let token = state
+        .service
+        .admissions
+        .entry_token(user.id, schedule)
+        .await?;
     Ok(HttpResponse::Ok().json(EntryTokenResponse {
         schedule_id: schedule.0,
         token: token.token,
@@ -149,16 +161,25 @@ pub async fn events(
         .hub
         .as_ref()
         .ok_or_else(|| ApiError::from(QueueError::Disabled))?;
-    let view = state.service.queue_position(user.id, schedule).await?;
+    let view = state
+        .service
+        .admissions
+        .queue_position(user.id, schedule)
+        .await?;
     let rx = if view.position.admitted {
         // Already in: the token, if still unused, and the stream ends.
         let (tx, rx) = tokio::sync::mpsc::channel(1);
-        if let Ok(token) = state.service.entry_token(user.id, schedule).await {
+        if let Ok(token) = state
+            .service
+            .admissions
+            .entry_token(user.id, schedule)
+            .await
+        {
             let _ = tx.try_send(crate::sse::admitted_frame(&token));
         }
         rx
     } else {
-        hub.subscribe(schedule, user.id, view.position)
+        hub.subscribe(schedule, user.id, view)
     };
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()

@@ -1,10 +1,10 @@
 //! Holding seats (a PENDING reservation), reading and cancelling one's own.
 
-use super::{idempotency_key, IDEMPOTENT_REPLAYED, QUEUE_TOKEN};
+use super::{idempotency_key, request_id, IDEMPOTENT_REPLAYED, QUEUE_TOKEN};
 use crate::auth::AuthenticatedUser;
 use crate::dto::{HoldSeatsRequest, ReservationResponse};
 use crate::error::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use booking_domain::{HoldCommand, ReservationId, ScheduleId, SeatId};
@@ -50,14 +50,9 @@ pub async fn hold_seats(
             .get(QUEUE_TOKEN)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        request_id: request_id(&req),
     };
-    let started = std::time::Instant::now();
-    let held = state.service.hold_seats(command).await;
-    let outcome = crate::metrics::hold_outcome(&held.as_ref().map(drop));
-    state
-        .metrics
-        .observe_hold(state.service.strategy(), outcome, started.elapsed());
-    let held = held?;
+    let held = state.service.bookings.hold_seats(command).await?;
     let mut response = HttpResponse::Created();
     response.insert_header((
         header::LOCATION,
@@ -80,7 +75,7 @@ pub async fn my_reservations(
     state: web::Data<AppState>,
     user: AuthenticatedUser,
 ) -> Result<HttpResponse, ApiError> {
-    let list = state.service.my_reservations(user.id).await?;
+    let list = state.service.bookings.my_reservations(user.id).await?;
     Ok(HttpResponse::Ok().json(
         list.into_iter()
             .map(ReservationResponse::from)
@@ -106,6 +101,7 @@ pub async fn get_reservation(
 ) -> Result<HttpResponse, ApiError> {
     let reservation = state
         .service
+        .bookings
         .reservation_of(user.id, ReservationId(*id))
         .await?;
     Ok(HttpResponse::Ok().json(ReservationResponse::from(reservation)))
@@ -125,10 +121,15 @@ pub async fn get_reservation(
 )]
 #[delete("/api/reservations/{id}")]
 pub async fn cancel_reservation(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthenticatedUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let reservation = state.service.cancel(user.id, ReservationId(*id)).await?;
+    let reservation = state
+        .service
+        .bookings
+        .cancel(user.id, ReservationId(*id), request_id(&req))
+        .await?;
     Ok(HttpResponse::Ok().json(ReservationResponse::from(reservation)))
 }

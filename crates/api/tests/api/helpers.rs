@@ -1,13 +1,14 @@
 //! `spawn_app()` and a `TestApp` whose helpers read like a user's actions.
 
 use booking_api::{Application, Secrets, Settings, Strategy};
-use booking_domain::BookingService;
+use booking_domain::{BookingService, EventBus};
 use booking_testkit::{TestDb, TestKafka, TestRedis};
 use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
@@ -20,6 +21,8 @@ pub struct TestApp {
     /// Reservations need an entry token: `hold` fetches one first.
     pub queue_on: bool,
     pub service: BookingService,
+    /// The bus the outbox relay publishes to.
+    pub events: Arc<dyn EventBus>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +102,7 @@ async fn spawn_with(
         .expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let service = app.service().clone();
+    let events = app.events();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -108,6 +112,7 @@ async fn spawn_with(
         kafka: None,
         queue_on,
         service,
+        events,
     }
 }
 
@@ -170,6 +175,7 @@ impl TestApp {
     pub async fn admin(&self) -> TestUser {
         let admin = self
             .service
+            .accounts
             .ensure_admin("root@example.com", "admin-password")
             .await
             .expect("admin");

@@ -1,0 +1,85 @@
+//! Connections to the services, shared by the server's wiring and the
+//! one-shot commands: each opens only what it is asked for.
+
+use crate::config::Settings;
+use crate::wiring::StartupError;
+use booking_domain::{Readiness, RepoError};
+use booking_lock_redis::{redis_pool, RedisLockSettings, RedisSeatLock};
+use booking_store_postgres::tx::TxTimeouts;
+use booking_store_postgres::{run_migrations, PgStore, PoolSettings};
+use deadpool_redis::Pool;
+use std::time::Duration;
+
+pub fn pool_settings(settings: &Settings, url: &str) -> PoolSettings {
+    let db = &settings.database;
+    PoolSettings {
+        url: url.to_owned(),
+        max_size: db.pool_size,
+        wait_timeout: Duration::from_millis(db.pool_wait_ms),
+        connect_timeout: Duration::from_secs(5),
+        tx_timeouts: TxTimeouts {
+            lock: Duration::from_millis(db.lock_timeout_ms),
+            statement: Duration::from_millis(db.statement_timeout_ms),
+        },
+    }
+}
+
+/// Pending migrations (when `database.migrate_on_start`), then a pool
+/// whose database answers.
+pub async fn connect_postgres(settings: &Settings, url: &str) -> Result<PgStore, StartupError> {
+    if settings.database.migrate_on_start {
+        let applied = run_migrations(url).await?;
+        tracing::info!(?applied, "migrations applied");
+    }
+    let store = PgStore::connect(&pool_settings(settings, url))?;
+    store.check_ready().await.map_err(StartupError::Database)?;
+    Ok(store)
+}
+
+/// One Redis pool for the instance (strategy and waiting room), once Redis
+/// answers; `None` when no Redis URL is configured.
+pub async fn redis_pool_from(settings: &Settings) -> Result<Option<Pool>, StartupError> {
+    let redis = &settings.redis;
+    let Some(url) = redis.url.as_deref() else {
+        return Ok(None);
+    };
+    let pool = redis_pool(
+        url,
+        redis.pool_size,
+        Duration::from_millis(redis.pool_wait_ms),
+    )
+    .map_err(|e| StartupError::Redis(e.to_string()))?;
+    RedisReady(pool.clone())
+        .check_ready()
+        .await
+        .map_err(|e| StartupError::Redis(e.to_string()))?;
+    Ok(Some(pool))
+}
+
+/// The `redis` strategy's adapter.
+pub fn redis_seat_lock(settings: &Settings, store: &PgStore, pool: Pool) -> RedisSeatLock {
+    RedisSeatLock::new(
+        store.clone(),
+        pool,
+        RedisLockSettings {
+            lease: Duration::from_millis(settings.redis.lock_lease_ms),
+            key_prefix: settings.redis.key_prefix.clone(),
+        },
+    )
+}
+
+/// Redis answers a PING.
+pub(crate) struct RedisReady(pub Pool);
+
+#[async_trait::async_trait]
+impl Readiness for RedisReady {
+    async fn check_ready(&self) -> Result<(), RepoError> {
+        let unavailable = |e: String| RepoError::Unavailable(format!("redis: {e}"));
+        let mut conn = self.0.get().await.map_err(|e| unavailable(e.to_string()))?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(|e| unavailable(e.to_string()))
+    }
+}

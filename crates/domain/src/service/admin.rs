@@ -1,0 +1,81 @@
+//! Catalogue management (the ADMIN role): concerts and schedules.
+
+use crate::*;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct CatalogueAdmin {
+    catalog: Arc<dyn CatalogRepository>,
+}
+
+impl std::fmt::Debug for CatalogueAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogueAdmin").finish_non_exhaustive()
+    }
+}
+
+/// What the user is told when a delete is refused: reservations exist.
+fn in_use(what: &'static str) -> AdminError {
+    AdminError::Conflict(format!("the {what} has reservations and cannot be deleted"))
+}
+
+impl CatalogueAdmin {
+    pub fn new(catalog: Arc<dyn CatalogRepository>) -> Self {
+        Self { catalog }
+    }
+
+    pub async fn create_concert(&self, details: ConcertDetails) -> Result<Concert, AdminError> {
+        Ok(self.catalog.insert_concert(&details).await?)
+    }
+
+    pub async fn update_concert(
+        &self,
+        id: ConcertId,
+        details: ConcertDetails,
+    ) -> Result<Concert, AdminError> {
+        self.catalog
+            .update_concert(id, &details)
+            .await?
+            .ok_or(AdminError::NotFound("concert"))
+    }
+
+    pub async fn delete_concert(&self, id: ConcertId) -> Result<(), AdminError> {
+        match self.catalog.delete_concert(id).await? {
+            Deleted::Gone => Ok(()),
+            Deleted::NotFound => Err(AdminError::NotFound("concert")),
+            Deleted::InUse => Err(in_use("concert")),
+        }
+    }
+
+    pub async fn create_schedule(
+        &self,
+        concert: ConcertId,
+        starts_at: DateTime<Utc>,
+        grid: SeatGrid,
+    ) -> Result<Schedule, AdminError> {
+        self.catalog
+            .insert_schedule(concert, starts_at, &grid)
+            .await?
+            .ok_or(AdminError::NotFound("concert"))
+    }
+
+    pub async fn update_schedule(
+        &self,
+        id: ScheduleId,
+        starts_at: DateTime<Utc>,
+    ) -> Result<Schedule, AdminError> {
+        self.catalog
+            .update_schedule(id, starts_at)
+            .await?
+            .ok_or(AdminError::NotFound("schedule"))
+    }
+
+    pub async fn delete_schedule(&self, id: ScheduleId) -> Result<(), AdminError> {
+        match self.catalog.delete_schedule(id).await? {
+            Deleted::Gone => Ok(()),
+            Deleted::NotFound => Err(AdminError::NotFound("schedule")),
+            Deleted::InUse => Err(in_use("schedule")),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The use cases, one struct per area over the ports it needs:
+//! [`Accounts`], [`Catalogue`], [`Bookings`] (holds and payments),
+//! [`Admissions`] (the waiting room) and [`CatalogueAdmin`]. None does I/O of
+//! its own. [`BookingService`] bundles them for the HTTP API.
+
+mod accounts;
+mod admin;
+mod admissions;
+mod bookings;
+mod catalogue;
+mod payments;
+
+pub use accounts::Accounts;
+pub use admin::CatalogueAdmin;
+pub use admissions::{Admissions, QueueView, Standing};
+pub use bookings::{Bookings, HoldCommand, Idempotent};
+pub use catalogue::Catalogue;
+
+use crate::*;
+use chrono::Duration;
+use std::sync::Arc;
+
+/// The adapters the use cases run on.
+#[derive(Clone)]
+pub struct Ports {
+    pub users: Arc<dyn UserRepository>,
+    pub catalog: Arc<dyn CatalogRepository>,
+    pub reservations: Arc<dyn ReservationRepository>,
+    pub seat_lock: Arc<dyn SeatLock>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub clock: Arc<dyn Clock>,
+    /// `None` only when the waiting room is switched off (raw-strategy
+    /// benchmarks): then a reservation needs no entry token.
+    pub waiting_room: Option<WaitingRoom>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ports")
+            .field("seat_lock", &self.seat_lock.strategy())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The waiting room and its admission rules.
+#[derive(Clone)]
+pub struct WaitingRoom {
+    pub queue: Arc<dyn Queue>,
+    /// At most this many users of a schedule hold a slot at a time.
+    pub active_limit: usize,
+    /// A rough time one admitted user keeps a slot, for wait estimates.
+    pub expected_session: Duration,
+}
+
+impl std::fmt::Debug for WaitingRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitingRoom")
+            .field("active_limit", &self.active_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every use case of the HTTP API, over one set of ports.
+#[derive(Debug, Clone)]
+pub struct BookingService {
+    pub accounts: Accounts,
+    pub catalogue: Catalogue,
+    pub bookings: Bookings,
+    pub admissions: Admissions,
+    pub admin: CatalogueAdmin,
+}
+
+impl BookingService {
+    /// The hold lifetime of ARCHITECTURE.md: 5 minutes.
+    pub const DEFAULT_HOLD_TTL: Duration = Duration::minutes(5);
+
+    pub fn new(ports: Ports, hold_ttl: Duration) -> Self {
+        let Ports {
+            users,
+            catalog,
+            reservations,
+            seat_lock,
+            hasher,
+            clock,
+            waiting_room,
+        } = ports;
+        Self {
+            accounts: Accounts::new(users, hasher),
+            catalogue: Catalogue::new(catalog.clone()),
+            bookings: Bookings {
+                seat_lock,
+                reservations,
+                clock: clock.clone(),
+                waiting_room: waiting_room.clone(),
+                hold_ttl,
+            },
+            admissions: Admissions {
+                waiting_room,
+                catalog: catalog.clone(),
+                clock,
+            },
+            admin: CatalogueAdmin::new(catalog),
+        }
+    }
+
+    /// The seat-locking strategy's name.
+    pub fn strategy(&self) -> &'static str {
+        self.bookings.seat_lock.strategy()
+    }
+
+    pub fn waiting_room_enabled(&self) -> bool {
+        self.admissions.enabled()
+    }
+}
