@@ -14,7 +14,8 @@
 //!
 //! Every state change is one Lua script, so several API instances can enter,
 //! admit and redeem at once without a coordinator: admission pops the queue
-//! and fills the window in one atomic step.
+//! and fills the window in one atomic step. The `hold:` markers are in
+//! `seat_holds.rs`.
 
 use async_trait::async_trait;
 use booking_domain::*;
@@ -24,6 +25,8 @@ use rand::RngCore;
 use redis::Script;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+mod seat_holds;
 
 struct Scripts {
     enter: Script,
@@ -96,10 +99,6 @@ impl RedisQueue {
 
     fn token_key(&self, schedule: ScheduleId, user: UserId) -> String {
         format!("{}:{user}", self.key("token", schedule))
-    }
-
-    fn hold_key(&self, schedule: ScheduleId, seat: SeatId) -> String {
-        format!("{}:{seat}", self.key("hold", schedule))
     }
 
     fn index_key(&self) -> String {
@@ -398,18 +397,8 @@ impl Queue for RedisQueue {
         reservation: ReservationId,
         until: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        let ttl = (until - Utc::now()).num_milliseconds().max(1);
-        let mut pipe = redis::pipe();
-        for seat in seats {
-            pipe.cmd("SET")
-                .arg(self.hold_key(schedule, *seat))
-                .arg(reservation.0)
-                .arg("PX")
-                .arg(ttl)
-                .ignore();
-        }
-        let mut conn = self.conn().await?;
-        pipe.query_async::<()>(&mut conn).await.map_err(redis_down)
+        self.write_hold_markers(schedule, seats, reservation, until)
+            .await
     }
 
     async fn clear_held(
@@ -418,45 +407,10 @@ impl Queue for RedisQueue {
         seats: &[SeatId],
         reservation: ReservationId,
     ) -> Result<(), RepoError> {
-        let mut invocation = self.scripts.clear_held.prepare_invoke();
-        for seat in seats {
-            invocation.key(self.hold_key(schedule, *seat));
-        }
-        let mut conn = self.conn().await?;
-        invocation
-            .arg(reservation.0)
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map(drop)
-            .map_err(redis_down)
+        self.clear_hold_markers(schedule, seats, reservation).await
     }
 
     async fn held_seats(&self, schedule: ScheduleId) -> Result<Vec<SeatId>, RepoError> {
-        let pattern = format!("{}:*", self.key("hold", schedule));
-        let prefix_len = pattern.len() - 1;
-        let mut conn = self.conn().await?;
-        let mut cursor: u64 = 0;
-        let mut seats = Vec::new();
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .map_err(redis_down)?;
-            seats.extend(
-                keys.iter()
-                    .filter_map(|k| k.get(prefix_len..)?.parse().ok().map(SeatId)),
-            );
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        seats.sort();
-        Ok(seats)
+        self.scan_hold_markers(schedule).await
     }
 }
