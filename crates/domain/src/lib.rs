@@ -3,6 +3,7 @@
 //! Nothing here performs I/O or names a framework.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod audit;
 pub mod catalog;
 pub mod error;
 pub mod events;
@@ -13,6 +14,7 @@ pub mod reservation;
 pub mod service;
 pub mod user;
 
+pub use audit::*;
 pub use catalog::*;
 pub use error::*;
 pub use events::*;
