@@ -4,7 +4,7 @@
 use crate::auth::Argon2Hasher;
 use crate::config::Settings;
 use crate::connect::{connect_postgres, pool_settings, redis_pool_from, redis_seat_lock};
-use crate::wiring::StartupError;
+use crate::startup_error::StartupError;
 use booking_domain::{Accounts, User};
 use booking_store_postgres::PgStore;
 use std::sync::Arc;

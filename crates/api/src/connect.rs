@@ -2,7 +2,7 @@
 //! one-shot commands: each opens only what it is asked for.
 
 use crate::config::Settings;
-use crate::wiring::StartupError;
+use crate::startup_error::StartupError;
 use booking_domain::{Readiness, RepoError};
 use booking_lock_redis::{redis_pool, RedisLockSettings, RedisSeatLock};
 use booking_store_postgres::tx::TxTimeouts;

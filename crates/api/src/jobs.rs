@@ -4,7 +4,6 @@
 //! and the oversell audit.
 
 use crate::config::Settings;
-use crate::state::AppState;
 use booking_domain::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -217,7 +216,12 @@ pub async fn admit_continuously(
 
 /// The oversell guard: every 30 s, audit every schedule from the tables and
 /// export how many seats are in two active reservations (must stay 0).
-pub async fn audit_continuously(state: AppState, mut stopped: watch::Receiver<bool>) {
+pub async fn audit_continuously(
+    catalogue: Catalogue,
+    audit: Arc<dyn InvariantAudit>,
+    oversold: prometheus::IntGauge,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut interval = tokio::time::interval(Duration::from_secs(30));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -225,21 +229,21 @@ pub async fn audit_continuously(state: AppState, mut stopped: watch::Receiver<bo
             _ = interval.tick() => {}
             _ = stopped.changed() => return,
         }
-        let ids = match state.service.catalogue.all_schedules().await {
+        let ids = match catalogue.all_schedules().await {
             Ok(all) => all.into_iter().map(|s| s.id).collect::<Vec<_>>(),
             Err(e) => {
                 tracing::warn!(error = %e, "oversell audit: schedules unavailable");
                 continue;
             }
         };
-        match crate::metrics::oversold_seats(state.audit.as_ref(), &ids).await {
-            Ok(0) => state.metrics.oversold_seats.set(0),
+        match crate::metrics::oversold_seats(audit.as_ref(), &ids).await {
+            Ok(0) => oversold.set(0),
             Ok(n) => {
                 tracing::error!(
                     oversold_seats = n,
                     "OVERSELL: seats in two active reservations"
                 );
-                state.metrics.oversold_seats.set(n);
+                oversold.set(n);
             }
             Err(e) => tracing::warn!(error = %e, "oversell audit failed"),
         }

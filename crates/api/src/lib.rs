@@ -1,5 +1,11 @@
 //! The HTTP API of concert-booking (actix-web), its configuration, and the
 //! composition root that picks the adapters at start-up.
+//!
+//! Where things are: `routes` (handlers and the route table) share `state`
+//! and nothing else of the start-up; `wiring` builds that state from the
+//! settings over either store, with `connect` opening the services;
+//! `server` runs HTTP and the background loops of `jobs`; `commands` are
+//! the binary's one-shot commands.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod auth;
@@ -14,6 +20,7 @@ pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod sse;
+pub mod startup_error;
 pub mod state;
 pub mod telemetry;
 pub mod timed_lock;

@@ -6,7 +6,8 @@ use crate::error::ApiError;
 use crate::jobs::{admit_continuously, audit_continuously};
 use crate::openapi::ApiDoc;
 use crate::routes;
-use crate::wiring::{Components, StartupError};
+use crate::startup_error::StartupError;
+use crate::wiring::Components;
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
@@ -91,7 +92,12 @@ impl Application {
                 stopped.clone(),
             ));
         }
-        tokio::spawn(audit_continuously(state.clone(), stopped));
+        tokio::spawn(audit_continuously(
+            service.catalogue.clone(),
+            state.audit.clone(),
+            state.metrics.oversold_seats.clone(),
+            stopped,
+        ));
         let handle = self.server.handle();
         let hub = state.hub.clone();
         tokio::spawn(async move {
