@@ -43,7 +43,6 @@ pub fn hold_outcome(result: &Result<(), &HoldError>) -> &'static str {
         Err(HoldError::SeatTaken(_)) => "seat_taken",
         Err(HoldError::SoldOut) => "sold_out",
         Err(HoldError::Contention) => "contention",
-        Err(HoldError::EntryTokenRequired) => "no_entry_token",
         Err(HoldError::Repo(_)) => "error",
         Err(_) => "rejected",
     }

@@ -1,6 +1,6 @@
 //! The one way a writer opens a transaction, `in_bounded_transaction`, and
 //! what it needs: the timeouts that bound it, the task that shields it from
-//! a dropped caller, the request id it carries, and its error type.
+//! a dropped caller, and its error type.
 
 use crate::PgConn;
 use booking_domain::RepoError;
