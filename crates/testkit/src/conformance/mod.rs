@@ -2,8 +2,11 @@
 //! against every adapter of it, each from its crate's `tests/` with one
 //! macro line over a fixture.
 //!
-//! - [`seat_lock`]: every `SeatLock` strategy, `seat_lock_conformance_suite!`.
+//! - [`seat_lock`]: every `SeatLock` strategy, `seat_lock_conformance_suite!`;
+//! - [`queue`]: every `Queue` (waiting room), `queue_conformance_suite!`.
 
+pub mod queue;
 pub mod seat_lock;
 
+pub use queue::QueueFixture;
 pub use seat_lock::{is_refusal, race, race_across, request, LockFixture};
