@@ -1,12 +1,12 @@
 //! A fresh, migrated PostgreSQL database per test, so tests run in parallel
 //! without seeing each other's rows.
 //!
-//! The migrations run once into a template database, and each test gets a
-//! copy of it (`CREATE DATABASE ... TEMPLATE`, as crates.io's test databases
-//! do): a copy takes milliseconds, migrating takes much longer. The
-//! template's name carries a hash of `migrations/` (see `build.rs`), so a
-//! changed migration gets a new template, and binaries built from different
-//! migrations can share a server.
+//! The migrations run once per server, into a template database, and each
+//! test gets a copy of it (`CREATE DATABASE ... TEMPLATE`, as crates.io's
+//! test databases do) instead of migrating its own. The template's name
+//! carries a hash of `migrations/` (see `build.rs`), so a changed migration
+//! gets a new template, and binaries built from different migrations can
+//! share a server.
 //!
 //! The server comes from `DATABASE_URL` when it is set (a native PostgreSQL:
 //! `just infra-up` starts one), else from a container started with
@@ -112,6 +112,28 @@ impl TestDb {
         AsyncPgConnection::establish(&self.url)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.url))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut admin = AsyncPgConnection::establish(&admin_url).await.ok()?;
+                diesel::sql_query(sql).execute(&mut admin).await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("warning: test database {} was not dropped", self.name);
+        }
     }
 }
 
@@ -240,28 +262,6 @@ async fn execute_once_template_is_free(
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             done => return done.map(drop),
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        // Drop runs inside the test's runtime: use a thread with its own.
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let mut admin = AsyncPgConnection::establish(&admin_url).await.ok()?;
-                diesel::sql_query(sql).execute(&mut admin).await.ok()
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Some(_))) {
-            eprintln!("warning: test database {} was not dropped", self.name);
         }
     }
 }

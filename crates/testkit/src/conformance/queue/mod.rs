@@ -76,8 +76,9 @@ const LONG_TTL: Duration = Duration::minutes(5);
 /// loaded machine.
 const SHORT_TTL: Duration = Duration::seconds(1);
 
+/// The schedule whose waiting room the scenarios fill.
 const S: ScheduleId = ScheduleId(7);
-
+/// A schedule with nobody in its waiting room.
 const OTHER: ScheduleId = ScheduleId(8);
 
 fn waiting(position: u64, of: u64) -> QueuePosition {
