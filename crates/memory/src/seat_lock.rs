@@ -103,12 +103,16 @@ impl SeatLock for MemorySeatLock {
 
 #[cfg(test)]
 mod tests {
+    //! What only the in-memory strategy promises, or what the `SeatLock`
+    //! conformance suite (run in `tests/conformance.rs`) does not check.
+
     use super::*;
     use booking_domain::{
         CatalogRepository, ConcertDetails, Deleted, IdempotencyKey, InvariantAudit,
         OutboxRepository, PaymentRequest, ReservationRepository, Schedule, ScheduleId, SeatGrid,
-        SeatIds, SectionSpec, Transition, UserId,
+        SectionSpec, Transition, UserId,
     };
+    use booking_testkit::conformance::race;
     use chrono::{Duration, Utc};
     use std::sync::Arc;
 
@@ -132,76 +136,32 @@ mod tests {
     }
 
     fn request(user: i64, schedule: ScheduleId, seats: &[i64]) -> HoldRequest {
-        let now = Utc::now();
-        HoldRequest {
-            user_id: UserId(user),
-            schedule_id: schedule,
-            seat_ids: SeatIds::parse(seats.iter().copied().map(SeatId).collect()).unwrap(),
-            idempotency_key: None,
-            now,
-            expires_at: now + Duration::minutes(5),
-            request_id: None,
-        }
+        let seats: Vec<SeatId> = seats.iter().copied().map(SeatId).collect();
+        booking_testkit::conformance::request(UserId(user), schedule, &seats)
     }
 
+    /// The suite lets a loser be told `SoldOut` (strategies with a stock
+    /// pre-check); in memory every loser learns exactly which seat was taken.
     #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-    async fn one_winner_per_seat_under_200_racers() {
+    async fn a_racing_loser_is_told_which_seat_was_taken() {
         let store = MemoryStore::new();
         let schedule = schedule_with_seats(&store, 10).await;
-        let lock = Arc::new(MemorySeatLock::new(store.clone()));
-        let start = Arc::new(tokio::sync::Barrier::new(200));
-
-        let racers: Vec<_> = (1..=200)
-            .map(|user| {
-                let lock = Arc::clone(&lock);
-                let start = Arc::clone(&start);
-                tokio::spawn(async move {
-                    start.wait().await;
-                    lock.hold_seats(&request(user, schedule.id, &[1])).await
-                })
-            })
+        let lock: Arc<dyn SeatLock> = Arc::new(MemorySeatLock::new(store.clone()));
+        let requests = (1..=200)
+            .map(|user| request(user, schedule.id, &[1]))
             .collect();
-        let mut won = 0;
-        let mut taken = 0;
-        for racer in racers {
-            match racer.await.unwrap() {
-                Ok(_) => won += 1,
-                Err(HoldError::SeatTaken(ids)) => {
-                    assert_eq!(ids, vec![SeatId(1)]);
-                    taken += 1;
-                }
-                Err(other) => panic!("unexpected error: {other}"),
-            }
-        }
-        assert_eq!((won, taken), (1, 199));
+        let results = race(&lock, requests).await;
 
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1);
+        for lost in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(
+                matches!(lost, HoldError::SeatTaken(ids) if ids == &[SeatId(1)]),
+                "unexpected error: {lost}"
+            );
+        }
         let report = store.audit_schedule(schedule.id).await.unwrap();
-        assert_eq!(report.violations(), Vec::<String>::new());
         assert_eq!((report.held, report.reported_available), (1, 9));
-        assert_eq!(report.active_reservations, 1);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn overlapping_multi_seat_holds_are_all_or_nothing() {
-        let store = MemoryStore::new();
-        let schedule = schedule_with_seats(&store, 6).await;
-        let lock = Arc::new(MemorySeatLock::new(store.clone()));
-        // Each request overlaps its neighbours: at most every other one wins.
-        let racers: Vec<_> = (0..5)
-            .map(|i| {
-                let lock = Arc::clone(&lock);
-                tokio::spawn(async move {
-                    lock.hold_seats(&request(i + 1, schedule.id, &[i + 1, i + 2]))
-                        .await
-                })
-            })
-            .collect();
-        for racer in racers {
-            let _ = racer.await.unwrap();
-        }
-        let report = store.audit_schedule(schedule.id).await.unwrap();
-        assert_eq!(report.violations(), Vec::<String>::new());
-        assert_eq!(report.held, report.active_reservations * 2);
     }
 
     #[tokio::test]
@@ -230,36 +190,23 @@ mod tests {
         );
     }
 
+    /// Like the database's unique (user_id, idempotency_key) index: a key
+    /// used by one user is free for another.
     #[tokio::test]
-    async fn hold_checks_schedule_seats_and_key() {
+    async fn an_idempotency_key_is_scoped_to_its_user() {
         let store = MemoryStore::new();
-        let first = schedule_with_seats(&store, 2).await;
-        let second = schedule_with_seats(&store, 3).await;
+        let schedule = schedule_with_seats(&store, 3).await;
         let lock = MemorySeatLock::new(store.clone());
-
-        let err = lock.hold_seats(&request(1, ScheduleId(99), &[1])).await;
-        assert!(matches!(err, Err(HoldError::ScheduleNotFound)));
-        let err = lock.hold_seats(&request(1, first.id, &[1, 99])).await;
-        assert!(matches!(err, Err(HoldError::SeatsNotFound(ids)) if ids == [SeatId(99)]));
-        let err = lock.hold_seats(&request(1, first.id, &[1, 3])).await;
-        assert!(matches!(err, Err(HoldError::ForeignSeats(ids)) if ids == [SeatId(3)]));
-
-        let key = IdempotencyKey::parse("k-1").unwrap();
-        let keyed = |seats: &[i64]| HoldRequest {
-            idempotency_key: Some(key.clone()),
-            ..request(1, second.id, seats)
+        let keyed = |user: i64, seats: &[i64]| {
+            let mut request = request(user, schedule.id, seats);
+            request.idempotency_key = Some(IdempotencyKey::parse("k-1").unwrap());
+            request
         };
-        let held = lock.hold_seats(&keyed(&[3, 4])).await.unwrap();
-        assert_eq!(held.total_amount, 200);
-        assert_eq!(held.status, ReservationStatus::Pending);
-        let err = lock.hold_seats(&keyed(&[3])).await;
+
+        lock.hold_seats(&keyed(1, &[1])).await.unwrap();
+        let err = lock.hold_seats(&keyed(1, &[2])).await;
         assert!(matches!(err, Err(HoldError::DuplicateIdempotencyKey)));
-        // The same key is free for another user.
-        let other = HoldRequest {
-            user_id: UserId(2),
-            ..keyed(&[5])
-        };
-        lock.hold_seats(&other).await.unwrap();
+        lock.hold_seats(&keyed(2, &[3])).await.unwrap();
     }
 
     #[tokio::test]

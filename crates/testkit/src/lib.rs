@@ -1,6 +1,6 @@
 //! Test infrastructure shared by every crate's tests: real services (from
 //! the environment, else containers), a fresh database per test, and the
-//! `SeatLock` conformance suite that every strategy must pass.
+//! conformance suites every `SeatLock` strategy and every `Queue` must pass.
 
 pub mod conformance;
 pub mod kafka;

@@ -1,0 +1,12 @@
+//! Conformance suites: the behaviour a port promises, written once and run
+//! against every adapter of it, each from its crate's `tests/` with one
+//! macro line over a fixture.
+//!
+//! - [`seat_lock`]: every `SeatLock` strategy, `seat_lock_conformance_suite!`;
+//! - [`queue`]: every `Queue` (waiting room), `queue_conformance_suite!`.
+
+pub mod queue;
+pub mod seat_lock;
+
+pub use queue::QueueFixture;
+pub use seat_lock::{is_refusal, race, race_across, request, LockFixture};
