@@ -8,15 +8,7 @@ use std::sync::{Arc, Mutex};
 #[tokio::test(flavor = "multi_thread")]
 async fn embedded_mode_serves_the_demo_concert_and_books_it() {
     let app = spawn_embedded_app().await;
-    let concerts = expect_status(app.get("/api/concerts", None).await, StatusCode::OK).await;
-    let concert = concerts[0]["id"].as_i64().expect("a demo concert");
-    let schedules = expect_status(
-        app.get(&format!("/api/concerts/{concert}/schedules"), None)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    let schedule = schedules[0]["id"].as_i64().unwrap();
+    let (concert, schedule) = demo_schedule(&app).await;
     let seats = app.seat_statuses(concert, schedule).await;
     assert!(!seats.is_empty());
 
@@ -51,15 +43,7 @@ async fn embedded_outbox_rows_carry_the_request_id() {
         )
         .await
         .unwrap();
-    let concerts = expect_status(app.get("/api/concerts", None).await, StatusCode::OK).await;
-    let concert = concerts[0]["id"].as_i64().unwrap();
-    let schedules = expect_status(
-        app.get(&format!("/api/concerts/{concert}/schedules"), None)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    let schedule = schedules[0]["id"].as_i64().unwrap();
+    let (concert, schedule) = demo_schedule(&app).await;
     let seat = app.seat_statuses(concert, schedule).await[0].0;
     let fan = app.user("fan").await;
     let response = app.hold(&fan, schedule, &[seat], None).await;
@@ -99,4 +83,20 @@ impl EventHandler for CapturedEvents {
         self.0.lock().unwrap().push(event.clone());
         Ok(())
     }
+}
+
+/// The demo concert embedded mode seeds, and its one schedule.
+async fn demo_schedule(app: &TestApp) -> (i64, i64) {
+    let concerts = expect_status(app.get("/api/concerts", None).await, StatusCode::OK).await;
+    let concert = concerts[0]["id"].as_i64().expect("a demo concert");
+    let schedules = expect_status(
+        app.get(&format!("/api/concerts/{concert}/schedules"), None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    (
+        concert,
+        schedules[0]["id"].as_i64().expect("a demo schedule"),
+    )
 }

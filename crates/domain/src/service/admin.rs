@@ -15,9 +15,15 @@ impl std::fmt::Debug for CatalogueAdmin {
     }
 }
 
-/// What the user is told when a delete is refused: reservations exist.
-fn in_use(what: &'static str) -> AdminError {
-    AdminError::Conflict(format!("the {what} has reservations and cannot be deleted"))
+/// What the user is told of a delete the store refused or did not find.
+fn deleted(outcome: Deleted, what: &'static str) -> Result<(), AdminError> {
+    match outcome {
+        Deleted::Gone => Ok(()),
+        Deleted::NotFound => Err(AdminError::NotFound(what)),
+        Deleted::InUse => Err(AdminError::Conflict(format!(
+            "the {what} has reservations and cannot be deleted"
+        ))),
+    }
 }
 
 impl CatalogueAdmin {
@@ -41,11 +47,7 @@ impl CatalogueAdmin {
     }
 
     pub async fn delete_concert(&self, id: ConcertId) -> Result<(), AdminError> {
-        match self.catalog.delete_concert(id).await? {
-            Deleted::Gone => Ok(()),
-            Deleted::NotFound => Err(AdminError::NotFound("concert")),
-            Deleted::InUse => Err(in_use("concert")),
-        }
+        deleted(self.catalog.delete_concert(id).await?, "concert")
     }
 
     pub async fn create_schedule(
@@ -72,10 +74,6 @@ impl CatalogueAdmin {
     }
 
     pub async fn delete_schedule(&self, id: ScheduleId) -> Result<(), AdminError> {
-        match self.catalog.delete_schedule(id).await? {
-            Deleted::Gone => Ok(()),
-            Deleted::NotFound => Err(AdminError::NotFound("schedule")),
-            Deleted::InUse => Err(in_use("schedule")),
-        }
+        deleted(self.catalog.delete_schedule(id).await?, "schedule")
     }
 }
