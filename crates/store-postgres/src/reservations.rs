@@ -4,7 +4,7 @@
 
 use crate::models::{PaymentRow, ReservationRow};
 use crate::schema::{payments, reservation_seats, reservations};
-use crate::transitions::{confirm, expire_overdue, release_reservation};
+use crate::transitions::{confirm, expire_overdue, release_reservation, reservation_seat_ids};
 use crate::tx::{in_bounded_transaction, TxError};
 use crate::{constraint_violated, repo_error, PgStore};
 use async_trait::async_trait;
@@ -42,19 +42,6 @@ pub async fn load_reservation(
     };
     let seat_ids = reservation_seat_ids(conn, id).await?;
     Ok(Some((row, seat_ids)))
-}
-
-pub(crate) async fn reservation_seat_ids(
-    conn: &mut AsyncPgConnection,
-    id: i64,
-) -> QueryResult<Vec<SeatId>> {
-    let ids: Vec<i64> = reservation_seats::table
-        .filter(reservation_seats::reservation_id.eq(id))
-        .order(reservation_seats::seat_id)
-        .select(reservation_seats::seat_id)
-        .load(conn)
-        .await?;
-    Ok(ids.into_iter().map(SeatId).collect())
 }
 
 #[async_trait]

@@ -8,13 +8,26 @@
 
 use crate::models::{PaymentRow, ReservationRow};
 use crate::outbox::write_outbox;
-use crate::reservations::reservation_seat_ids;
 use crate::schema::{payments, reservation_seats, reservations, seats};
 use crate::tx::TxError;
 use booking_domain::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+/// A reservation's seat ids, ascending.
+pub(crate) async fn reservation_seat_ids(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+) -> QueryResult<Vec<SeatId>> {
+    let ids: Vec<i64> = reservation_seats::table
+        .filter(reservation_seats::reservation_id.eq(id))
+        .order(reservation_seats::seat_id)
+        .select(reservation_seats::seat_id)
+        .load(conn)
+        .await?;
+    Ok(ids.into_iter().map(SeatId).collect())
+}
 
 /// Locks the seats of a reservation in ascending id order.
 async fn lock_seats(conn: &mut AsyncPgConnection, ids: &[SeatId]) -> QueryResult<()> {
