@@ -77,10 +77,6 @@ impl PgStore {
         self.timeouts
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// A pooled connection, or `Unavailable` when the database is down or
     /// every connection stayed busy for the wait timeout.
     pub async fn conn(&self) -> Result<PgConn, RepoError> {
