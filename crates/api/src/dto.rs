@@ -125,22 +125,25 @@ pub struct SeatMapResponse {
 }
 
 impl SeatMapResponse {
-    pub fn new(schedule: Schedule, seats: Vec<Seat>) -> Self {
+    /// `statuses` are `layout`'s, position by position.
+    pub fn new(layout: &SeatLayout, statuses: &SeatStatuses) -> Self {
         Self {
-            concert_id: schedule.concert_id.0,
-            schedule_id: schedule.id.0,
-            total_seats: schedule.total_seats,
-            available_seats: schedule.available_seats,
-            seats: seats
-                .into_iter()
-                .map(|s| SeatResponse {
+            concert_id: layout.concert.0,
+            schedule_id: layout.schedule.0,
+            total_seats: layout.total_seats,
+            available_seats: statuses.available(),
+            seats: layout
+                .seats
+                .iter()
+                .zip(&statuses.0)
+                .map(|(s, status)| SeatResponse {
                     id: s.id.0,
-                    section: s.section,
+                    section: s.section.clone(),
                     row: s.row,
                     number: s.number,
                     price: s.price,
-                    status: s.status,
-                    available: s.status == SeatStatus::Available,
+                    status: *status,
+                    available: *status == SeatStatus::Available,
                 })
                 .collect(),
         }
@@ -293,4 +296,36 @@ pub struct HealthResponse {
     pub waiting_room: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(seats: i64) -> SeatLayout {
+        SeatLayout {
+            schedule: ScheduleId(1),
+            concert: ConcertId(1),
+            total_seats: i32::try_from(seats).unwrap(),
+            seats: (1..=seats)
+                .map(|n| SeatPlace {
+                    id: SeatId(n),
+                    section: "A".into(),
+                    row: 1,
+                    number: i32::try_from(n).unwrap(),
+                    price: 5000,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_full_map_keeps_its_fields_and_their_order() {
+        let statuses = SeatStatuses(vec![SeatStatus::Held]);
+        let body = serde_json::to_string(&SeatMapResponse::new(&layout(1), &statuses)).unwrap();
+        assert_eq!(
+            body,
+            r#"{"concertId":1,"scheduleId":1,"totalSeats":1,"availableSeats":0,"seats":[{"id":1,"section":"A","row":1,"number":1,"price":5000,"status":"HELD","available":false}]}"#
+        );
+    }
 }

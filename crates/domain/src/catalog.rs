@@ -197,6 +197,96 @@ pub struct Seat {
     pub version: i64,
 }
 
+/// Where one seat is and what it costs: its part of the seat map besides
+/// its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatPlace {
+    pub id: SeatId,
+    pub section: String,
+    pub row: i32,
+    pub number: i32,
+    pub price: i64,
+}
+
+/// Where a schedule's seats are and what they cost, ordered by seat id. The
+/// seats are generated with the schedule and never change after, so a
+/// layout read once stays true for as long as the schedule exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatLayout {
+    pub schedule: ScheduleId,
+    pub concert: ConcertId,
+    pub total_seats: i32,
+    pub seats: Vec<SeatPlace>,
+}
+
+/// The status of every seat of a schedule, ordered by seat id: the order of
+/// its [`SeatLayout`], position by position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatStatuses(pub Vec<SeatStatus>);
+
+impl SeatStatuses {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many seats are AVAILABLE.
+    pub fn available(&self) -> i32 {
+        let n = self
+            .0
+            .iter()
+            .filter(|s| **s == SeatStatus::Available)
+            .count();
+        i32::try_from(n).unwrap_or(i32::MAX)
+    }
+
+    /// Whether these statuses are of `layout`'s seats: one per seat.
+    pub fn fit(&self, layout: &SeatLayout) -> bool {
+        self.0.len() == layout.seats.len()
+    }
+}
+
+/// A schedule's seat map: its layout and its statuses, read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatMap {
+    pub layout: SeatLayout,
+    pub statuses: SeatStatuses,
+}
+
+impl SeatMap {
+    /// The map of `schedule` from its seats, ordered by id.
+    pub fn from_seats(
+        schedule: ScheduleId,
+        concert: ConcertId,
+        total_seats: i32,
+        seats: Vec<Seat>,
+    ) -> Self {
+        let statuses = SeatStatuses(seats.iter().map(|s| s.status).collect());
+        let seats = seats
+            .into_iter()
+            .map(|s| SeatPlace {
+                id: s.id,
+                section: s.section,
+                row: s.row,
+                number: s.number,
+                price: s.price,
+            })
+            .collect();
+        Self {
+            layout: SeatLayout {
+                schedule,
+                concert,
+                total_seats,
+                seats,
+            },
+            statuses,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

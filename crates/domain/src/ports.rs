@@ -89,6 +89,14 @@ pub trait CatalogRepository: Send + Sync {
 
     /// The seat map, ordered by id.
     async fn list_seats(&self, schedule: ScheduleId) -> Result<Vec<Seat>, RepoError>;
+    /// A schedule's layout and statuses, read together (one connection);
+    /// `None` when the schedule does not exist.
+    async fn find_seat_map(&self, schedule: ScheduleId) -> Result<Option<SeatMap>, RepoError>;
+    /// The statuses alone, ordered by seat id, for a reader that keeps the
+    /// layout (one query). `None` when the schedule does not exist: a
+    /// schedule has at least one seat (`SeatGrid::parse`), so no seats
+    /// means no schedule.
+    async fn seat_statuses(&self, schedule: ScheduleId) -> Result<Option<SeatStatuses>, RepoError>;
 }
 
 #[async_trait]

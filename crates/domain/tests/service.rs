@@ -650,15 +650,18 @@ async fn a_schedule_with_reservations_cannot_be_deleted() {
 #[tokio::test]
 async fn the_seat_map_belongs_to_its_concert() {
     let w = World::new().await;
-    let (schedule, seats) = w
+    let map = w
         .service
         .catalogue
         .seat_map(w.schedule.concert_id, w.schedule.id)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(schedule, w.schedule);
-    assert_eq!(seats.len(), 10);
+    assert_eq!(map.layout.schedule, w.schedule.id);
+    assert_eq!(map.layout.concert, w.schedule.concert_id);
+    assert_eq!(map.layout.total_seats, w.schedule.total_seats);
+    assert_eq!(map.layout.seats.len(), 10);
+    assert_eq!(map.statuses.available(), 10);
     let wrong_concert = ConcertId(w.schedule.concert_id.0 + 1);
     assert!(w
         .service
@@ -667,6 +670,38 @@ async fn the_seat_map_belongs_to_its_concert() {
         .await
         .unwrap()
         .is_none());
+}
+
+#[tokio::test]
+async fn the_seat_statuses_follow_a_hold_in_the_layouts_order() {
+    let w = World::new().await;
+    let user = w.user("fan@example.com").await;
+    let map = w
+        .service
+        .catalogue
+        .seat_map(w.schedule.concert_id, w.schedule.id)
+        .await
+        .unwrap()
+        .unwrap();
+    w.hold(user, &[2, 4], None).await.unwrap();
+    let statuses = w
+        .service
+        .catalogue
+        .seat_statuses(w.schedule.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(statuses.fit(&map.layout));
+    let held: Vec<SeatId> = map
+        .layout
+        .seats
+        .iter()
+        .zip(&statuses.0)
+        .filter(|(_, status)| **status == SeatStatus::Held)
+        .map(|(seat, _)| seat.id)
+        .collect();
+    assert_eq!(held, [SeatId(2), SeatId(4)]);
+    assert_eq!(statuses.available(), 8);
 }
 
 // --- waiting room --------------------------------------------------------------

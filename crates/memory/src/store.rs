@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use booking_domain::{
     CatalogRepository, Concert, ConcertDetails, ConcertId, Deleted, Email, IdempotencyKey,
     Inserted, NewOutboxEvent, NewUser, OutboxEvent, Payment, PaymentId, Readiness, RepoError,
-    Reservation, ReservationId, Role, Schedule, ScheduleId, Seat, SeatGrid, SeatId, SeatStatus,
-    User, UserId, UserRepository,
+    Reservation, ReservationId, Role, Schedule, ScheduleId, Seat, SeatGrid, SeatId, SeatMap,
+    SeatStatus, SeatStatuses, User, UserId, UserRepository,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -113,6 +113,13 @@ impl Tables {
                 request_id,
             },
         );
+    }
+
+    /// The seats of `schedule`, ordered by id.
+    pub fn seats_of(&self, schedule: ScheduleId) -> impl Iterator<Item = &Seat> + '_ {
+        self.seats
+            .values()
+            .filter(move |s| s.schedule_id == schedule)
     }
 
     /// Moves the given seats from `from` to `to`, bumping their version, and
@@ -323,11 +330,21 @@ impl CatalogRepository for MemoryStore {
 
     async fn list_seats(&self, schedule: ScheduleId) -> Result<Vec<Seat>, RepoError> {
         let t = self.tables()?;
-        Ok(t.seats
-            .values()
-            .filter(|s| s.schedule_id == schedule)
-            .cloned()
-            .collect())
+        Ok(t.seats_of(schedule).cloned().collect())
+    }
+
+    async fn find_seat_map(&self, id: ScheduleId) -> Result<Option<SeatMap>, RepoError> {
+        let t = self.tables()?;
+        Ok(t.schedules.get(&id).map(|schedule| {
+            let seats = t.seats_of(id).cloned().collect();
+            SeatMap::from_seats(id, schedule.concert_id, schedule.total_seats, seats)
+        }))
+    }
+
+    async fn seat_statuses(&self, id: ScheduleId) -> Result<Option<SeatStatuses>, RepoError> {
+        let t = self.tables()?;
+        let statuses: Vec<SeatStatus> = t.seats_of(id).map(|s| s.status).collect();
+        Ok((!statuses.is_empty()).then_some(SeatStatuses(statuses)))
     }
 }
 
@@ -356,6 +373,21 @@ mod tests {
 
     fn details(title: &str) -> ConcertDetails {
         ConcertDetails::parse(title, "artist", "venue", "").unwrap()
+    }
+
+    /// The seat-map reads agree with the seats, some of them held or sold.
+    #[tokio::test]
+    async fn seat_map_reads_agree_with_the_seats() {
+        use booking_testkit::conformance::catalog;
+        let store = MemoryStore::new();
+        let schedule = catalog::schedule_for_seat_map(&store).await;
+        {
+            let mut t = store.tables().unwrap();
+            let ids: Vec<SeatId> = t.seats_of(schedule.id).map(|s| s.id).collect();
+            t.move_seats(&ids[1..3], SeatStatus::Available, SeatStatus::Held);
+            t.move_seats(&ids[2..3], SeatStatus::Held, SeatStatus::Reserved);
+        }
+        catalog::seat_map_reads_agree_with_the_seats(&store, &schedule).await;
     }
 
     fn new_user(email: &str) -> NewUser {

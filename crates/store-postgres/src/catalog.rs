@@ -1,6 +1,6 @@
 //! `CatalogRepository` over PostgreSQL: concerts, schedules and seat grids.
 
-use crate::models::{ConcertRow, ScheduleRow, SeatRow};
+use crate::models::{corrupt, ConcertRow, ScheduleRow, SeatRow};
 use crate::schema::{concert_schedules, concerts, seats};
 use crate::tx::{in_bounded_transaction, TxError};
 use crate::{repo_error, PgStore};
@@ -290,6 +290,58 @@ impl CatalogRepository for PgStore {
             .into_iter()
             .map(Seat::try_from)
             .collect()
+    }
+
+    /// One checkout, two queries: the schedule row, then its seats. The
+    /// available count is the seats' own, not a separate count.
+    async fn find_seat_map(&self, id: ScheduleId) -> Result<Option<SeatMap>, RepoError> {
+        let mut conn = self.conn().await?;
+        let Some(schedule) = concert_schedules::table
+            .find(id.0)
+            .select(ScheduleRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(repo_error)?
+        else {
+            return Ok(None);
+        };
+        let seats = seats::table
+            .filter(seats::schedule_id.eq(id.0))
+            .order(seats::id)
+            .select(SeatRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(repo_error)?
+            .into_iter()
+            .map(Seat::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let schedule = schedule.into_domain(0);
+        Ok(Some(SeatMap::from_seats(
+            id,
+            schedule.concert_id,
+            schedule.total_seats,
+            seats,
+        )))
+    }
+
+    /// One query, the status column only.
+    async fn seat_statuses(&self, id: ScheduleId) -> Result<Option<SeatStatuses>, RepoError> {
+        let mut conn = self.conn().await?;
+        let raw: Vec<String> = seats::table
+            .filter(seats::schedule_id.eq(id.0))
+            .order(seats::id)
+            .select(seats::status)
+            .load(&mut conn)
+            .await
+            .map_err(repo_error)?;
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        raw.iter()
+            .map(|s| SeatStatus::parse(s).ok_or_else(|| corrupt("seat status", s)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|statuses| Some(SeatStatuses(statuses)))
     }
 }
 

@@ -6,7 +6,7 @@ use booking_domain::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-fn corrupt(what: &str, value: &str) -> RepoError {
+pub(crate) fn corrupt(what: &str, value: &str) -> RepoError {
     RepoError::unexpected(format!("unknown {what} '{value}' in the database"))
 }
 

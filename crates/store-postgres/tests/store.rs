@@ -38,6 +38,25 @@ async fn schema_matches_migrations() {
     );
 }
 
+/// The seat-map reads agree with the seats, some of them held or sold.
+#[tokio::test(flavor = "multi_thread")]
+async fn seat_map_reads_agree_with_the_seats() {
+    use booking_testkit::conformance::catalog;
+    let db = TestDb::new().await;
+    let store = db.store();
+    let schedule = catalog::schedule_for_seat_map(&store).await;
+    let mut conn = db.connection().await;
+    diesel::sql_query(
+        "UPDATE seats SET status = CASE WHEN id % 3 = 0 THEN 'RESERVED' ELSE 'HELD' END
+          WHERE schedule_id = $1 AND id % 2 = 0",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(schedule.id.0)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    catalog::seat_map_reads_agree_with_the_seats(&store, &schedule).await;
+}
+
 /// Exactly one owner holds a lease until it runs out; then another may take it.
 #[tokio::test(flavor = "multi_thread")]
 async fn job_lease_has_one_holder_until_it_expires() {

@@ -85,11 +85,11 @@ pub async fn seat_map(
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (concert, schedule) = path.into_inner();
-    let (schedule, seats) = state
+    let map = state
         .service
         .catalogue
         .seat_map(ConcertId(concert), ScheduleId(schedule))
         .await?
         .ok_or_else(|| ApiError::NotFound("schedule not found for this concert".into()))?;
-    Ok(HttpResponse::Ok().json(SeatMapResponse::new(schedule, seats)))
+    Ok(HttpResponse::Ok().json(SeatMapResponse::new(&map.layout, &map.statuses)))
 }

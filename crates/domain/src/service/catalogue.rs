@@ -44,18 +44,23 @@ impl Catalogue {
         self.catalog.list_schedules(id).await.map(Some)
     }
 
-    /// The seat map of a schedule of a concert; `None` when the pair does not exist.
+    /// The seat map of a schedule of a concert, layout and statuses read
+    /// together; `None` when the pair does not exist.
     pub async fn seat_map(
         &self,
         concert: ConcertId,
         schedule: ScheduleId,
-    ) -> Result<Option<(Schedule, Vec<Seat>)>, RepoError> {
-        match self.catalog.find_schedule(schedule).await? {
-            Some(s) if s.concert_id == concert => {
-                let seats = self.catalog.list_seats(schedule).await?;
-                Ok(Some((s, seats)))
-            }
-            _ => Ok(None),
-        }
+    ) -> Result<Option<SeatMap>, RepoError> {
+        let map = self.catalog.find_seat_map(schedule).await?;
+        Ok(map.filter(|m| m.layout.concert == concert))
+    }
+
+    /// The statuses of a schedule's seats, in the order of its layout, for
+    /// a reader that keeps the layout; `None` once the schedule is gone.
+    pub async fn seat_statuses(
+        &self,
+        schedule: ScheduleId,
+    ) -> Result<Option<SeatStatuses>, RepoError> {
+        self.catalog.seat_statuses(schedule).await
     }
 }

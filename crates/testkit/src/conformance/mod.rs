@@ -3,8 +3,11 @@
 //! macro line over a fixture.
 //!
 //! - [`seat_lock`]: every `SeatLock` strategy, `seat_lock_conformance_suite!`;
-//! - [`queue`]: every `Queue` (waiting room), `queue_conformance_suite!`.
+//! - [`queue`]: every `Queue` (waiting room), `queue_conformance_suite!`;
+//! - [`catalog`]: the seat-map reads of every `CatalogRepository`, two
+//!   functions an adapter's test calls.
 
+pub mod catalog;
 pub mod queue;
 pub mod seat_lock;
 
