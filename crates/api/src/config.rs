@@ -15,6 +15,7 @@ pub struct Settings {
     pub expiry: ExpirySettings,
     pub retention: RetentionSettings,
     pub booking: BookingSettings,
+    pub catalog: CatalogSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
 }
@@ -250,6 +251,29 @@ impl Default for BookingSettings {
             hold_ttl_secs: 300,
             optimistic_max_retries: 3,
             optimistic_backoff_ms: 5,
+        }
+    }
+}
+
+/// The public catalogue's seat maps, served from memory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CatalogSettings {
+    /// A schedule's seat map is rebuilt when a request comes this long
+    /// after its statuses were read: the most a map can lag behind the
+    /// database. `0` rebuilds for every request that finds no rebuild
+    /// started after it arrived (read-your-writes).
+    pub seat_map_max_age_ms: u64,
+    /// At most this many schedules' maps are kept per instance; the least
+    /// recently read goes first.
+    pub seat_map_capacity: usize,
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self {
+            seat_map_max_age_ms: 250,
+            seat_map_capacity: 256,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! (RFC 9457). Unexpected errors are logged with their cause chain and say
 //! nothing internal to the client.
 
+use crate::seat_maps::SeatMapError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use booking_domain::*;
@@ -158,6 +159,15 @@ impl From<RepoError> for ApiError {
                 Self::Unavailable("a dependency is unavailable, try again shortly".into())
             }
             RepoError::Unexpected(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<SeatMapError> for ApiError {
+    fn from(e: SeatMapError) -> Self {
+        match e {
+            SeatMapError::Repo(e) => e.into(),
+            SeatMapError::Encode(e) => Self::internal(e),
         }
     }
 }

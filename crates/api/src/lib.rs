@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod seat_maps;
 pub mod server;
 pub mod sse;
 pub mod startup_error;

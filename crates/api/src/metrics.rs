@@ -26,6 +26,8 @@ pub struct Metrics {
     outbox_oldest_age: Gauge,
     job_events: IntCounterVec,
     db_pool: IntGaugeVec,
+    seat_map_rebuilds: IntCounter,
+    seat_maps_cached: IntGauge,
     pub oversold_seats: IntGauge,
     info: IntGaugeVec,
 }
@@ -101,6 +103,14 @@ impl Metrics {
             db_pool: register(&r, IntGaugeVec::new(
                 Opts::new("booking_db_pool_connections", "Database pool: size, available, waiting"),
                 &["state"],
+            )?),
+            seat_map_rebuilds: register(&r, IntCounter::new(
+                "booking_seat_map_rebuilds_total",
+                "Reads of the store to rebuild a seat map (at most one per schedule per max age)",
+            )?),
+            seat_maps_cached: register(&r, IntGauge::new(
+                "booking_seat_maps_cached",
+                "Schedules whose seat map this instance keeps in memory",
             )?),
             oversold_seats: register(&r, IntGauge::new(
                 "booking_oversold_seats",
@@ -205,6 +215,13 @@ impl Metrics {
                 .with_label_values(&[state])
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
+    }
+
+    /// The seat-map cache's running total of rebuilds and its size.
+    pub fn seat_maps(&self, rebuilds: u64, cached: usize) {
+        Self::catch_up(&self.seat_map_rebuilds, rebuilds);
+        self.seat_maps_cached
+            .set(i64::try_from(cached).unwrap_or(i64::MAX));
     }
 
     pub fn encode(&self) -> Result<String, prometheus::Error> {

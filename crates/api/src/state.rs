@@ -3,6 +3,7 @@
 
 use crate::jobs::Jobs;
 use crate::metrics::Metrics;
+use crate::seat_maps::SeatMaps;
 use crate::sse::QueueHub;
 use booking_domain::{BookingService, Clock, InvariantAudit, PoolStats, Readiness};
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct AppState {
     pub service: BookingService,
+    /// The public seat maps, served from memory.
+    pub seat_maps: SeatMaps,
     pub readiness: Arc<dyn Readiness>,
     /// `postgres` or `memory`.
     pub store_kind: &'static str,

@@ -7,6 +7,7 @@ use crate::config::{Secrets, Settings, Strategy};
 use crate::connect::{connect_postgres, redis_pool_from, redis_seat_lock, RedisReady};
 use crate::jobs::{instance_id, JobStores, Jobs};
 use crate::metrics::Metrics;
+use crate::seat_maps::SeatMaps;
 use crate::sse::{HubSettings, QueueHub};
 use crate::startup_error::StartupError;
 use crate::state::AppState;
@@ -173,11 +174,17 @@ where
     };
     let hold_ttl = chrono::Duration::seconds(settings.booking.hold_ttl_secs);
     let service = BookingService::new(ports, hold_ttl);
+    let seat_maps = SeatMaps::new(
+        Arc::new(service.catalogue.clone()),
+        Duration::from_millis(settings.catalog.seat_map_max_age_ms),
+        settings.catalog.seat_map_capacity,
+    );
     let hub = service
         .waiting_room_enabled()
         .then(|| hub_for(settings, &service));
     Ok(AppState {
         service,
+        seat_maps,
         readiness,
         store_kind: kind,
         hub,

@@ -85,6 +85,8 @@ pub async fn delete_concert(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     state.service.admin.delete_concert(ConcertId(*id)).await?;
+    // This instance's seat maps go now; the others' at their next rebuild.
+    state.seat_maps.forget_concert(ConcertId(*id));
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -164,5 +166,6 @@ pub async fn delete_schedule(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     state.service.admin.delete_schedule(ScheduleId(*id)).await?;
+    state.seat_maps.forget_schedule(ScheduleId(*id));
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,9 +2,12 @@
 
 use crate::dto::{ConcertResponse, ScheduleResponse, SeatMapResponse};
 use crate::error::{ApiError, Problem};
+use crate::seat_maps::{Encoded, SeatMapSnapshot};
 use crate::state::AppState;
-use actix_web::{get, web, HttpResponse};
+use actix_web::http::header::{ContentType, ETag, EntityTag, Header, IfNoneMatch, CACHE_CONTROL};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use booking_domain::{ConcertId, ScheduleId};
+use std::sync::Arc;
 
 #[utoipa::path(tag = "concerts", responses((status = 200, body = [ConcertResponse])))]
 #[get("/api/concerts")]
@@ -67,15 +70,30 @@ pub async fn list_schedules(
     ))
 }
 
-/// Every seat of the schedule with its status, ordered by id.
+/// How long a client may reuse a seat map without asking:
+/// not at all; it revalidates with `If-None-Match` every time, and a 304
+/// costs the server a header compare, no body and no database.
+const MAP_CACHE_CONTROL: &str = "no-cache";
+
+/// Every seat of the schedule with its status, ordered by id. Served from
+/// memory: the statuses may lag the database by up to
+/// `catalog.seat_map_max_age_ms` (250 ms); the hold decides. Sends an
+/// `ETag`; with a matching `If-None-Match` the answer is 304, no body.
 #[utoipa::path(
     tag = "concerts",
     params(
         ("id" = i64, Path, description = "Concert id"),
-        ("scheduleId" = i64, Path, description = "Schedule id")
+        ("scheduleId" = i64, Path, description = "Schedule id"),
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of a map the client has: 304 if it is still current")
     ),
     responses(
-        (status = 200, body = SeatMapResponse),
+        (status = 200, body = SeatMapResponse, headers(
+            ("ETag" = String, description = "Strong tag of this body, e.g. `\"map-3f2a…\"`; the same on every instance for the same bytes"),
+            ("Cache-Control" = String, description = "`no-cache`: keep it, but revalidate before reuse")
+        )),
+        (status = 304, description = "Not modified: the client's copy (named by `If-None-Match`) is current. No body", headers(
+            ("ETag" = String), ("Cache-Control" = String)
+        )),
         (status = 404, body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -83,13 +101,45 @@ pub async fn list_schedules(
 pub async fn seat_map(
     state: web::Data<AppState>,
     path: web::Path<(i64, i64)>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (concert, schedule) = path.into_inner();
-    let map = state
-        .service
-        .catalogue
-        .seat_map(ConcertId(concert), ScheduleId(schedule))
+    let snapshot = snapshot(&state, path.into_inner()).await?;
+    Ok(conditional(&req, &snapshot.map, MAP_CACHE_CONTROL))
+}
+
+/// The schedule's map from the cache, or 404.
+async fn snapshot(
+    state: &AppState,
+    (concert, schedule): (i64, i64),
+) -> Result<Arc<SeatMapSnapshot>, ApiError> {
+    state
+        .seat_maps
+        .get(ConcertId(concert), ScheduleId(schedule))
         .await?
-        .ok_or_else(|| ApiError::NotFound("schedule not found for this concert".into()))?;
-    Ok(HttpResponse::Ok().json(SeatMapResponse::new(&map.layout, &map.statuses)))
+        .ok_or_else(|| ApiError::NotFound("schedule not found for this concert".into()))
+}
+
+/// 200 with the body, or 304 without it when `If-None-Match` names its tag
+/// (weak comparison, as RFC 9110 asks for `If-None-Match`). A header that
+/// does not parse is ignored.
+fn conditional(req: &HttpRequest, encoded: &Encoded, cache_control: &'static str) -> HttpResponse {
+    let tag = EntityTag::new_strong(encoded.etag.clone());
+    let unchanged = match IfNoneMatch::parse(req) {
+        Ok(IfNoneMatch::Any) => true,
+        Ok(IfNoneMatch::Items(items)) => items.iter().any(|t| t.weak_eq(&tag)),
+        Err(_) => false,
+    };
+    let mut response = match unchanged {
+        true => HttpResponse::NotModified(),
+        false => HttpResponse::Ok(),
+    };
+    response
+        .insert_header(ETag(tag))
+        .insert_header((CACHE_CONTROL, cache_control));
+    match unchanged {
+        true => response.finish(),
+        false => response
+            .content_type(ContentType::json())
+            .body(encoded.body.clone()),
+    }
 }

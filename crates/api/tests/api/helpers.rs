@@ -44,11 +44,25 @@ pub struct TestSchedule {
 /// the pessimistic strategy and the waiting room off: the booking rules
 /// without the queue in front.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_adjusted(|_| {}).await
+}
+
+/// `spawn_app`, with some settings changed.
+pub async fn spawn_app_adjusted(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::new().await;
     let mut settings = Settings::default();
     settings.database.url = Some(db.url().to_owned());
     settings.queue.enabled = false;
+    read_your_writes(&mut settings);
+    adjust(&mut settings);
     spawn_with(settings, Some(db), None).await
+}
+
+/// Most tests read the seat map right after a write and expect to see it:
+/// a max age of 0 makes every read rebuild the map unless a rebuild started
+/// after it arrived. The cache's own tests (`seat_map.rs`) set a real one.
+fn read_your_writes(settings: &mut Settings) {
+    settings.catalog.seat_map_max_age_ms = 0;
 }
 
 /// Starts the API as it runs in production: `strategy`, and the waiting
@@ -69,6 +83,7 @@ pub async fn spawn_app_configured(
     settings.redis.url = Some(redis.url().to_owned());
     settings.redis.key_prefix = redis.prefix().to_owned();
     fast_queue(&mut settings);
+    read_your_writes(&mut settings);
     adjust(&mut settings);
     spawn_with(settings, Some(db), Some(redis)).await
 }
@@ -82,6 +97,7 @@ fn fast_queue(settings: &mut Settings) {
 pub async fn spawn_embedded_app() -> TestApp {
     let mut settings = Settings::default();
     fast_queue(&mut settings);
+    read_your_writes(&mut settings);
     spawn_with(settings, None, None).await
 }
 
@@ -193,6 +209,22 @@ impl TestApp {
 
     /// A concert with one schedule of `rows` x `per_row` seats at 5000 each.
     pub async fn schedule(&self, admin: &TestUser, rows: i32, per_row: i32) -> TestSchedule {
+        let (concert_id, schedule_id) = self.create_schedule(admin, rows, per_row).await;
+        let seat_ids = self
+            .seat_statuses(concert_id, schedule_id)
+            .await
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        TestSchedule {
+            concert_id,
+            schedule_id,
+            seat_ids,
+        }
+    }
+
+    /// `schedule` without reading its seat map: (concert id, schedule id).
+    pub async fn create_schedule(&self, admin: &TestUser, rows: i32, per_row: i32) -> (i64, i64) {
         let concert: Value = expect_status(
             self.post(
                 "/api/admin/concerts",
@@ -215,18 +247,7 @@ impl TestApp {
             StatusCode::CREATED,
         )
         .await;
-        let schedule_id = schedule["id"].as_i64().expect("schedule id");
-        let seat_ids = self
-            .seat_statuses(concert_id, schedule_id)
-            .await
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        TestSchedule {
-            concert_id,
-            schedule_id,
-            seat_ids,
-        }
+        (concert_id, schedule["id"].as_i64().expect("schedule id"))
     }
 
     /// (seat id, status) of every seat, as the public seat map shows them.
@@ -380,6 +401,22 @@ impl TestApp {
         .await
         .expect("count query");
         c.n
+    }
+
+    /// The value of an unlabelled series at `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .get("/metrics", None)
+            .await
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| {
+                let (series, value) = line.split_once(' ')?;
+                (series == name).then(|| value.parse().ok()).flatten()
+            })
+            .unwrap_or_else(|| panic!("no series {name} in /metrics"))
     }
 
     /// Runs a statement directly (to age a hold, say).

@@ -11,3 +11,4 @@ mod expiry;
 mod helpers;
 mod metrics;
 mod queue;
+mod seat_map;
