@@ -1,6 +1,7 @@
 //! The seat map from memory. Per schedule, each instance keeps the map's
-//! JSON already encoded, with its ETag, and rebuilds it when a request
-//! finds it older than `catalog.seat_map_max_age_ms`.
+//! three HTTP representations already encoded (the full JSON, the layout,
+//! the compact statuses), each with its ETag, and rebuilds them when a
+//! request finds them older than `catalog.seat_map_max_age_ms`.
 //!
 //! One rebuild at a time per schedule (single flight): a request that finds
 //! the map too old waits for the rebuild under way, if any, and takes its
@@ -13,7 +14,7 @@
 //! a rebuild reads the statuses alone. A stale map is fine: the hold, not
 //! the map, decides who gets a seat.
 
-use crate::dto::SeatMapResponse;
+use crate::dto::{SeatLayoutResponse, SeatMapResponse, SeatStatusesResponse};
 use actix_web::web::Bytes;
 use async_trait::async_trait;
 use booking_domain::{
@@ -91,19 +92,42 @@ pub struct SeatMapSnapshot {
     read_at: Instant,
     /// `GET .../seats`: layout and statuses, the original JSON.
     pub map: Encoded,
+    /// `GET .../seats/statuses`: the compact statuses.
+    pub statuses: Encoded,
+    /// `GET .../seats/layout`: encoded once per schedule.
+    pub layout: Arc<Encoded>,
 }
 
 impl SeatMapSnapshot {
     fn encode(
-        layout: &SeatLayout,
+        layout: &KnownLayout,
         statuses: &SeatStatuses,
         read_at: Instant,
     ) -> Result<Self, serde_json::Error> {
         Ok(Self {
-            concert: layout.concert,
+            concert: layout.seats.concert,
             read_at,
-            map: Encoded::json("map", &SeatMapResponse::new(layout, statuses))?,
+            map: Encoded::json("map", &SeatMapResponse::new(&layout.seats, statuses))?,
+            statuses: Encoded::json(
+                "statuses",
+                &SeatStatusesResponse::new(&layout.seats, statuses),
+            )?,
+            layout: layout.encoded.clone(),
         })
+    }
+}
+
+/// A layout read once, and its encoding.
+#[derive(Debug)]
+struct KnownLayout {
+    seats: SeatLayout,
+    encoded: Arc<Encoded>,
+}
+
+impl KnownLayout {
+    fn encode(seats: SeatLayout) -> Result<Self, serde_json::Error> {
+        let encoded = Arc::new(Encoded::json("layout", &SeatLayoutResponse::new(&seats))?);
+        Ok(Self { seats, encoded })
     }
 }
 
@@ -112,7 +136,7 @@ impl SeatMapSnapshot {
 struct Slot {
     /// Held by the one request that rebuilds, for the whole rebuild: the
     /// others queue behind it. Keeps the layout once it is read.
-    rebuild: tokio::sync::Mutex<Option<Arc<SeatLayout>>>,
+    rebuild: tokio::sync::Mutex<Option<Arc<KnownLayout>>>,
     /// The latest rebuild's result, read without waiting.
     current: RwLock<Option<Arc<SeatMapSnapshot>>>,
     /// When it was last asked for, in ms since the cache started (eviction).
@@ -208,10 +232,12 @@ impl SeatMaps {
             None => None,
         };
         let rebuilt = match (layout.as_ref(), statuses) {
-            (Some(known), Some(statuses)) if statuses.fit(known) => Some((known.clone(), statuses)),
+            (Some(known), Some(statuses)) if statuses.fit(&known.seats) => {
+                Some((known.clone(), statuses))
+            }
             // First read, or the seats no longer match the layout: read both.
             _ => match self.inner.reads.seat_map(concert, schedule).await? {
-                Some(map) => Some((Arc::new(map.layout), map.statuses)),
+                Some(map) => Some((Arc::new(KnownLayout::encode(map.layout)?), map.statuses)),
                 None => None,
             },
         };
@@ -507,7 +533,7 @@ mod tests {
         assert_eq!(catalogue.reads(), (1, 1));
         assert_eq!(maps.rebuilds(), 2);
         assert!(snapshots.iter().all(|s| Arc::ptr_eq(s, &snapshots[0])));
-        assert!(snapshots[0].map.etag.starts_with("map-"));
+        assert!(snapshots[0].statuses.etag.starts_with("statuses-"));
     }
 
     #[tokio::test(start_paused = true)]
@@ -607,10 +633,14 @@ mod tests {
         let a = one.get(CONCERT, SCHEDULE).await.unwrap().unwrap();
         let b = two.get(CONCERT, SCHEDULE).await.unwrap().unwrap();
         assert_eq!(a.map.etag, b.map.etag, "two instances, one tag");
+        assert_eq!(a.statuses.etag, b.statuses.etag);
+        assert_eq!(a.layout.etag, b.layout.etag);
 
         catalogue.set_status(3, SeatStatus::Reserved);
         tokio::time::advance(MAX_AGE * 2).await;
         let c = one.get(CONCERT, SCHEDULE).await.unwrap().unwrap();
         assert_ne!(c.map.etag, a.map.etag);
+        assert_ne!(c.statuses.etag, a.statuses.etag);
+        assert_eq!(c.layout.etag, a.layout.etag, "the layout did not change");
     }
 }

@@ -1,6 +1,8 @@
 //! Public reads: concerts, their schedules, and a schedule's seat map.
 
-use crate::dto::{ConcertResponse, ScheduleResponse, SeatMapResponse};
+use crate::dto::{
+    ConcertResponse, ScheduleResponse, SeatLayoutResponse, SeatMapResponse, SeatStatusesResponse,
+};
 use crate::error::{ApiError, Problem};
 use crate::seat_maps::{Encoded, SeatMapSnapshot};
 use crate::state::AppState;
@@ -70,10 +72,12 @@ pub async fn list_schedules(
     ))
 }
 
-/// How long a client may reuse a seat map without asking:
+/// How long a client may reuse a seat map or its statuses without asking:
 /// not at all; it revalidates with `If-None-Match` every time, and a 304
 /// costs the server a header compare, no body and no database.
 const MAP_CACHE_CONTROL: &str = "no-cache";
+/// The layout never changes while the schedule exists.
+const LAYOUT_CACHE_CONTROL: &str = "public, max-age=3600";
 
 /// Every seat of the schedule with its status, ordered by id. Served from
 /// memory: the statuses may lag the database by up to
@@ -105,6 +109,68 @@ pub async fn seat_map(
 ) -> Result<HttpResponse, ApiError> {
     let snapshot = snapshot(&state, path.into_inner()).await?;
     Ok(conditional(&req, &snapshot.map, MAP_CACHE_CONTROL))
+}
+
+/// Where the schedule's seats are and what they cost, without statuses,
+/// ordered by seat id: read it once, then poll `.../seats/statuses`.
+#[utoipa::path(
+    tag = "concerts",
+    params(
+        ("id" = i64, Path, description = "Concert id"),
+        ("scheduleId" = i64, Path, description = "Schedule id"),
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of a layout the client has: 304 if it is still current")
+    ),
+    responses(
+        (status = 200, body = SeatLayoutResponse, headers(
+            ("ETag" = String, description = "Strong tag of this body, e.g. `\"layout-9c01…\"`"),
+            ("Cache-Control" = String, description = "`public, max-age=3600`: a schedule's layout does not change")
+        )),
+        (status = 304, description = "Not modified. No body", headers(
+            ("ETag" = String), ("Cache-Control" = String)
+        )),
+        (status = 404, body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/api/concerts/{id}/schedules/{scheduleId}/seats/layout")]
+pub async fn seat_layout(
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let snapshot = snapshot(&state, path.into_inner()).await?;
+    Ok(conditional(&req, &snapshot.layout, LAYOUT_CACHE_CONTROL))
+}
+
+/// Every seat's status in 2 bits, for clients that poll: seat `i` of the
+/// layout (seat id order) is `(byte[i / 4] >> (2 * (i % 4))) & 3` of the
+/// base64-decoded `statuses`, `0` AVAILABLE, `1` HELD, `2` RESERVED. As
+/// fresh as the full map, with its own `ETag`.
+#[utoipa::path(
+    tag = "concerts",
+    params(
+        ("id" = i64, Path, description = "Concert id"),
+        ("scheduleId" = i64, Path, description = "Schedule id"),
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of statuses the client has: 304 while no seat changed")
+    ),
+    responses(
+        (status = 200, body = SeatStatusesResponse, headers(
+            ("ETag" = String, description = "Strong tag of this body, e.g. `\"statuses-51be…\"`"),
+            ("Cache-Control" = String, description = "`no-cache`: keep it, but revalidate before reuse")
+        )),
+        (status = 304, description = "Not modified: no seat changed since the client's copy. No body", headers(
+            ("ETag" = String), ("Cache-Control" = String)
+        )),
+        (status = 404, body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/api/concerts/{id}/schedules/{scheduleId}/seats/statuses")]
+pub async fn seat_statuses(
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let snapshot = snapshot(&state, path.into_inner()).await?;
+    Ok(conditional(&req, &snapshot.statuses, MAP_CACHE_CONTROL))
 }
 
 /// The schedule's map from the cache, or 404.

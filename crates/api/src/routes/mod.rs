@@ -44,6 +44,8 @@ route_table!(
     concerts::get_concert,
     concerts::list_schedules,
     concerts::seat_map,
+    concerts::seat_layout,
+    concerts::seat_statuses,
     reservations::my_reservations,
     reservations::hold_seats,
     reservations::get_reservation,

@@ -1,7 +1,8 @@
-//! The seat map from memory: ETags and 304, the max age, and one rebuild
-//! for many concurrent readers.
+//! The seat map from memory: ETags and 304, the max age, the compact
+//! status form, and one rebuild for many concurrent readers.
 
 use crate::helpers::*;
+use base64::Engine as _;
 use reqwest::{header, Response, StatusCode};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -33,34 +34,59 @@ fn etag_of(response: &Response) -> String {
         .to_owned()
 }
 
+/// The statuses of the compact form, decoded as the OpenAPI text says.
+fn decode_statuses(body: &Value) -> Vec<&'static str> {
+    assert_eq!(body["encoding"], "2bit-le");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body["statuses"].as_str().expect("statuses"))
+        .expect("base64");
+    let seats = body["totalSeats"].as_u64().expect("totalSeats") as usize;
+    assert_eq!(bytes.len(), seats.div_ceil(4));
+    (0..seats)
+        .map(|i| match (bytes[i / 4] >> (2 * (i % 4))) & 3 {
+            0 => "AVAILABLE",
+            1 => "HELD",
+            2 => "RESERVED",
+            other => panic!("seat {i} has the unused code {other}"),
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unchanged_seat_map_is_answered_304_without_a_body() {
     let app = spawn_cached_app(MAX_AGE_MS).await;
     let admin = app.admin().await;
     let s = app.schedule(&admin, 2, 5).await;
 
-    let path = map_path(s.concert_id, s.schedule_id);
-    let first = app.get(&path, None).await;
-    assert_eq!(first.status(), StatusCode::OK);
-    let etag = etag_of(&first);
-    assert!(
-        etag.starts_with('"') && etag.ends_with('"'),
-        "a strong tag: {etag}"
-    );
-    assert_eq!(first.headers()[header::CACHE_CONTROL], "no-cache");
+    for suffix in ["", "/statuses", "/layout"] {
+        let path = format!("{}{suffix}", map_path(s.concert_id, s.schedule_id));
+        let first = app.get(&path, None).await;
+        assert_eq!(first.status(), StatusCode::OK, "{path}");
+        let etag = etag_of(&first);
+        assert!(
+            etag.starts_with('"') && etag.ends_with('"'),
+            "a strong tag: {etag}"
+        );
+        let cache_control = first.headers()[header::CACHE_CONTROL].to_str().unwrap();
+        let expected = match suffix {
+            "/layout" => "public, max-age=3600",
+            _ => "no-cache",
+        };
+        assert_eq!(cache_control, expected, "{path}");
 
-    let again = get_if_none_match(&app, &path, &etag).await;
-    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-    assert_eq!(etag_of(&again), etag);
-    assert_eq!(again.headers()[header::CACHE_CONTROL], "no-cache");
-    assert!(again.bytes().await.unwrap().is_empty(), "a 304 has no body");
+        let again = get_if_none_match(&app, &path, &etag).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(etag_of(&again), etag);
+        assert!(again.headers().contains_key(header::CACHE_CONTROL));
+        assert!(again.bytes().await.unwrap().is_empty(), "a 304 has no body");
 
-    // A weak copy of the tag, or one of several, matches too.
-    let listed = format!("\"other\", W/{etag}");
-    let weak = get_if_none_match(&app, &path, &listed).await;
-    assert_eq!(weak.status(), StatusCode::NOT_MODIFIED);
-    let stale = get_if_none_match(&app, &path, "\"not-this-one\"").await;
-    assert_eq!(stale.status(), StatusCode::OK);
+        // A weak copy of the tag, or one of several, matches too.
+        let listed = format!("\"other\", W/{etag}");
+        let weak = get_if_none_match(&app, &path, &listed).await;
+        assert_eq!(weak.status(), StatusCode::NOT_MODIFIED, "{path}");
+        let stale = get_if_none_match(&app, &path, "\"not-this-one\"").await;
+        assert_eq!(stale.status(), StatusCode::OK, "{path}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -105,6 +131,78 @@ async fn a_hold_shows_on_the_map_within_the_max_age_and_changes_its_etag() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_compact_statuses_agree_with_the_json_map_seat_by_seat() {
+    let app = spawn_cached_app(MAX_AGE_MS).await;
+    let admin = app.admin().await;
+    // 11 seats: the last byte is partly used.
+    let s = app.schedule(&admin, 1, 11).await;
+    let fan = app.user("fan").await;
+    let paid = expect_status(
+        app.hold(&fan, s.schedule_id, &[s.seat_ids[1], s.seat_ids[4]], None)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    expect_status(
+        app.pay(&fan, paid["id"].as_i64().unwrap(), None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    expect_status(
+        app.hold(&fan, s.schedule_id, &[s.seat_ids[5], s.seat_ids[10]], None)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let mut expected = vec!["AVAILABLE"; 11];
+    (expected[1], expected[4]) = ("RESERVED", "RESERVED");
+    (expected[5], expected[10]) = ("HELD", "HELD");
+
+    // Nothing changes from here on: once the map shows the writes, every
+    // later rebuild reads the same statuses.
+    let path = map_path(s.concert_id, s.schedule_id);
+    let mut map = Value::Null;
+    for _ in 0..250 {
+        map = expect_status(app.get(&path, None).await, StatusCode::OK).await;
+        let shown: Vec<&str> = map["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|seat| seat["status"].as_str().unwrap())
+            .collect();
+        if shown == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seats = map["seats"].as_array().expect("seats");
+    let compact = expect_status(
+        app.get(&format!("{path}/statuses"), None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let layout = expect_status(
+        app.get(&format!("{path}/layout"), None).await,
+        StatusCode::OK,
+    )
+    .await;
+
+    let decoded = decode_statuses(&compact);
+    assert_eq!(decoded, expected);
+    assert_eq!(decoded.len(), seats.len());
+    for (i, seat) in seats.iter().enumerate() {
+        assert_eq!(seat["status"], decoded[i], "seat {i}");
+        assert_eq!(layout["seats"][i]["id"], seat["id"], "seat {i}: same order");
+        assert_eq!(layout["seats"][i]["price"], seat["price"]);
+    }
+    assert_eq!(compact["availableSeats"], map["availableSeats"]);
+    assert_eq!(compact["availableSeats"], 7);
+    assert_eq!(compact["scheduleId"].as_i64(), Some(s.schedule_id));
+    assert_eq!(layout["totalSeats"], 11);
+    assert!(layout["seats"][0].get("status").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn concurrent_first_readers_of_a_seat_map_cause_one_rebuild() {
     // A max age no test outlives: only the first read may rebuild.
     let app = spawn_cached_app(60_000).await;
@@ -113,7 +211,10 @@ async fn concurrent_first_readers_of_a_seat_map_cause_one_rebuild() {
     let before = app.metric("booking_seat_map_rebuilds_total").await;
 
     let path = map_path(concert, schedule);
-    let responses = futures::future::join_all((0..32).map(|_| app.get(&path, None))).await;
+    let paths: Vec<String> = (0..32)
+        .map(|i| format!("{path}{}", ["", "/statuses", "/layout"][i % 3]))
+        .collect();
+    let responses = futures::future::join_all(paths.iter().map(|p| app.get(p, None))).await;
     assert!(responses.iter().all(|r| r.status() == StatusCode::OK));
 
     let after = app.metric("booking_seat_map_rebuilds_total").await;
@@ -129,6 +230,11 @@ async fn a_schedule_read_through_another_concert_or_deleted_is_not_found() {
 
     let wrong = map_path(other.concert_id, s.schedule_id);
     expect_problem(app.get(&wrong, None).await, StatusCode::NOT_FOUND).await;
+    expect_problem(
+        app.get(&format!("{wrong}/statuses"), None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 
     let response = app
         .client
@@ -144,4 +250,29 @@ async fn a_schedule_read_through_another_concert_or_deleted_is_not_found() {
         StatusCode::NOT_FOUND,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seat_map_forms_are_documented_with_their_headers_and_an_example() {
+    let app = spawn_app().await;
+    let doc = expect_status(app.get("/api/openapi.json", None).await, StatusCode::OK).await;
+    let base = "/api/concerts/{id}/schedules/{scheduleId}/seats";
+    for suffix in ["", "/layout", "/statuses"] {
+        let get = &doc["paths"][format!("{base}{suffix}")]["get"];
+        assert!(get["responses"]["304"].is_object(), "{suffix}: 304");
+        assert!(
+            get["responses"]["200"]["headers"]["ETag"].is_object(),
+            "{suffix}: ETag"
+        );
+        let params = get["parameters"].as_array().expect("parameters");
+        assert!(
+            params
+                .iter()
+                .any(|p| p["name"] == "If-None-Match" && p["in"] == "header"),
+            "{suffix}: If-None-Match"
+        );
+    }
+    let compact = &doc["components"]["schemas"]["SeatStatusesResponse"];
+    assert_eq!(compact["example"]["statuses"], "EAIA");
+    assert_eq!(compact["example"]["encoding"], "2bit-le");
 }
