@@ -3,7 +3,9 @@
 //! server in between. For each strategy it prints, live, the winners, the
 //! refusals by reason and the time taken, then what the database itself says
 //! (`InvariantAudit`). First every user wants one seat; then every user wants
-//! two adjacent seats of a ring, so each request overlaps two others.
+//! two adjacent seats of a ring, so each request overlaps two others; then a
+//! spike: as many seats as users (or `--spike-seats`), each user trying random seats until it
+//! holds one, is told "sold out", or gives up, and the seats sold are counted.
 //!
 //! It works in its own database, `booking_demo` (dropped and re-created on
 //! every run), and under the Redis key prefix `demo:` (deleted at the start
@@ -51,6 +53,9 @@ struct Cli {
     database_name: String,
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+    /// Seats in the spike (race 3); as many as users when not given.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5_000))]
+    spike_seats: Option<u32>,
     /// Connections per strategy (the API's default `database.pool_size`).
     #[arg(long, default_value_t = 16)]
     pool_size: usize,
@@ -122,13 +127,17 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
 
     println!(
         "Columns: won = a PENDING hold; seat-taken = refused, the seat is someone else's;\n\
-         sold-out = refused by the redis strategy's stock pre-check, before the database;\n\
+         sold-out = refused by the redis strategy's stock, before the database;\n\
          contention = gave up waiting or retrying (the client may try again); other = a bug.\n\
-         elapsed = until the last answer; median = one request's answer time.\n"
+         In the spike they count every attempt. elapsed = until the last answer;\n\
+         median = one user's answer time (all its attempts, in the spike).\n"
     );
     let started = std::time::Instant::now();
     let mut all_ok = true;
-    for shape in [Shape::OneSeat, Shape::OverlappingPairs] {
+    let spike = Shape::Spike {
+        seats: cli.spike_seats.map_or(users, |s| s as usize),
+    };
+    for shape in [Shape::OneSeat, Shape::OverlappingPairs, spike] {
         println!("{}", shape.title(users));
         println!("{}", race::HEADER);
         for contender in &contenders {
