@@ -11,13 +11,14 @@
 //! every run), and under the Redis key prefix `demo:` (deleted at the start
 //! and the end). It exits non-zero if any seat had more than one winner, the
 //! single seat did not have exactly one, a loser got anything but a refusal,
-//! or the audit found a violation.
+//! the audit found a violation, or the redis strategy's stock differs from
+//! the AVAILABLE seats once its race is over.
 
 mod race;
 mod setup;
 
 use anyhow::Context;
-use booking_domain::{InvariantAudit, SeatLock};
+use booking_domain::{InvariantAudit, ScheduleId, SeatLock};
 use booking_lock_optimistic::{OptimisticSeatLock, RetryPolicy};
 use booking_lock_pessimistic::PessimisticSeatLock;
 use booking_lock_redis::{redis_pool, RedisLockSettings, RedisSeatLock};
@@ -78,6 +79,8 @@ async fn main() -> ExitCode {
 struct Contender {
     name: &'static str,
     lock: Arc<dyn SeatLock>,
+    /// The redis strategy, whose stock is audited too.
+    redis: Option<RedisSeatLock>,
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<bool> {
@@ -99,10 +102,19 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
     let ids = setup::create_users(&store, users).await?;
     println!("users     {} created\n", ids.len());
 
+    let redis_lock = RedisSeatLock::new(
+        pg_store(&db_url, cli.pool_size)?,
+        redis.clone(),
+        RedisLockSettings {
+            key_prefix: KEY_PREFIX.to_owned(),
+            ..RedisLockSettings::default()
+        },
+    );
     let contenders = [
         Contender {
             name: PessimisticSeatLock::NAME,
             lock: Arc::new(PessimisticSeatLock::new(pg_store(&db_url, cli.pool_size)?)),
+            redis: None,
         },
         Contender {
             name: OptimisticSeatLock::NAME,
@@ -110,17 +122,12 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
                 pg_store(&db_url, cli.pool_size)?,
                 RetryPolicy::default(),
             )),
+            redis: None,
         },
         Contender {
             name: RedisSeatLock::NAME,
-            lock: Arc::new(RedisSeatLock::new(
-                pg_store(&db_url, cli.pool_size)?,
-                redis.clone(),
-                RedisLockSettings {
-                    key_prefix: KEY_PREFIX.to_owned(),
-                    ..RedisLockSettings::default()
-                },
-            )),
+            lock: Arc::new(redis_lock.clone()),
+            redis: Some(redis_lock),
         },
     ];
     let audit: Arc<dyn InvariantAudit> = Arc::new(store.clone());
@@ -153,6 +160,9 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
             let outcome = race.run().await;
             let report = audit.audit_schedule(schedule).await.context("audit")?;
             all_ok &= outcome.print_with_audit(&report);
+            if let Some(lock) = &contender.redis {
+                all_ok &= audit_redis_stock(&redis, lock, schedule, report.available).await?;
+            }
         }
         println!();
     }
@@ -171,6 +181,28 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
         println!("RESULT: FAILED: see the lines marked FAIL above.");
     }
     Ok(all_ok)
+}
+
+/// The redis strategy's stock, once its race is over, counts exactly the
+/// AVAILABLE seats: nothing it took is left out, nothing counted twice.
+async fn audit_redis_stock(
+    redis: &deadpool_redis::Pool,
+    lock: &RedisSeatLock,
+    schedule: ScheduleId,
+    available: i64,
+) -> anyhow::Result<bool> {
+    let mut conn = redis.get().await?;
+    let stock: Option<i64> = redis::cmd("GET")
+        .arg(lock.keys(schedule).stock())
+        .query_async(&mut conn)
+        .await?;
+    let ok = stock == Some(available);
+    println!(
+        "      redis stock: {}, AVAILABLE seats: {available}  {}",
+        stock.map_or("none".to_owned(), |s| s.to_string()),
+        if ok { "OK" } else { "FAIL" }
+    );
+    Ok(ok)
 }
 
 fn pg_store(url: &str, pool_size: usize) -> anyhow::Result<PgStore> {
