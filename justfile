@@ -36,7 +36,7 @@ run-cluster strategy="pessimistic": infra-up
 stop-cluster:
     deploy/local/cluster stop
 
-# Set the Redis stock of every schedule from the database (the redis strategy)
+# Resync the redis strategy's stock of every schedule from the database (never needed: it heals itself)
 reconcile-stock: infra-up
     BOOKING__DATABASE__URL="$DATABASE_URL" BOOKING__REDIS__URL="$REDIS_URL" cargo run --release -p booking-api -- reconcile-stock
 

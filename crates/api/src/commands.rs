@@ -19,8 +19,8 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<Vec<String>> {
     Ok(booking_store_postgres::run_migrations(url).await?)
 }
 
-/// Sets the Redis stock of every schedule from the database; returns how
-/// many schedules.
+/// Resyncs the redis strategy's state of every schedule from the
+/// database; returns how many schedules.
 pub async fn reconcile_stock(settings: &Settings) -> anyhow::Result<usize> {
     let url = settings
         .database

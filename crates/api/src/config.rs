@@ -81,7 +81,7 @@ pub enum Strategy {
     Pessimistic,
     /// Per-seat version check, bounded retry (crates/lock-optimistic).
     Optimistic,
-    /// Redis stock pre-check and seat locks before the DB write (crates/lock-redis).
+    /// Redis seat locks and stock before the DB write (crates/lock-redis).
     Redis,
 }
 

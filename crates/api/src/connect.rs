@@ -64,6 +64,7 @@ pub fn redis_seat_lock(settings: &Settings, store: &PgStore, pool: Pool) -> Redi
         RedisLockSettings {
             lease: Duration::from_millis(settings.redis.lock_lease_ms),
             key_prefix: settings.redis.key_prefix.clone(),
+            ..RedisLockSettings::default()
         },
     )
 }

@@ -37,8 +37,9 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Set the Redis stock of every schedule to its AVAILABLE seats in the
-    /// database (the `redis` strategy also does this at start-up).
+    /// Resync the `redis` strategy's Redis state (seat marks and stock) of
+    /// every schedule from the database. Never needed: the strategy resyncs
+    /// on its own, and at start-up.
     ReconcileStock,
     /// Create an admin account, or promote an existing one.
     CreateAdmin {
@@ -82,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::ReconcileStock => {
             let schedules = commands::reconcile_stock(&settings).await?;
-            println!("stock reconciled for {schedules} schedule(s)");
+            println!("stock resynced for {schedules} schedule(s)");
         }
         Command::CreateAdmin { email, password } => {
             let admin = commands::create_admin(&settings, &email, &password).await?;

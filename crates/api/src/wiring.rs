@@ -77,7 +77,7 @@ async fn postgres_parts(
                 .reconcile_all_stock()
                 .await
                 .map_err(|e| StartupError::Redis(e.to_string()))?;
-            tracing::info!(schedules, "redis stock reconciled with the database");
+            tracing::info!(schedules, "redis stock resynced from the database");
             Arc::new(lock)
         }
     };

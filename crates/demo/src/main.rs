@@ -3,19 +3,22 @@
 //! server in between. For each strategy it prints, live, the winners, the
 //! refusals by reason and the time taken, then what the database itself says
 //! (`InvariantAudit`). First every user wants one seat; then every user wants
-//! two adjacent seats of a ring, so each request overlaps two others.
+//! two adjacent seats of a ring, so each request overlaps two others; then a
+//! spike: as many seats as users (or `--spike-seats`), each user trying random seats until it
+//! holds one, is told "sold out", or gives up, and the seats sold are counted.
 //!
 //! It works in its own database, `booking_demo` (dropped and re-created on
 //! every run), and under the Redis key prefix `demo:` (deleted at the start
 //! and the end). It exits non-zero if any seat had more than one winner, the
 //! single seat did not have exactly one, a loser got anything but a refusal,
-//! or the audit found a violation.
+//! the audit found a violation, or the redis strategy's stock differs from
+//! the AVAILABLE seats once its race is over.
 
 mod race;
 mod setup;
 
 use anyhow::Context;
-use booking_domain::{InvariantAudit, SeatLock};
+use booking_domain::{InvariantAudit, ScheduleId, SeatLock};
 use booking_lock_optimistic::{OptimisticSeatLock, RetryPolicy};
 use booking_lock_pessimistic::PessimisticSeatLock;
 use booking_lock_redis::{redis_pool, RedisLockSettings, RedisSeatLock};
@@ -51,6 +54,9 @@ struct Cli {
     database_name: String,
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+    /// Seats in the spike (race 3); as many as users when not given.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5_000))]
+    spike_seats: Option<u32>,
     /// Connections per strategy (the API's default `database.pool_size`).
     #[arg(long, default_value_t = 16)]
     pool_size: usize,
@@ -73,6 +79,8 @@ async fn main() -> ExitCode {
 struct Contender {
     name: &'static str,
     lock: Arc<dyn SeatLock>,
+    /// The redis strategy, whose stock is audited too.
+    redis: Option<RedisSeatLock>,
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<bool> {
@@ -94,10 +102,19 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
     let ids = setup::create_users(&store, users).await?;
     println!("users     {} created\n", ids.len());
 
+    let redis_lock = RedisSeatLock::new(
+        pg_store(&db_url, cli.pool_size)?,
+        redis.clone(),
+        RedisLockSettings {
+            key_prefix: KEY_PREFIX.to_owned(),
+            ..RedisLockSettings::default()
+        },
+    );
     let contenders = [
         Contender {
             name: PessimisticSeatLock::NAME,
             lock: Arc::new(PessimisticSeatLock::new(pg_store(&db_url, cli.pool_size)?)),
+            redis: None,
         },
         Contender {
             name: OptimisticSeatLock::NAME,
@@ -105,30 +122,29 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
                 pg_store(&db_url, cli.pool_size)?,
                 RetryPolicy::default(),
             )),
+            redis: None,
         },
         Contender {
             name: RedisSeatLock::NAME,
-            lock: Arc::new(RedisSeatLock::new(
-                pg_store(&db_url, cli.pool_size)?,
-                redis.clone(),
-                RedisLockSettings {
-                    key_prefix: KEY_PREFIX.to_owned(),
-                    ..RedisLockSettings::default()
-                },
-            )),
+            lock: Arc::new(redis_lock.clone()),
+            redis: Some(redis_lock),
         },
     ];
     let audit: Arc<dyn InvariantAudit> = Arc::new(store.clone());
 
     println!(
         "Columns: won = a PENDING hold; seat-taken = refused, the seat is someone else's;\n\
-         sold-out = refused by the redis strategy's stock pre-check, before the database;\n\
+         sold-out = refused by the redis strategy's stock, before the database;\n\
          contention = gave up waiting or retrying (the client may try again); other = a bug.\n\
-         elapsed = until the last answer; median = one request's answer time.\n"
+         In the spike they count every attempt. elapsed = until the last answer;\n\
+         median = one user's answer time (all its attempts, in the spike).\n"
     );
     let started = std::time::Instant::now();
     let mut all_ok = true;
-    for shape in [Shape::OneSeat, Shape::OverlappingPairs] {
+    let spike = Shape::Spike {
+        seats: cli.spike_seats.map_or(users, |s| s as usize),
+    };
+    for shape in [Shape::OneSeat, Shape::OverlappingPairs, spike] {
         println!("{}", shape.title(users));
         println!("{}", race::HEADER);
         for contender in &contenders {
@@ -144,6 +160,9 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
             let outcome = race.run().await;
             let report = audit.audit_schedule(schedule).await.context("audit")?;
             all_ok &= outcome.print_with_audit(&report);
+            if let Some(lock) = &contender.redis {
+                all_ok &= audit_redis_stock(&redis, lock, schedule, report.available).await?;
+            }
         }
         println!();
     }
@@ -162,6 +181,28 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
         println!("RESULT: FAILED: see the lines marked FAIL above.");
     }
     Ok(all_ok)
+}
+
+/// The redis strategy's stock, once its race is over, counts exactly the
+/// AVAILABLE seats: nothing it took is left out, nothing counted twice.
+async fn audit_redis_stock(
+    redis: &deadpool_redis::Pool,
+    lock: &RedisSeatLock,
+    schedule: ScheduleId,
+    available: i64,
+) -> anyhow::Result<bool> {
+    let mut conn = redis.get().await?;
+    let stock: Option<i64> = redis::cmd("GET")
+        .arg(lock.keys(schedule).stock())
+        .query_async(&mut conn)
+        .await?;
+    let ok = stock == Some(available);
+    println!(
+        "      redis stock: {}, AVAILABLE seats: {available}  {}",
+        stock.map_or("none".to_owned(), |s| s.to_string()),
+        if ok { "OK" } else { "FAIL" }
+    );
+    Ok(ok)
 }
 
 fn pg_store(url: &str, pool_size: usize) -> anyhow::Result<PgStore> {

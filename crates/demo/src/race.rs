@@ -1,8 +1,11 @@
 //! One race: every user sends one hold at the same moment (a barrier) to one
-//! strategy, and the answers are tallied by reason while they arrive.
+//! strategy, and the answers are tallied by reason while they arrive. In the
+//! spike, a user who lost tries again on another random seat.
 
 use booking_domain::*;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +24,15 @@ pub enum Shape {
     /// User i wants seats i and i+1 of a ring of n/2 seats: every request
     /// overlaps two others.
     OverlappingPairs,
+    /// `seats` seats; every user wants one random seat, and after a
+    /// `SeatTaken` or `Contention` tries another one it has not been refused,
+    /// up to `SPIKE_ATTEMPTS` in all. A `SoldOut` ends its tries: the user
+    /// believes it and leaves, so every false "sold out" is a seat unsold.
+    Spike { seats: usize },
 }
+
+/// Holds one spike user sends at most.
+pub const SPIKE_ATTEMPTS: usize = 10;
 
 impl Shape {
     pub fn title(self, users: usize) -> String {
@@ -34,6 +45,11 @@ impl Shape {
                  overlaps two others.\n        All or nothing, no seat twice, no deadlock.",
                 ring(users)
             ),
+            Shape::Spike { seats } => format!(
+                "Race 3: a spike: {users} users, {seats} seats, each user tries random seats (the same \
+                 choices for every strategy)\n        until it holds one, is told sold out, or has \
+                 tried {SPIKE_ATTEMPTS}."
+            ),
         }
     }
 
@@ -42,13 +58,15 @@ impl Shape {
         match self {
             Shape::OneSeat => 1,
             Shape::OverlappingPairs => ring(users),
+            Shape::Spike { seats } => seats,
         }
     }
 
-    /// The seats user `i` asks for.
+    /// The seats user `i` asks for first.
     fn wanted(self, i: usize, seats: &[SeatId], users: usize) -> Vec<SeatId> {
         match self {
             Shape::OneSeat => vec![seats[0]],
+            Shape::Spike { .. } => vec![seats[spike_choices(i, seats.len()).next().unwrap_or(0)]],
             Shape::OverlappingPairs => {
                 let n = ring(users);
                 let mut pair = vec![seats[i % n], seats[(i + 1) % n]];
@@ -61,6 +79,25 @@ impl Shape {
 
 fn ring(users: usize) -> usize {
     (users / 2).max(3)
+}
+
+/// The seat indexes spike user `i` picks, in order: random, never the same
+/// twice, and the same sequence in every strategy's race (seeded by `i`).
+fn spike_choices(i: usize, seats: usize) -> impl Iterator<Item = usize> {
+    let mut rng = StdRng::seed_from_u64(i as u64);
+    let mut refused = HashSet::new();
+    std::iter::from_fn(move || {
+        if refused.len() >= seats {
+            return None;
+        }
+        loop {
+            let k = rng.gen_range(0..seats);
+            if refused.insert(k) {
+                return Some(k);
+            }
+        }
+    })
+    .take(SPIKE_ATTEMPTS)
 }
 
 /// Answers so far, by reason; read live by the progress line.
@@ -120,12 +157,13 @@ pub struct Race {
     pub users: Vec<UserId>,
 }
 
-/// One racer's request and what it got back.
+/// One racer's request (its last, in the spike) and what it got back.
 struct Answer {
     /// The racer's index: user `fan<user + 1>`.
     user: usize,
     wanted: Vec<SeatId>,
     result: Result<Reservation, HoldError>,
+    /// From the first request to the last answer.
     took: Duration,
 }
 
@@ -151,32 +189,44 @@ impl Race {
             .enumerate()
             .map(|(i, user)| {
                 let wanted = self.shape.wanted(i, &self.seats, n);
-                let request = HoldRequest {
-                    user_id: *user,
-                    schedule_id: self.schedule,
-                    seat_ids: SeatIds::parse(wanted.clone()).expect("1 or 2 distinct seats"),
-                    idempotency_key: None,
-                    now,
-                    expires_at: now + chrono::Duration::minutes(5),
-                    request_id: None,
-                };
+                let request = hold_request(*user, self.schedule, &wanted, now);
                 let (lock, barrier, tally) = (
                     Arc::clone(&self.lock),
                     Arc::clone(&barrier),
                     Arc::clone(&tally),
                 );
+                let (shape, seats) = (self.shape, self.seats.clone());
                 tokio::spawn(async move {
                     barrier.wait().await;
                     let sent = Instant::now();
-                    let result = lock.hold_seats(&request).await;
-                    let took = sent.elapsed();
-                    tally.count(&result);
-                    Answer {
+                    let mut answer = Answer {
                         user: i,
                         wanted,
-                        result,
-                        took,
+                        result: lock.hold_seats(&request).await,
+                        took: Duration::ZERO,
+                    };
+                    tally.count(&answer.result);
+                    if let Shape::Spike { .. } = shape {
+                        for k in spike_choices(i, seats.len()).skip(1) {
+                            if !matches!(
+                                answer.result,
+                                Err(HoldError::SeatTaken(_) | HoldError::Contention)
+                            ) {
+                                break;
+                            }
+                            answer.wanted = vec![seats[k]];
+                            let retry = hold_request(
+                                request.user_id,
+                                request.schedule_id,
+                                &answer.wanted,
+                                now,
+                            );
+                            answer.result = lock.hold_seats(&retry).await;
+                            tally.count(&answer.result);
+                        }
                     }
+                    answer.took = sent.elapsed();
+                    answer
                 })
             })
             .collect();
@@ -221,6 +271,23 @@ impl Race {
     }
 }
 
+fn hold_request(
+    user: UserId,
+    schedule: ScheduleId,
+    wanted: &[SeatId],
+    now: DateTime<Utc>,
+) -> HoldRequest {
+    HoldRequest {
+        user_id: user,
+        schedule_id: schedule,
+        seat_ids: SeatIds::parse(wanted.to_vec()).expect("1 or 2 distinct seats"),
+        idempotency_key: None,
+        now,
+        expires_at: now + chrono::Duration::minutes(5),
+        request_id: None,
+    }
+}
+
 impl Outcome {
     /// Prints the strategy's row and its audit; true if every check passed.
     pub fn print_with_audit(&self, report: &AuditReport) -> bool {
@@ -250,6 +317,8 @@ impl Outcome {
                 "{} answers were neither a win nor a refusal, e.g. {first}",
                 unexpected.len()
             ));
+        } else if self.tally.other.load(Ordering::Relaxed) > 0 {
+            failures.push("a spike user's retry got neither a win nor a refusal".into());
         }
         let winners: Vec<_> = self
             .results
@@ -303,10 +372,32 @@ impl Outcome {
                     failures.push("nobody won a pair".into());
                 }
             }
+            Shape::Spike { .. } => {
+                let mut seen = HashSet::new();
+                for (_, _, reservation, _) in &winners {
+                    for seat in &reservation.seat_ids {
+                        if !seen.insert(*seat) {
+                            failures.push(format!("seat {seat} was won twice"));
+                        }
+                    }
+                }
+                let told_sold_out = self
+                    .results
+                    .iter()
+                    .filter(|a| matches!(a.result, Err(HoldError::SoldOut)))
+                    .count();
+                let seats = report.capacity;
+                println!(
+                    "      SOLD {} of {seats} seats ({won} users hold one); {told_sold_out} users left \
+                     on \"sold out\", {} after {SPIKE_ATTEMPTS} refusals",
+                    seen.len(),
+                    self.results.len() - winners.len() - told_sold_out,
+                );
+            }
         }
 
         let want_held = match self.shape {
-            Shape::OneSeat => won,
+            Shape::OneSeat | Shape::Spike { .. } => won,
             Shape::OverlappingPairs => 2 * won,
         };
         if report.active_reservations != won || report.held != want_held {
@@ -335,8 +426,8 @@ impl Outcome {
         let sold_out = self.tally.sold_out.load(Ordering::Relaxed);
         if sold_out > 0 && report.available > 0 {
             println!(
-                "      note: {sold_out} sold-out while seats were free: the Redis stock was taken by \
-                 attempts still in flight; it is given back when they fail"
+                "      note: {sold_out} sold-out answers, yet {} seats are still AVAILABLE",
+                report.available
             );
         }
 

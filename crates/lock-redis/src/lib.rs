@@ -1,43 +1,51 @@
 //! `SeatLock` strategy **redis**: a distributed lock in front of the
-//! database, in four steps.
+//! database, in three steps.
 //!
-//! 1. **Stock pre-check** (`reserve_stock.lua`): take n from the schedule's
-//!    advisory stock, or refuse at once with `SoldOut`: no database work.
-//! 2. **Lock set** (`acquire_locks.lua`): one script locks every requested
-//!    seat in ascending order, all or none, each with a lease (`PX`), and
-//!    stamps them with a fencing token from `INCR`.
-//! 3. **Conditional write**: in one transaction, read the seats with their
+//! 1. **Lock set and stock** (`acquire_locks.lua`): one script refuses the
+//!    request if a seat is locked (a hold in flight) or marked held (the
+//!    database has it), without touching anything; otherwise it locks every
+//!    requested seat, all or none, each with a lease (`PX`) and a fencing
+//!    token from `INCR`, and takes the seats from the schedule's stock. The
+//!    answer is `SeatTaken`, or `SoldOut` when the stock says no seat at all
+//!    is free (and a resync from the database agrees, see `stock.rs`).
+//! 2. **Conditional write**, on a database connection taken only now that
+//!    the locks are held: in one transaction, read the seats with their
 //!    version, then claim each with `UPDATE ... WHERE version = ? AND status
 //!    = 'AVAILABLE'` and write the reservation.
-//! 4. **Release** (`release_locks.lua`): delete only the locks this request
-//!    still owns (compare-and-delete), and give the stock back on every
-//!    failure path (`return_stock.lua`).
+//! 3. **Release** (`release_locks.lua`): one script replaces this request's
+//!    locks by "held" marks if the database has the seats, or deletes them
+//!    and gives their stock back if it does not.
 //!
-//! Why it cannot oversell, even when Redis is wrong: the lock only keeps
-//! racers away from the database. If a lease runs out while its holder is
-//! paused (GC, network, a slow disk), a second request may take the lock and
-//! write; the first one's claim then names a version that no longer exists
-//! and matches no row. The stock counter can only make a request fail early;
-//! the database decides every success. One schedule's keys share the hash
-//! tag `{s:<id>}`, so the scripts work on Redis Cluster.
+//! Why it cannot oversell, even when Redis is wrong: Redis only refuses.
+//! A lock keeps racers away from the database, but if a lease runs out while
+//! its holder is paused (GC, network, a slow disk), a second request may take
+//! the lock and write; the first one's claim then names a version that no
+//! longer exists and matches no row. A wrong mark or a wrong stock can only
+//! refuse a request or let it through to the database, which decides every
+//! success. One schedule's keys share the hash tag `{s:<id>}`, so the
+//! scripts work on Redis Cluster.
 //!
-//! This file is the hold path; loading, giving back and reconciling the
-//! stock outside it is in `stock.rs`.
+//! This file is the hold path; the stock and marks outside it (loading them
+//! from the database, repairing them, the seat-release consumer's give-back)
+//! are in `stock.rs`.
 
 use async_trait::async_trait;
 use booking_domain::*;
 use booking_store_postgres::holds::{refuse_unholdable, total_price, SeatSnapshot};
 use booking_store_postgres::tx::{in_bounded_transaction, run_to_completion, TxError};
-use booking_store_postgres::{hold_error, insert_pending_reservation, PgConn, PgStore};
+use booking_store_postgres::{hold_error, insert_pending_reservation, repo_error, PgStore};
 use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
 use diesel::sql_types::{Array, BigInt};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use redis::Script;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 mod stock;
+
+use stock::SyncMode;
 
 /// A plain read: the Redis lock, not a row lock, keeps racers apart.
 const READ_SEATS: &str = "\
@@ -51,6 +59,14 @@ const CLAIM_SEAT: &str = "\
 UPDATE seats SET status = 'HELD', version = version + 1
  WHERE id = $1 AND version = $2 AND status = 'AVAILABLE'";
 
+/// Tries of the lock script per hold, with a load or a resync in between:
+/// enough to outwait `resync_gap`, the longest a dead resyncer blocks.
+const LOCK_ATTEMPTS: usize = 25;
+
+/// How long a request waits before it looks again while another request
+/// loads or resyncs the schedule.
+const SYNC_POLL: Duration = Duration::from_millis(20);
+
 #[derive(Debug, Clone)]
 pub struct RedisLockSettings {
     /// How long a seat lock lives if its holder never releases it (crash).
@@ -59,6 +75,15 @@ pub struct RedisLockSettings {
     pub lease: Duration,
     /// Prepended to every key; lets tests (or tenants) share one Redis.
     pub key_prefix: String,
+    /// A schedule in use is resynced from the database at least this often,
+    /// whatever happened to its Redis state meanwhile.
+    pub resync_every: Duration,
+    /// At most one resync per schedule in this time because a refusal
+    /// disagreed with the stock (all instances together).
+    pub resync_gap: Duration,
+    /// How long a schedule's stock and marks live in Redis without being
+    /// used; a hold after that loads them from the database again.
+    pub state_lifetime: Duration,
 }
 
 impl Default for RedisLockSettings {
@@ -66,8 +91,15 @@ impl Default for RedisLockSettings {
         Self {
             lease: Duration::from_secs(5),
             key_prefix: String::new(),
+            resync_every: Duration::from_secs(10),
+            resync_gap: Duration::from_millis(250),
+            state_lifetime: Duration::from_secs(24 * 3600),
         }
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,42 +131,95 @@ pub struct Keys {
 }
 
 impl Keys {
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}:{{s:{}}}", self.prefix, self.schedule)
+    }
+
+    /// Seats free and unlocked, as far as Redis knows.
     pub fn stock(&self) -> String {
-        format!("{}stock:{{s:{}}}", self.prefix, self.schedule)
+        self.key("stock")
     }
 
     pub fn fence(&self) -> String {
-        format!("{}fence:{{s:{}}}", self.prefix, self.schedule)
+        self.key("fence")
     }
 
+    /// One seat: missing (free), a lock `<owner>:<token>` (a hold in
+    /// flight), or a mark `held:<reservationId>` (the database has it).
     pub fn lock(&self, seat: SeatId) -> String {
-        format!("{}lock:{{s:{}}}:{}", self.prefix, self.schedule, seat)
+        format!("{}:{seat}", self.key("lock"))
     }
 
     /// Set once a reservation's seats went back to the stock.
     pub fn released(&self, reservation: ReservationId) -> String {
-        format!(
-            "{}released:{{s:{}}}:{}",
-            self.prefix, self.schedule, reservation
-        )
+        format!("{}:{reservation}", self.key("released"))
     }
+
+    /// Lives one resync period after the last resync.
+    pub fn synced(&self) -> String {
+        self.key("synced")
+    }
+
+    /// Taken (`SET NX`) by the one request that loads or resyncs now.
+    pub fn syncing(&self) -> String {
+        self.key("syncing")
+    }
+}
+
+/// The mark of a seat the database has: whose it is, if known.
+pub fn held_mark(reservation: Option<ReservationId>) -> String {
+    reservation.map_or_else(|| "held:".to_owned(), |r| format!("held:{r}"))
 }
 
 /// The locks one request holds: their keys and the value it wrote in them.
 #[derive(Debug, Clone)]
 pub struct SeatLocks {
+    pub schedule: ScheduleId,
+    pub seats: Vec<SeatId>,
     pub keys: Vec<String>,
-    /// `<owner>:<fencing token>`; release deletes a key only if it still holds this.
+    /// `<owner>:<fencing token>`; release replaces or deletes a key only if
+    /// it still holds this.
     pub value: String,
     pub token: i64,
 }
 
+/// What `release_locks.lua` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Released {
+    /// This request's locks that were still there (the others' leases ran out).
+    pub locks: usize,
+    /// Seats given back to the stock.
+    pub stock: usize,
+}
+
+/// One answer of `acquire_locks.lua`.
+enum Acquire {
+    Locked(SeatLocks),
+    /// A requested seat is locked or held; nothing taken. The stock says
+    /// whether any seat at all is free.
+    Busy {
+        seat: SeatId,
+        stock: i64,
+    },
+    /// The requested seats are free, but the stock counts fewer: it drifted.
+    Drifted,
+    /// No stock: the schedule is not in Redis (first use, Redis restarted).
+    Unknown,
+}
+
 struct Scripts {
-    reserve_stock: Script,
-    return_stock: Script,
-    release_stock: Script,
     acquire_locks: Script,
     release_locks: Script,
+    release_stock: Script,
+    sync_stock: Script,
+}
+
+/// Running totals for metrics (`SeatLock::counters`).
+#[derive(Debug, Default)]
+struct Counters {
+    resyncs: AtomicU64,
+    /// Resyncs that found the stock wrong, and set it right.
+    stock_repairs: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -143,6 +228,7 @@ pub struct RedisSeatLock {
     redis: Pool,
     settings: RedisLockSettings,
     scripts: Arc<Scripts>,
+    counters: Arc<Counters>,
 }
 
 impl std::fmt::Debug for RedisSeatLock {
@@ -164,17 +250,17 @@ impl RedisSeatLock {
         // `Script` sends EVALSHA and falls back to loading the script on
         // NOSCRIPT, so each script crosses the wire once per server.
         let scripts = Scripts {
-            reserve_stock: Script::new(include_str!("reserve_stock.lua")),
-            return_stock: Script::new(include_str!("return_stock.lua")),
-            release_stock: Script::new(include_str!("release_stock.lua")),
             acquire_locks: Script::new(include_str!("acquire_locks.lua")),
             release_locks: Script::new(include_str!("release_locks.lua")),
+            release_stock: Script::new(include_str!("release_stock.lua")),
+            sync_stock: Script::new(include_str!("sync_stock.lua")),
         };
         Self {
             store,
             redis,
             settings,
             scripts: Arc::new(scripts),
+            counters: Arc::default(),
         }
     }
 
@@ -199,93 +285,147 @@ impl RedisSeatLock {
             .map_err(redis_down)
     }
 
-    /// Step 1: takes `n` from the stock, loading it from the database the
-    /// first time a schedule is seen.
+    /// Step 1: locks every requested seat and takes its stock, or refuses:
+    /// `SeatTaken` naming the first seat someone else has or holds right
+    /// now, `SoldOut` when no seat of the schedule is free. Loads the
+    /// schedule from the database the first time, and resyncs it when the
+    /// stock disagrees with the seats.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn reserve_stock(&self, schedule: ScheduleId, n: usize) -> Result<(), HoldError> {
-        let key = self.keys(schedule).stock();
-        for _ in 0..2 {
-            let left: i64 = {
-                let mut conn = self.redis().await?;
-                self.scripts
-                    .reserve_stock
-                    .key(&key)
-                    .arg(n)
-                    .invoke_async(&mut conn)
-                    .await
-            }
-            .map_err(redis_down)?;
-            // The connection is back in the pool before loading the stock:
-            // holding one while waiting for another can starve the pool.
-            match left {
-                -1 => self.load_stock(schedule).await?,
-                -2 => return Err(HoldError::SoldOut),
-                _ => return Ok(()),
+    pub async fn acquire_locks(&self, request: &HoldRequest) -> Result<SeatLocks, HoldError> {
+        let schedule = request.schedule_id;
+        // Whether the stock was resynced from the database since the first try.
+        let mut resynced = false;
+        for _ in 0..LOCK_ATTEMPTS {
+            match self.try_lock(request).await? {
+                Acquire::Locked(locks) => return Ok(locks),
+                Acquire::Busy { seat, stock } if stock > 0 => {
+                    return Err(HoldError::SeatTaken(vec![seat]))
+                }
+                // "Sold out" only once the database agrees. One request
+                // checks at a time; the others believe the stock meanwhile.
+                Acquire::Busy { .. } if resynced => return Err(HoldError::SoldOut),
+                Acquire::Busy { .. } => {
+                    if !self.resync_if_first(schedule, SyncMode::Resync).await? {
+                        return Err(HoldError::SoldOut);
+                    }
+                    resynced = true;
+                }
+                // Still after a resync: seats the stock cannot count.
+                Acquire::Drifted if resynced => {
+                    return Err(self.refusal_from_database(request).await)
+                }
+                // While another request resyncs or loads, look again shortly.
+                Acquire::Drifted => {
+                    resynced = self.resync_if_first(schedule, SyncMode::Resync).await?;
+                    if !resynced {
+                        tokio::time::sleep(SYNC_POLL).await;
+                    }
+                }
+                Acquire::Unknown => {
+                    if !self.resync_if_first(schedule, SyncMode::Load).await? {
+                        tokio::time::sleep(SYNC_POLL).await;
+                    }
+                }
             }
         }
         Err(HoldError::Contention)
     }
 
-    /// Step 2: locks every requested seat, or none (`SeatTaken` names the
-    /// first seat someone else holds).
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn acquire_locks(&self, request: &HoldRequest) -> Result<SeatLocks, HoldError> {
+    /// One run of `acquire_locks.lua`. Starts a periodic resync in the
+    /// background when the script chose this request for it.
+    async fn try_lock(&self, request: &HoldRequest) -> Result<Acquire, HoldError> {
         let keys = self.keys(request.schedule_id);
-        let lock_keys: Vec<String> = request
-            .seat_ids
-            .as_slice()
-            .iter()
-            .map(|s| keys.lock(*s))
-            .collect();
+        let seats = request.seat_ids.as_slice();
+        let lock_keys: Vec<String> = seats.iter().map(|s| keys.lock(*s)).collect();
         let owner = uuid::Uuid::new_v4().simple().to_string();
-        let mut invocation = self.scripts.acquire_locks.key(keys.fence());
+        let mut invocation = self.scripts.acquire_locks.key(keys.stock());
+        invocation.key(keys.fence()).key(keys.synced());
         for key in &lock_keys {
             invocation.key(key);
         }
-        let lease = u64::try_from(self.settings.lease.as_millis()).unwrap_or(u64::MAX);
-        let mut conn = self.redis().await?;
-        let (acquired, detail): (i64, i64) = invocation
-            .arg(&owner)
-            .arg(lease)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| HoldError::Repo(redis_down(e)))?;
-        if acquired == 1 {
-            return Ok(SeatLocks {
-                keys: lock_keys,
-                value: format!("{owner}:{detail}"),
-                token: detail,
-            });
+        let answer: Vec<i64> = {
+            let mut conn = self.redis().await?;
+            invocation
+                .arg(&owner)
+                .arg(millis(self.settings.lease))
+                .arg(millis(self.settings.resync_every))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_down)?
+        };
+        let field = |i: usize| answer.get(i).copied().unwrap_or_default();
+        // Every answer but `{-1}` ends with `due`.
+        if answer.len() > 2 && answer.last() == Some(&1) {
+            self.resync_in_background(request.schedule_id);
         }
-        let busy = usize::try_from(detail - 1)
-            .ok()
-            .and_then(|i| request.seat_ids.as_slice().get(i));
-        Err(HoldError::SeatTaken(busy.copied().into_iter().collect()))
+        Ok(match field(0) {
+            1 => Acquire::Locked(SeatLocks {
+                schedule: request.schedule_id,
+                seats: seats.to_vec(),
+                keys: lock_keys,
+                value: format!("{owner}:{}", field(1)),
+                token: field(1),
+            }),
+            0 => {
+                let busy = usize::try_from(field(1) - 1)
+                    .ok()
+                    .and_then(|i| seats.get(i))
+                    .copied()
+                    .unwrap_or(seats[0]);
+                Acquire::Busy {
+                    seat: busy,
+                    stock: field(2),
+                }
+            }
+            -2 => Acquire::Drifted,
+            _ => Acquire::Unknown,
+        })
     }
 
-    /// Step 4: deletes the locks this request still owns; returns how many.
+    /// Step 3: ends the hold's locks. Where the database has the seats
+    /// (`written` is the reservation, or refused them as taken), marks them
+    /// held, so the next request for them is refused in Redis; elsewhere
+    /// deletes them and gives their stock back.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn release_locks(&self, locks: &SeatLocks) -> Result<usize, RepoError> {
-        let mut invocation = self.scripts.release_locks.prepare_invoke();
+    pub async fn release_locks(
+        &self,
+        locks: &SeatLocks,
+        written: &Result<Reservation, HoldError>,
+    ) -> Result<Released, RepoError> {
+        let marks = locks.seats.iter().map(|seat| match written {
+            Ok(reservation) => held_mark(Some(reservation.id)),
+            Err(HoldError::SeatTaken(taken)) if taken.contains(seat) => held_mark(None),
+            Err(_) => String::new(),
+        });
+        let mut invocation = self
+            .scripts
+            .release_locks
+            .key(self.keys(locks.schedule).stock());
         for key in &locks.keys {
             invocation.key(key);
         }
-        let mut conn = self.redis().await?;
         invocation
             .arg(&locks.value)
+            .arg(millis(self.settings.state_lifetime));
+        for mark in marks {
+            invocation.arg(mark);
+        }
+        let mut conn = self.redis().await?;
+        let (released, returned): (usize, usize) = invocation
             .invoke_async(&mut conn)
             .await
-            .map_err(redis_down)
+            .map_err(redis_down)?;
+        Ok(Released {
+            locks: released,
+            stock: returned,
+        })
     }
 
-    /// Step 3: the database transaction, on a connection taken before the
-    /// locks, so waiting for the pool does not eat into the lease.
+    /// Step 2: the database transaction, on a connection taken only now
+    /// that the locks are held, so no connection waits on Redis.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn write_hold(
-        &self,
-        conn: PgConn,
-        request: &HoldRequest,
-    ) -> Result<Reservation, HoldError> {
+    pub async fn write_hold(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
+        let conn = self.store.conn().await?;
         let owned = request.clone();
         in_bounded_transaction(conn, self.store.timeouts(), move |conn| {
             async move {
@@ -298,24 +438,37 @@ impl RedisSeatLock {
         .map_err(|e| e.into_inner(|db| hold_error(db, request)))
     }
 
-    /// Steps 2 to 4 once the stock is reserved; the stock goes back on failure.
-    async fn hold_with_stock(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
-        let result = async {
-            let conn = self.store.conn().await?;
-            let locks = self.acquire_locks(request).await?;
-            let written = self.write_hold(conn, request).await;
-            if let Err(e) = self.release_locks(&locks).await {
-                // The lease frees them; the database already decided.
-                tracing::warn!(error = %e, token = locks.token, "seat locks not released");
-            }
-            written
+    /// Why the database would refuse a request whose seats Redis counts as
+    /// free while its stock, fresh from the database, counts fewer: seats
+    /// that are not the schedule's are not in the stock. Read without locks
+    /// or a transaction; `Contention` if the database finds nothing wrong.
+    async fn refusal_from_database(&self, request: &HoldRequest) -> HoldError {
+        let refusal = async {
+            let mut conn = self.store.conn().await?;
+            let seats = read_requested_seats(&mut conn, request)
+                .await
+                .map_err(repo_error)?;
+            refuse_unholdable(&mut conn, request, &seats)
+                .await
+                .map_err(repo_error)
+        };
+        match refusal.await {
+            Ok(Err(refused)) => refused,
+            Ok(Ok(())) => HoldError::Contention,
+            Err(e) => HoldError::Repo(e),
         }
-        .await;
-        if result.is_err() {
-            self.return_stock(request.schedule_id, request.seat_ids.len())
-                .await;
+    }
+
+    /// The three steps; the locks are released whatever the outcome.
+    async fn hold(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
+        let locks = self.acquire_locks(request).await?;
+        let written = self.write_hold(request).await;
+        if let Err(e) = self.release_locks(&locks, &written).await {
+            // The leases free the seats; their stock comes back at the
+            // next resync. The database already decided.
+            tracing::warn!(error = %e, token = locks.token, "seat locks not released");
         }
-        result
+        written
     }
 }
 
@@ -380,17 +533,23 @@ impl SeatLock for RedisSeatLock {
     async fn hold_seats(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
         let this = self.clone();
         let request = request.clone();
-        // On its own task: a dropped request still releases its locks and
-        // gives its stock back.
-        run_to_completion(async move {
-            this.reserve_stock(request.schedule_id, request.seat_ids.len())
-                .await?;
-            this.hold_with_stock(&request).await
-        })
-        .await?
+        // On its own task: a dropped request still ends its transaction and
+        // releases its locks.
+        run_to_completion(async move { this.hold(&request).await }).await?
     }
 
     async fn seats_released(&self, reservation: &Reservation) -> Result<(), RepoError> {
         self.release_stock(reservation).await.map(drop)
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let Counters {
+            resyncs,
+            stock_repairs,
+        } = &*self.counters;
+        vec![
+            ("stock_resyncs", resyncs.load(Ordering::Relaxed)),
+            ("stock_repairs", stock_repairs.load(Ordering::Relaxed)),
+        ]
     }
 }

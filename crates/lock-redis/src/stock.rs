@@ -1,24 +1,33 @@
-//! The stock counter of the redis strategy outside the hold path: loading
-//! it from the database the first time, giving seats back (a failed hold,
-//! an ended reservation, once per reservation) and reconciling it with the
-//! database. The stock is advisory: it can only make a hold fail early.
+//! The redis strategy's Redis state outside the hold path: loading a
+//! schedule's stock and seat marks from the database, resyncing them (when
+//! a refusal disagrees with the stock, and periodically), and giving an
+//! ended reservation's seats back (the seat-release consumer).
+//!
+//! The state is a hint derived from the database, never a second source of
+//! truth: whatever drifts (a dead instance's stock, a lost give-back, marks
+//! missed while the broker was down, a value set by hand) is set right by
+//! the next resync, which no human has to start.
 
-use crate::{redis_down, RedisSeatLock};
+use crate::{held_mark, millis, redis_down, RedisSeatLock};
 use booking_domain::*;
 use booking_store_postgres::repo_error;
-use diesel::sql_types::{BigInt, Bool};
+use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
+use std::sync::atomic::Ordering;
 
-/// What the stock of one schedule is, from the database.
-const AVAILABLE_SEATS: &str = "\
-SELECT EXISTS (SELECT 1 FROM concert_schedules WHERE id = $1) AS known,
-       (SELECT count(*) FROM seats WHERE schedule_id = $1 AND status = 'AVAILABLE') AS available";
+const SEAT_IDS: &str = "SELECT id FROM seats WHERE schedule_id = $1 ORDER BY id";
 
-const AVAILABLE_SEATS_PER_SCHEDULE: &str = "\
-SELECT c.id AS schedule_id, count(s.id) FILTER (WHERE s.status = 'AVAILABLE') AS available
-  FROM concert_schedules c LEFT JOIN seats s ON s.schedule_id = c.id
- GROUP BY c.id";
+/// Every seat of one schedule, and the reservation that has it, if any.
+const SEATS_OF_SCHEDULE: &str = "\
+SELECT s.id, s.status, rs.reservation_id FROM seats s
+  LEFT JOIN reservation_seats rs ON rs.seat_id = s.id AND rs.active
+ WHERE s.schedule_id = $1
+ ORDER BY s.id";
+
+const SCHEDULE_EXISTS: &str = "SELECT id FROM concert_schedules WHERE id = $1";
+
+const ALL_SCHEDULES: &str = "SELECT id FROM concert_schedules ORDER BY id";
 
 /// How long a reservation's "given back" marker lasts: longer than a
 /// cancellation record can be redelivered (Kafka keeps records 7 days by
@@ -26,80 +35,171 @@ SELECT c.id AS schedule_id, count(s.id) FILTER (WHERE s.status = 'AVAILABLE') AS
 const RELEASED_MARKER_MS: u64 = 8 * 24 * 3600 * 1000;
 
 #[derive(QueryableByName)]
-struct Availability {
-    #[diesel(sql_type = Bool)]
-    known: bool,
+struct SeatHolder {
     #[diesel(sql_type = BigInt)]
-    available: i64,
+    id: i64,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    reservation_id: Option<i64>,
 }
 
 #[derive(QueryableByName)]
-struct ScheduleAvailability {
+struct Id {
     #[diesel(sql_type = BigInt)]
-    schedule_id: i64,
-    #[diesel(sql_type = BigInt)]
-    available: i64,
+    id: i64,
+}
+
+/// How `sync_stock.lua` treats a stock that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SyncMode {
+    /// Leave it: another request loaded the schedule first.
+    Load,
+    /// Rebuild it from the database.
+    Resync,
 }
 
 impl RedisSeatLock {
-    /// Sets a missing stock from the database (`SET NX`: never overwrites).
-    pub(crate) async fn load_stock(&self, schedule: ScheduleId) -> Result<(), HoldError> {
-        let available = self
-            .available_in_db(schedule)
-            .await?
-            .ok_or(HoldError::ScheduleNotFound)?;
+    /// Loads or resyncs one schedule from the database: every seat's mark,
+    /// and the stock. Returns the stock, or `None` when `Load` found the
+    /// schedule loaded already.
+    async fn sync(&self, schedule: ScheduleId, how: SyncMode) -> Result<Option<i64>, HoldError> {
+        let keys = self.keys(schedule);
+        let seats = self.seat_ids(schedule).await?;
+        let lock_keys: Vec<String> = seats.iter().map(|s| keys.lock(SeatId(s.id))).collect();
+        // What each seat's key holds before the database is read: the
+        // script leaves alone any key written since, by someone who knew more.
+        let seen: Vec<Option<String>> = if lock_keys.is_empty() {
+            Vec::new()
+        } else {
+            let mut conn = self.redis().await?;
+            redis::cmd("MGET")
+                .arg(&lock_keys)
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_down)?
+        };
+        // No database connection is held across a Redis round trip.
+        let holders: Vec<SeatHolder> = {
+            let mut db = self.store.conn().await?;
+            diesel::sql_query(SEATS_OF_SCHEDULE)
+                .bind::<BigInt, _>(schedule.0)
+                .load(&mut db)
+                .await
+                .map_err(repo_error)?
+        };
+        if holders.len() != seats.len() || holders.iter().zip(&seats).any(|(h, s)| h.id != s.id) {
+            // The seats changed in between (the schedule was deleted).
+            return Err(HoldError::Contention);
+        }
+
+        let mut invocation = self.scripts.sync_stock.key(keys.stock());
+        invocation.key(keys.synced());
+        for key in &lock_keys {
+            invocation.key(key);
+        }
+        invocation
+            .arg(match how {
+                SyncMode::Load => "load",
+                SyncMode::Resync => "resync",
+            })
+            .arg(millis(self.settings.state_lifetime))
+            .arg(millis(self.settings.resync_every));
+        for (seat, seen) in holders.iter().zip(seen) {
+            let free = seat.status == SeatStatus::Available.as_str();
+            invocation
+                .arg(if free {
+                    String::new()
+                } else {
+                    held_mark(seat.reservation_id.map(ReservationId))
+                })
+                .arg(seen.unwrap_or_default());
+        }
         let mut conn = self.redis().await?;
-        redis::cmd("SET")
-            .arg(self.keys(schedule).stock())
-            .arg(available)
-            .arg("NX")
-            .query_async::<()>(&mut conn)
+        let answer: Vec<i64> = invocation
+            .invoke_async(&mut conn)
             .await
-            .map_err(|e| HoldError::Repo(redis_down(e)))
+            .map_err(redis_down)?;
+        let [1, stock, before] = answer[..] else {
+            return Ok(None);
+        };
+        self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
+        if before >= 0 && before != stock {
+            self.counters.stock_repairs.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%schedule, before, stock, "redis stock repaired from the database");
+        }
+        Ok(Some(stock))
     }
 
-    async fn available_in_db(&self, schedule: ScheduleId) -> Result<Option<i64>, RepoError> {
-        let mut conn = self.store.conn().await?;
-        let row: Availability = diesel::sql_query(AVAILABLE_SEATS)
+    /// The schedule's seats, ascending; `ScheduleNotFound` if it is unknown.
+    async fn seat_ids(&self, schedule: ScheduleId) -> Result<Vec<Id>, HoldError> {
+        let mut db = self.store.conn().await?;
+        let seats: Vec<Id> = diesel::sql_query(SEAT_IDS)
             .bind::<BigInt, _>(schedule.0)
-            .get_result(&mut conn)
+            .load(&mut db)
             .await
             .map_err(repo_error)?;
-        Ok(row.known.then_some(row.available))
+        if seats.is_empty() {
+            let known: Vec<Id> = diesel::sql_query(SCHEDULE_EXISTS)
+                .bind::<BigInt, _>(schedule.0)
+                .load(&mut db)
+                .await
+                .map_err(repo_error)?;
+            if known.is_empty() {
+                return Err(HoldError::ScheduleNotFound);
+            }
+        }
+        Ok(seats)
     }
 
-    /// Gives `n` back to the stock (failure paths, cancellations). Best
-    /// effort: a lost give-back only makes the stock too low, which the next
-    /// reconciliation corrects.
-    pub async fn return_stock(&self, schedule: ScheduleId, n: usize) {
-        let key = self.keys(schedule).stock();
-        let result = async {
+    /// Loads or resyncs the schedule, unless another request (on any
+    /// instance) started one within `resync_gap`: true if this call did.
+    pub(crate) async fn resync_if_first(
+        &self,
+        schedule: ScheduleId,
+        how: SyncMode,
+    ) -> Result<bool, HoldError> {
+        let first: bool = {
             let mut conn = self.redis().await?;
-            self.scripts
-                .return_stock
-                .key(&key)
-                .arg(n)
-                .invoke_async::<i64>(&mut conn)
+            redis::cmd("SET")
+                .arg(self.keys(schedule).syncing())
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(self.settings.resync_gap))
+                .query_async::<Option<String>>(&mut conn)
                 .await
-                .map_err(redis_down)
+                .map_err(redis_down)?
+                .is_some()
+        };
+        if first {
+            self.sync(schedule, how).await?;
         }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(%schedule, n, error = %e, "could not give stock back; reconcile will");
-        }
+        Ok(first)
+    }
+
+    /// The periodic resync, off the request's path.
+    pub(crate) fn resync_in_background(&self, schedule: ScheduleId) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.sync(schedule, SyncMode::Resync).await {
+                tracing::warn!(%schedule, error = %e, "periodic stock resync failed; the next one retries");
+            }
+        });
     }
 
     /// Gives an ended reservation's seats back to the stock, once however
     /// often it is called: true if this call gave them back.
     pub async fn release_stock(&self, reservation: &Reservation) -> Result<bool, RepoError> {
         let keys = self.keys(reservation.schedule_id);
+        let mut invocation = self.scripts.release_stock.key(keys.stock());
+        invocation.key(keys.released(reservation.id));
+        for seat in &reservation.seat_ids {
+            invocation.key(keys.lock(*seat));
+        }
         let mut conn = self.redis().await?;
-        let given: i64 = self
-            .scripts
-            .release_stock
-            .key(keys.stock())
-            .key(keys.released(reservation.id))
-            .arg(reservation.seat_ids.len())
+        let given: i64 = invocation
+            .arg(held_mark(Some(reservation.id)))
             .arg(RELEASED_MARKER_MS)
             .invoke_async(&mut conn)
             .await
@@ -107,39 +207,28 @@ impl RedisSeatLock {
         Ok(given == 1)
     }
 
-    /// Sets one schedule's stock to its AVAILABLE seats in the database.
+    /// Resyncs one schedule from the database now; returns its stock.
     pub async fn reconcile_stock(&self, schedule: ScheduleId) -> Result<i64, RepoError> {
-        let available = self.available_in_db(schedule).await?.unwrap_or(0);
-        let mut conn = self.redis().await?;
-        redis::cmd("SET")
-            .arg(self.keys(schedule).stock())
-            .arg(available)
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(redis_down)?;
-        Ok(available)
+        match self.sync(schedule, SyncMode::Resync).await {
+            Ok(stock) => Ok(stock.unwrap_or_default()),
+            Err(HoldError::Repo(e)) => Err(e),
+            Err(e) => Err(RepoError::unexpected(e.to_string())),
+        }
     }
 
-    /// Reconciles every schedule's stock with the database; returns how many.
-    /// Run at start-up and by `booking reconcile-stock`.
+    /// Resyncs every schedule; returns how many. Run at start-up and by
+    /// `booking reconcile-stock`; the strategy does not need it to heal.
     pub async fn reconcile_all_stock(&self) -> Result<usize, RepoError> {
-        let mut conn = self.store.conn().await?;
-        let rows: Vec<ScheduleAvailability> = diesel::sql_query(AVAILABLE_SEATS_PER_SCHEDULE)
-            .load(&mut conn)
-            .await
-            .map_err(repo_error)?;
-        drop(conn);
-        let mut redis = self.redis().await?;
-        let mut pipe = redis::pipe();
-        for row in &rows {
-            pipe.cmd("SET")
-                .arg(self.keys(ScheduleId(row.schedule_id)).stock())
-                .arg(row.available)
-                .ignore();
+        let schedules: Vec<Id> = {
+            let mut conn = self.store.conn().await?;
+            diesel::sql_query(ALL_SCHEDULES)
+                .load(&mut conn)
+                .await
+                .map_err(repo_error)?
+        };
+        for schedule in &schedules {
+            self.reconcile_stock(ScheduleId(schedule.id)).await?;
         }
-        pipe.query_async::<()>(&mut redis)
-            .await
-            .map_err(redis_down)?;
-        Ok(rows.len())
+        Ok(schedules.len())
     }
 }

@@ -1,11 +1,14 @@
 //! The shared SeatLock conformance suite against PostgreSQL and Redis, and
-//! the failures only a distributed lock has: stale holders and a wrong stock.
+//! the failures only a distributed lock has: stale holders, and a stock that
+//! is wrong (set by hand, left by a dead instance, a lost Redis, a missed
+//! release) and must heal on its own.
 
 use booking_domain::*;
 use booking_lock_redis::{
     claim_seats, read_requested_seats, redis_pool, RedisLockSettings, RedisSeatLock,
 };
 use booking_store_postgres::tx::TxError;
+use booking_testkit::conformance::is_refusal;
 use booking_testkit::conformance::{request, LockFixture};
 use booking_testkit::{TestDb, TestRedis};
 use diesel_async::scoped_futures::ScopedFutureExt;
@@ -14,11 +17,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn instance(db: &TestDb, redis: &TestRedis, lease: Duration) -> RedisSeatLock {
+    with_settings(db, redis, |s| s.lease = lease)
+}
+
+/// An instance whose disagreement resyncs are not held back, so each test
+/// step that needs one gets one.
+fn with_settings(
+    db: &TestDb,
+    redis: &TestRedis,
+    change: impl FnOnce(&mut RedisLockSettings),
+) -> RedisSeatLock {
     let pool = redis_pool(redis.url(), 16, Duration::from_secs(5)).unwrap();
-    let settings = RedisLockSettings {
-        lease,
+    let mut settings = RedisLockSettings {
         key_prefix: redis.prefix().to_owned(),
+        resync_gap: Duration::from_millis(1),
+        ..RedisLockSettings::default()
     };
+    change(&mut settings);
     RedisSeatLock::new(db.store(), pool, settings)
 }
 
@@ -74,8 +89,14 @@ async fn stale_lock_holder_cannot_write() {
         matches!(stale, Err(TxError::Abort(HoldError::SeatTaken(_)))),
         "the stale claim is refused: {stale:?}"
     );
-    // Its release touches nothing: the lock it wrote expired long ago.
-    assert_eq!(slow.release_locks(&stale_locks).await.unwrap(), 0);
+    // Its release deletes nothing (the lock it wrote expired long ago; the
+    // seat is marked held by the other server) and gives its stock back.
+    let refused = Err(HoldError::SeatTaken(
+        stale_request.seat_ids.as_slice().to_vec(),
+    ));
+    let released = slow.release_locks(&stale_locks, &refused).await.unwrap();
+    assert_eq!((released.locks, released.stock), (0, 1));
+    assert_eq!(stock(&redis, &slow, schedule).await, 1, "seat 2 is free");
 
     let report = f.audit(schedule).await;
     assert_eq!(
@@ -87,7 +108,8 @@ async fn stale_lock_holder_cannot_write() {
     drop((conn, db, redis));
 }
 
-/// Release deletes only the locks the request still owns.
+/// Release deletes only the locks the request still owns, and the stock
+/// comes out exact even when a lease ran out and another request took over.
 #[tokio::test(flavor = "multi_thread")]
 async fn release_never_deletes_another_owners_lock() {
     let (db, redis) = (TestDb::new().await, TestRedis::new().await);
@@ -96,9 +118,9 @@ async fn release_never_deletes_another_owners_lock() {
     let b = instance(&db, &redis, Duration::from_secs(5));
     let store = db.store();
     let f = LockFixture::on_postgres(&store, Arc::new(a.clone()), Arc::new(b.clone()), ());
-    let (schedule, seats) = f.schedule_with_seats(2).await;
+    let (schedule, seats) = f.schedule_with_seats(4).await;
     let user = f.users(1).await[0];
-    let req = request(user, schedule, &seats);
+    let req = request(user, schedule, &seats[..2]);
     let a_locks = a.acquire_locks(&req).await.unwrap();
     assert!(
         matches!(b.acquire_locks(&req).await, Err(HoldError::SeatTaken(_))),
@@ -107,112 +129,282 @@ async fn release_never_deletes_another_owners_lock() {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let b_locks = b.acquire_locks(&req).await.unwrap();
     assert!(b_locks.token > a_locks.token, "fencing tokens only grow");
-    assert_eq!(a.release_locks(&a_locks).await.unwrap(), 0);
-    assert_eq!(b.release_locks(&b_locks).await.unwrap(), 2);
+    let gave_up = Err(HoldError::Contention);
+    let released = a.release_locks(&a_locks, &gave_up).await.unwrap();
+    assert_eq!(
+        (released.locks, released.stock),
+        (0, 2),
+        "a's stock, not b's locks"
+    );
+    let released = b.release_locks(&b_locks, &gave_up).await.unwrap();
+    assert_eq!((released.locks, released.stock), (2, 2));
+    assert_eq!(
+        stock(&redis, &a, schedule).await,
+        4,
+        "every seat free, counted once"
+    );
     drop((db, redis));
 }
 
-/// The stock is advisory: when it says "sold out" no database work is done,
-/// when it is too low the refusal is corrected by reconciliation, and it is
-/// never what decides a success.
+/// A request for a seat that is held, or locked by a hold in flight, is
+/// refused in Redis before anything is taken: the stock stays as it was, and
+/// so do the other seats of a multi-seat request.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_wrong_stock_only_refuses_and_reconcile_corrects_it() {
+async fn a_refusal_for_a_taken_or_locked_seat_leaves_the_stock_unchanged() {
     let (db, redis) = (TestDb::new().await, TestRedis::new().await);
     let lock = instance(&db, &redis, Duration::from_secs(5));
     let store = db.store();
     let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
     let (schedule, seats) = f.schedule_with_seats(4).await;
     let users = f.users(3).await;
-    let mut conn = redis.connection().await;
-    let stock_key = lock.keys(schedule).stock();
-
-    // Too low: refused as sold out, nothing written.
-    redis::cmd("SET")
-        .arg(&stock_key)
-        .arg(0)
-        .query_async::<()>(&mut conn)
-        .await
-        .unwrap();
-    let err = f
-        .lock
-        .hold_seats(&request(users[0], schedule, &seats[..1]))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, HoldError::SoldOut), "{err}");
-    assert_eq!(f.audit(schedule).await.held, 0);
-
-    assert_eq!(lock.reconcile_stock(schedule).await.unwrap(), 4);
     f.lock
         .hold_seats(&request(users[0], schedule, &seats[..1]))
         .await
         .unwrap();
-    let stock: i64 = redis::cmd("GET")
-        .arg(&stock_key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(stock, 3);
+    assert_eq!(stock(&redis, &lock, schedule).await, 3);
 
-    // Too high: the database still refuses the taken seat, and the failed
-    // request gives its stock back.
-    redis::cmd("SET")
-        .arg(&stock_key)
-        .arg(100)
-        .query_async::<()>(&mut conn)
+    for _ in 0..20 {
+        let err = f
+            .lock
+            .hold_seats(&request(users[1], schedule, &seats[..2]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, HoldError::SeatTaken(s) if s == &seats[..1]),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        stock(&redis, &lock, schedule).await,
+        3,
+        "held: nothing taken"
+    );
+
+    // A hold in flight on seat 2 (its locks taken, its transaction not yet run).
+    let in_flight = request(users[2], schedule, &seats[1..2]);
+    let locks = lock.acquire_locks(&in_flight).await.unwrap();
+    assert_eq!(stock(&redis, &lock, schedule).await, 2);
+    for wanted in [&seats[1..2], &seats[1..3]] {
+        let err = f
+            .lock
+            .hold_seats(&request(users[1], schedule, wanted))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, HoldError::SeatTaken(s) if s == &seats[1..2]),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        stock(&redis, &lock, schedule).await,
+        2,
+        "locked: nothing taken"
+    );
+    assert_eq!(
+        mark(&redis, &lock, schedule, seats[2]).await,
+        None,
+        "seat 3 untouched"
+    );
+
+    let written = lock.write_hold(&in_flight).await;
+    lock.release_locks(&locks, &written).await.unwrap();
+    assert_eq!(stock(&redis, &lock, schedule).await, 2, "seats 3 and 4");
+    let report = f.audit(schedule).await;
+    assert_eq!((report.held, report.active_reservations), (2, 2));
+    assert!(report.violations().is_empty(), "{:?}", report.violations());
+    drop((db, redis));
+}
+
+/// A stock set too low (to 0 with three seats free) refuses nothing that the
+/// database would grant: a hold of a free seat finds the stock disagreeing
+/// with the seats and resyncs it, and a refusal of a taken seat says
+/// "seat taken", not "sold out", after checking. No `reconcile-stock`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stock_set_too_low_by_hand_heals_without_reconcile() {
+    let (db, redis) = (TestDb::new().await, TestRedis::new().await);
+    let lock = instance(&db, &redis, Duration::from_secs(5));
+    let store = db.store();
+    let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
+    let (schedule, seats) = f.schedule_with_seats(4).await;
+    let users = f.users(3).await;
+    f.lock
+        .hold_seats(&request(users[0], schedule, &seats[..1]))
         .await
         .unwrap();
+
+    set_stock(&redis, &lock, schedule, 0).await;
+    f.lock
+        .hold_seats(&request(users[1], schedule, &seats[1..2]))
+        .await
+        .expect("a free seat is held whatever the stock says");
+    assert_eq!(
+        stock(&redis, &lock, schedule).await,
+        2,
+        "resynced, then one taken"
+    );
+
+    set_stock(&redis, &lock, schedule, 0).await;
+    let err = f
+        .lock
+        .hold_seats(&request(users[2], schedule, &seats[..1]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HoldError::SeatTaken(_)),
+        "two seats are free: {err}"
+    );
+    assert_eq!(
+        stock(&redis, &lock, schedule).await,
+        2,
+        "resynced by the refusal"
+    );
+
+    let report = f.audit(schedule).await;
+    assert_eq!((report.held, report.available), (2, 2));
+    drop((db, redis));
+}
+
+/// A stock set too high (100 for two free seats) lets nothing through that
+/// the seats refuse, and the next periodic resync sets it right; from then
+/// on, a full schedule answers "sold out". No `reconcile-stock`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stock_set_too_high_by_hand_heals_without_reconcile() {
+    let (db, redis) = (TestDb::new().await, TestRedis::new().await);
+    let lock = with_settings(&db, &redis, |s| s.resync_every = Duration::from_secs(3));
+    let store = db.store();
+    let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
+    let (schedule, seats) = f.schedule_with_seats(2).await;
+    let users = f.users(3).await;
+    f.lock
+        .hold_seats(&request(users[0], schedule, &seats[..1]))
+        .await
+        .unwrap();
+
+    set_stock(&redis, &lock, schedule, 100).await;
     let err = f
         .lock
         .hold_seats(&request(users[1], schedule, &seats[..1]))
         .await
         .unwrap_err();
     assert!(matches!(err, HoldError::SeatTaken(_)), "{err}");
-    let stock: i64 = redis::cmd("GET")
-        .arg(&stock_key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(stock, 100);
-    let report = f.audit(schedule).await;
-    assert_eq!((report.held, report.active_reservations), (1, 1));
-
-    // Lost entirely (Redis restarted): loaded again from the database.
-    redis::cmd("DEL")
-        .arg(&stock_key)
-        .query_async::<()>(&mut conn)
-        .await
-        .unwrap();
     f.lock
-        .hold_seats(&request(users[2], schedule, &seats[1..2]))
+        .hold_seats(&request(users[1], schedule, &seats[1..2]))
         .await
         .unwrap();
-    let stock: i64 = redis::cmd("GET")
-        .arg(&stock_key)
-        .query_async(&mut conn)
+    assert_eq!(stock(&redis, &lock, schedule).await, 99, "still too high");
+
+    // A period later, the next hold (a refusal will do) starts a resync.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let err = f
+        .lock
+        .hold_seats(&request(users[2], schedule, &seats[..1]))
         .await
-        .unwrap();
-    assert_eq!(stock, 2, "3 AVAILABLE when loaded, 1 taken since");
+        .unwrap_err();
+    assert!(is_refusal(&err), "{err}");
+    wait_for_stock(&redis, &lock, schedule, 0).await;
+    let err = f
+        .lock
+        .hold_seats(&request(users[2], schedule, &seats[..1]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HoldError::SoldOut), "nothing is free: {err}");
+    let report = f.audit(schedule).await;
+    assert_eq!((report.held, report.active_reservations), (2, 2));
     drop((db, redis));
 }
 
-/// The seat-release consumer may deliver a release twice, or retry it after
-/// a failure: the seats go back to the stock once.
+/// A Redis that lost everything (restarted without persistence) is loaded
+/// again from the database by the next hold: the marks of the seats the
+/// database has, and the stock.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_release_told_twice_gives_the_stock_back_once() {
+async fn a_lost_redis_state_is_loaded_from_the_database() {
     let (db, redis) = (TestDb::new().await, TestRedis::new().await);
     let lock = instance(&db, &redis, Duration::from_secs(5));
     let store = db.store();
     let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
     let (schedule, seats) = f.schedule_with_seats(4).await;
-    let user = f.users(1).await[0];
-    let held = f
+    let users = f.users(3).await;
+    let first = f
         .lock
-        .hold_seats(&request(user, schedule, &seats[..2]))
+        .hold_seats(&request(users[0], schedule, &seats[..2]))
         .await
         .unwrap();
-    let mut conn = redis.connection().await;
-    let stock_key = lock.keys(schedule).stock();
-    assert_eq!(stock(&mut conn, &stock_key).await, 2, "2 of 4 held");
+
+    delete_all_keys(&redis).await;
+    let err = f
+        .lock
+        .hold_seats(&request(users[1], schedule, &seats[1..2]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HoldError::SeatTaken(_)), "{err}");
+    assert_eq!(
+        mark(&redis, &lock, schedule, seats[1]).await,
+        Some(format!("held:{}", first.id)),
+        "loaded: whose the seat is"
+    );
+    assert_eq!(stock(&redis, &lock, schedule).await, 2);
+    f.lock
+        .hold_seats(&request(users[2], schedule, &seats[2..3]))
+        .await
+        .unwrap();
+    assert_eq!(stock(&redis, &lock, schedule).await, 1);
+    drop((db, redis));
+}
+
+/// An instance that dies holding locks never gives their stock back; once
+/// the leases run out, the seats are held by others anyway (the stock
+/// disagrees with the free seats and is resynced), and the stock ends
+/// exact. No `reconcile-stock`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_instances_stock_comes_back_without_reconcile() {
+    let (db, redis) = (TestDb::new().await, TestRedis::new().await);
+    let dying = instance(&db, &redis, Duration::from_millis(200));
+    let lock = instance(&db, &redis, Duration::from_secs(5));
+    let store = db.store();
+    let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
+    let (schedule, seats) = f.schedule_with_seats(2).await;
+    let users = f.users(2).await;
+    // Locks taken, stock taken, then the process is gone.
+    dying
+        .acquire_locks(&request(users[0], schedule, &seats))
+        .await
+        .unwrap();
+    assert_eq!(stock(&redis, &lock, schedule).await, 0);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (user, seat) in users.iter().zip(&seats) {
+        f.lock
+            .hold_seats(&request(*user, schedule, &[*seat]))
+            .await
+            .expect("the dead instance's seats are free");
+    }
+    assert_eq!(stock(&redis, &lock, schedule).await, 0);
+    let report = f.audit(schedule).await;
+    assert_eq!((report.held, report.active_reservations), (2, 2));
+    drop((db, redis));
+}
+
+/// The seat-release consumer may deliver a release twice, or retry it after
+/// a failure: the seats go back to the stock once, and they are free in
+/// Redis again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_released_hold_gives_its_stock_back_exactly_once() {
+    let (db, redis) = (TestDb::new().await, TestRedis::new().await);
+    let lock = instance(&db, &redis, Duration::from_secs(5));
+    let store = db.store();
+    let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
+    let (schedule, seats) = f.schedule_with_seats(4).await;
+    let users = f.users(2).await;
+    let held = f
+        .lock
+        .hold_seats(&request(users[0], schedule, &seats[..2]))
+        .await
+        .unwrap();
+    assert_eq!(stock(&redis, &lock, schedule).await, 2, "2 of 4 held");
+    store
+        .cancel_reservation(held.id, chrono::Utc::now(), None)
+        .await
+        .unwrap();
 
     assert!(
         lock.release_stock(&held).await.unwrap(),
@@ -220,10 +412,119 @@ async fn a_release_told_twice_gives_the_stock_back_once() {
     );
     assert!(!lock.release_stock(&held).await.unwrap(), "second: no-op");
     lock.seats_released(&held).await.unwrap();
-    assert_eq!(stock(&mut conn, &stock_key).await, 4, "2 seats back, once");
+    assert_eq!(
+        stock(&redis, &lock, schedule).await,
+        4,
+        "2 seats back, once"
+    );
+    assert_eq!(mark(&redis, &lock, schedule, seats[0]).await, None);
+
+    f.lock
+        .hold_seats(&request(users[1], schedule, &seats[..2]))
+        .await
+        .expect("the released seats are free again");
+    assert_eq!(stock(&redis, &lock, schedule).await, 2);
     drop((db, redis));
 }
 
-async fn stock(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
-    redis::cmd("GET").arg(key).query_async(conn).await.unwrap()
+/// A release the consumer never delivers (the broker was down, the record
+/// went to the dead-letter topic) leaves the seats marked held in Redis
+/// while the database has them free; the next periodic resync frees them,
+/// and the release arriving after all gives nothing back twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_missed_by_the_consumer_heals_on_the_next_resync() {
+    let (db, redis) = (TestDb::new().await, TestRedis::new().await);
+    let lock = with_settings(&db, &redis, |s| s.resync_every = Duration::from_millis(300));
+    let store = db.store();
+    let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
+    let (schedule, seats) = f.schedule_with_seats(2).await;
+    let users = f.users(2).await;
+    let held = f
+        .lock
+        .hold_seats(&request(users[0], schedule, &seats[..1]))
+        .await
+        .unwrap();
+    store
+        .cancel_reservation(held.id, chrono::Utc::now(), None)
+        .await
+        .unwrap();
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // This refusal starts the periodic resync; the one after it finds the seat free.
+    let _ = f
+        .lock
+        .hold_seats(&request(users[1], schedule, &seats[..1]))
+        .await;
+    wait_for_stock(&redis, &lock, schedule, 2).await;
+    f.lock
+        .hold_seats(&request(users[1], schedule, &seats[..1]))
+        .await
+        .expect("freed by the resync");
+    lock.seats_released(&held).await.unwrap();
+    assert_eq!(
+        stock(&redis, &lock, schedule).await,
+        1,
+        "the late release adds nothing"
+    );
+    drop((db, redis));
+}
+
+async fn stock(redis: &TestRedis, lock: &RedisSeatLock, schedule: ScheduleId) -> i64 {
+    redis::cmd("GET")
+        .arg(lock.keys(schedule).stock())
+        .query_async(&mut redis.connection().await)
+        .await
+        .unwrap()
+}
+
+async fn set_stock(redis: &TestRedis, lock: &RedisSeatLock, schedule: ScheduleId, n: i64) {
+    redis::cmd("SET")
+        .arg(lock.keys(schedule).stock())
+        .arg(n)
+        .arg("KEEPTTL")
+        .query_async::<()>(&mut redis.connection().await)
+        .await
+        .unwrap();
+}
+
+/// The seat's key: a lock, a `held:` mark, or nothing (free).
+async fn mark(
+    redis: &TestRedis,
+    lock: &RedisSeatLock,
+    schedule: ScheduleId,
+    seat: SeatId,
+) -> Option<String> {
+    redis::cmd("GET")
+        .arg(lock.keys(schedule).lock(seat))
+        .query_async(&mut redis.connection().await)
+        .await
+        .unwrap()
+}
+
+/// A resync in the background: waits (up to 5 s) until the stock is `n`.
+async fn wait_for_stock(redis: &TestRedis, lock: &RedisSeatLock, schedule: ScheduleId, n: i64) {
+    let mut last = i64::MIN;
+    for _ in 0..100 {
+        last = stock(redis, lock, schedule).await;
+        if last == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the stock stayed {last}, want {n}");
+}
+
+/// Every key of this test, as a Redis restart without persistence would.
+async fn delete_all_keys(redis: &TestRedis) {
+    let mut conn = redis.connection().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", redis.prefix()))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    redis::cmd("DEL")
+        .arg(&keys)
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
 }

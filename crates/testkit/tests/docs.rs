@@ -7,7 +7,9 @@
 //!   points at a file that contains that identifier;
 //! - the mermaid `erDiagram` of `docs/DESIGN.md` has an entity for every
 //!   table that `migrations/*/up.sql`, applied in order, leaves behind, with
-//!   exactly that table's columns.
+//!   exactly that table's columns;
+//! - the Redis strategy's section of `docs/DESIGN.md` shows every `.lua`
+//!   script of `crates/lock-redis/src` exactly as the code runs it.
 //!
 //! Plain string parsing, no dependencies: enough for the SQL and Markdown
 //! this repository writes, and it fails loudly on what it does not follow.
@@ -625,5 +627,38 @@ fn sql_parsing_follows_create_alter_and_drop() {
     assert_eq!(
         erd,
         Schema::from([("t".to_owned(), vec!["id".into(), "a".into()])])
+    );
+}
+
+// ------------------------------------------------------------------ scripts
+
+#[test]
+fn design_md_shows_every_script_the_redis_strategy_runs() {
+    let root = repo_root();
+    let design = read(&root.join("docs/DESIGN.md"));
+    let section = design
+        .split_once("## The Redis strategy\n")
+        .and_then(|(_, rest)| rest.split("\n## ").next())
+        .expect("docs/DESIGN.md has a section '## The Redis strategy'");
+    let dir = root.join("crates/lock-redis/src");
+    let mut scripts: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("crates/lock-redis/src")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "lua"))
+        .collect();
+    scripts.sort();
+    assert!(!scripts.is_empty(), "no .lua scripts in {}", dir.display());
+    let missing: Vec<String> = scripts
+        .iter()
+        .filter(|script| {
+            let body = format!("```lua\n{}\n```", read(script).trim_end());
+            !section.contains(&body)
+        })
+        .map(|script| script.display().to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/DESIGN.md's Redis section must show these scripts as they are, in a ```lua block:\n{}",
+        missing.join("\n")
     );
 }

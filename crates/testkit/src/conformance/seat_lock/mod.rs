@@ -165,8 +165,8 @@ pub async fn race_across(
     results
 }
 
-/// How a loser of a race is told: the seat is taken, or (a strategy with a
-/// stock pre-check) not enough seats are left. Never an internal error.
+/// How a loser of a race is told: the seat is taken, or (a strategy that
+/// counts the free seats) no seat is left. Never an internal error.
 pub fn is_refusal(e: &HoldError) -> bool {
     matches!(e, HoldError::SeatTaken(_) | HoldError::SoldOut)
 }
@@ -193,6 +193,7 @@ macro_rules! seat_lock_conformance_suite {
             hold_returns_the_pending_reservation,
             idempotency_key_is_stored_once,
             two_instances_one_winner_per_seat,
+            the_last_free_seat_is_won_while_200_race_for_a_taken_one,
             two_instances_overlapping_and_distinct_requests,
         );
     };

@@ -1,12 +1,13 @@
 //! Holds racing each other, on one instance and across two: one winner per
-//! seat, no interference between distinct seats, no deadlock, no split.
+//! seat, no interference between distinct seats, no deadlock, no split, and
+//! no loser standing in the way of a seat that is still free.
 
 use super::{assert_no_violations, is_refusal, race, race_across, request, LockFixture};
 use booking_domain::*;
 use std::sync::Arc;
 
 /// Invariant 1: of 200 concurrent holds of one seat exactly one wins, 199
-/// are refused (seat taken, or sold out where a strategy pre-checks stock),
+/// are refused (seat taken, or sold out where a strategy counts free seats),
 /// and the store has one active reservation.
 pub async fn one_winner_per_seat_under_200_racers(f: LockFixture) {
     let (schedule, seats) = f.schedule_with_seats(1).await;
@@ -113,6 +114,59 @@ pub async fn overlapping_pairs_never_deadlock_or_split(f: LockFixture) {
     assert_no_violations(&report);
 }
 
+/// A loser must not stand in the way of a seat that is free: with one seat
+/// of four left, 200 holds of a taken seat and one hold of the free seat
+/// arrive together on two servers, five rounds over, and the free seat's
+/// hold wins every round. (A strategy that counts seats out before it knows
+/// the request can win would let the 200 take the last one's place and
+/// answer it "sold out".) Checked from the store: the free seat is HELD by
+/// that hold, the schedule is full, and nothing else changed.
+pub async fn the_last_free_seat_is_won_while_200_race_for_a_taken_one(f: LockFixture) {
+    let users = f.users(202).await;
+    let (first_buyer, last_buyer) = (users[200], users[201]);
+    let both = [Arc::clone(&f.lock), Arc::clone(&f.second_instance)];
+    for round in 0..5 {
+        let (schedule, seats) = f.schedule_with_seats(4).await;
+        let (taken, free) = (&seats[..3], seats[3]);
+        f.lock
+            .hold_seats(&request(first_buyer, schedule, taken))
+            .await
+            .unwrap();
+        let hot = [taken[round % taken.len()]];
+        let mut requests: Vec<_> = users[..200]
+            .iter()
+            .map(|u| request(*u, schedule, &hot))
+            .collect();
+        // In the middle of the pack, so half the losers start before it.
+        requests.insert(100, request(last_buyer, schedule, &[free]));
+        let mut results = race_across(&both, requests).await;
+        let last = results.remove(100);
+
+        let won = last.unwrap_or_else(|e| panic!("round {round}: the free seat's hold got {e}"));
+        assert_eq!(won.seat_ids, [free], "round {round}");
+        let other: Vec<_> = results
+            .iter()
+            .filter(|r| !r.as_ref().is_err_and(is_refusal))
+            .map(|r| format!("{r:?}"))
+            .collect();
+        assert!(
+            other.is_empty(),
+            "round {round}: a taken seat was not refused: {other:?}"
+        );
+
+        let report = f.audit(schedule).await;
+        assert_eq!(
+            (report.active_reservations, report.held, report.available),
+            (2, 4, 0),
+            "round {round}: the first buyer's three seats and the last one's"
+        );
+        assert_no_violations(&report);
+        let listed = f.catalog.list_seats(schedule).await.unwrap();
+        let last_seat = listed.iter().find(|s| s.id == free).unwrap();
+        assert_eq!(last_seat.status, SeatStatus::Held, "round {round}");
+    }
+}
+
 /// Two servers (independent instances sharing the stores), 100 racers on
 /// each for one seat: still exactly one winner.
 pub async fn two_instances_one_winner_per_seat(f: LockFixture) {
@@ -139,7 +193,7 @@ pub async fn two_instances_one_winner_per_seat(f: LockFixture) {
 /// Two servers, overlapping pairs and distinct seats mixed: no deadlock, no
 /// partial hold, no seat held twice; every uncontested seat is won.
 pub async fn two_instances_overlapping_and_distinct_requests(f: LockFixture) {
-    // 200 seats: the 150 seats asked for fit, so a stock pre-check refuses none.
+    // 200 seats: the 150 seats asked for fit, so a stock of free seats refuses none.
     let (schedule, seats) = f.schedule_with_seats(200).await;
     let users = f.users(100).await;
     // Requests 0..50 fight over pairs of seats 0..25; 50..100 each want one of seats 100..150.
