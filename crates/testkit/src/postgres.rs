@@ -97,7 +97,9 @@ impl TestDb {
     /// "server" you want to simulate.
     pub fn store(&self) -> PgStore {
         let mut settings = PoolSettings::new(&self.url);
-        settings.max_size = 20;
+        // Two stores a fixture, two tests at once: well under PostgreSQL's
+        // default 100 connections, and still far fewer than the racers.
+        settings.max_size = 10;
         settings.wait_timeout = Duration::from_secs(30);
         // Generous: a loaded CI machine must not turn slowness into contention.
         settings.tx_timeouts = booking_store_postgres::tx::TxTimeouts {
