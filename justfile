@@ -99,3 +99,7 @@ bench-smoke: infra-up bench-deps
 # Regenerate the benchmark part of docs/PERF_RESULT.md from target/bench/
 bench-report:
     python3 loadtest/bench/report.py
+
+# Events per second one outbox relay publishes (N rows, relay batch), beside the producer alone
+bench-relay n="20000" batch="100": infra-up
+    cargo run --release -p booking-events-kafka --example relay_throughput -- {{n}} {{batch}}
