@@ -1,16 +1,20 @@
 //! How many events per second one outbox relay publishes to the broker.
 //!
-//! For each mode: a fresh test database (`TestDb`) with N unpublished outbox
-//! rows, one `OutboxRelay` over `KafkaEventBus`, and the wall time of
-//! `relay_once` loops until nothing is left to claim. Beside it, the same
-//! producer sending N records with no database at all: the ceiling the
-//! relay can at best reach on this machine and broker.
+//! For each relay mode: a fresh test database (`TestDb`) with N unpublished
+//! outbox rows, one `OutboxRelay` over `KafkaEventBus`, and the wall time of
+//! `relay_once` loops until nothing is left to claim. Two modes: one event
+//! at a time (the relay before `publish_batch`: publish, await, next; the
+//! port's default `publish_batch`), and pipelined (`KafkaEventBus`'s own).
+//! Beside them, the same producer sending N records with no database at
+//! all, both ways: the ceilings on this machine and broker.
 //!
 //! `just bench-relay` (or `cargo run --release -p booking-events-kafka
-//! --example relay_throughput -- [N] [BATCH]`); needs `DATABASE_URL` and
-//! `KAFKA_BROKERS`, like the tests. Defaults: N = 20000, BATCH = 100 (the
-//! default `events.relay_batch`).
+//! --example relay_throughput -- [N] [BATCH] [pipelined]`); needs
+//! `DATABASE_URL` and `KAFKA_BROKERS`, like the tests. Defaults: N = 20000,
+//! BATCH = 100 (the default `events.relay_batch`); `pipelined` skips the
+//! slow one-at-a-time modes (to compare batch sizes).
 
+use async_trait::async_trait;
 use booking_domain::*;
 use booking_events_kafka::{KafkaEventBus, KafkaSettings};
 use booking_testkit::{TestDb, TestKafka};
@@ -63,6 +67,26 @@ async fn kafka_bus(kafka: &TestKafka) -> Arc<KafkaEventBus> {
     Arc::new(bus)
 }
 
+/// The bus with the port's default `publish_batch`: one event at a time,
+/// each delivery awaited before the next, as the relay published before.
+struct OneAtATime(Arc<KafkaEventBus>);
+
+#[async_trait]
+impl EventBus for OneAtATime {
+    async fn publish(&self, event: &OutboxEvent) -> Result<(), RepoError> {
+        self.0.publish(event).await
+    }
+
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+        handler: Arc<dyn EventHandler>,
+    ) -> Result<(), RepoError> {
+        self.0.subscribe(topic, group, handler).await
+    }
+}
+
 /// Fills a fresh database with `n` rows and times one relay draining them.
 async fn relay(bus: Arc<dyn EventBus>, n: i64, batch: i64) -> Duration {
     let db = TestDb::new().await;
@@ -110,6 +134,18 @@ async fn producer_one_at_a_time(bus: &KafkaEventBus, n: i64) -> Duration {
     started.elapsed()
 }
 
+/// Sends `n` records with no database, `batch` at a time, pipelined.
+async fn producer_pipelined(bus: &KafkaEventBus, n: i64, batch: i64) -> Duration {
+    let events = events(n);
+    let started = Instant::now();
+    for chunk in events.chunks(batch as usize) {
+        for outcome in bus.publish_batch(chunk).await {
+            outcome.expect("delivered");
+        }
+    }
+    started.elapsed()
+}
+
 fn report(what: &str, n: i64, took: Duration) {
     let rate = n as f64 / took.as_secs_f64();
     println!(
@@ -123,18 +159,33 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let n: i64 = args.next().map_or(20_000, |a| a.parse().expect("N"));
     let batch: i64 = args.next().map_or(100, |a| a.parse().expect("BATCH"));
+    let one_at_a_time = args.next().as_deref() != Some("pipelined");
     let kafka = TestKafka::new().await;
     let bus = kafka_bus(&kafka).await;
     println!("one relay, batch {batch}, broker {}", kafka.brokers());
 
+    if one_at_a_time {
+        report(
+            "relay, one at a time (before)",
+            n,
+            relay(Arc::new(OneAtATime(bus.clone())), n, batch).await,
+        );
+    }
     report(
-        "relay (publish, await, next)",
+        "relay, pipelined (publish_batch)",
         n,
         relay(bus.clone(), n, batch).await,
     );
+    if one_at_a_time {
+        report(
+            "producer alone, no database, one at a time",
+            n,
+            producer_one_at_a_time(&bus, n).await,
+        );
+    }
     report(
-        "producer alone, no database, one at a time",
+        "producer alone, no database, pipelined",
         n,
-        producer_one_at_a_time(&bus, n).await,
+        producer_pipelined(&bus, n, batch).await,
     );
 }

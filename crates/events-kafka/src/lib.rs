@@ -2,8 +2,10 @@
 //!
 //! Publishing (the outbox relay): an idempotent producer (`acks=all`), key =
 //! reservation id, so a reservation's events stay in order on one partition;
-//! `publish` returns only once the broker has the record. The outbox row id
-//! travels as the `event-id` header: consumers deduplicate on it.
+//! `publish` returns only once the broker has the record, and
+//! `publish_batch` queues a whole batch before it waits for the deliveries,
+//! so the records travel together. The outbox row id travels as the
+//! `event-id` header: consumers deduplicate on it.
 //!
 //! Consuming: one consumer per (topic, group) with manual commits. A record's
 //! offset is committed only after its handler succeeded, or after the record
@@ -18,13 +20,14 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -105,6 +108,11 @@ fn producer(settings: &KafkaSettings) -> Result<FutureProducer, rdkafka::error::
             "message.timeout.ms",
             settings.delivery_timeout.as_millis().to_string(),
         )
+        // What keeps a partition's records in order while a batch is in
+        // flight: the idempotent producer numbers them, and the broker
+        // takes them only in sequence. Idempotence allows at most 5
+        // requests in flight per connection (its default; stated here).
+        .set("max.in.flight.requests.per.connection", "5")
         .set("linger.ms", "5")
         // Find a restarted broker, and topics created since, quickly.
         .set("reconnect.backoff.max.ms", "1000")
@@ -197,24 +205,26 @@ impl KafkaEventBus {
         match sent {
             Ok(_) => Ok(()),
             Err((e, _)) => {
-                // A broker that restarted without its state can leave the
-                // idempotent producer's sequence unusable (fatal or stuck):
-                // the next send starts with a fresh producer. Cheap, and only
-                // ever on the failure path.
-                let fatal = producer.client().fatal_error();
-                tracing::warn!(error = %e, ?fatal, "kafka send failed; using a fresh producer next");
-                if let Ok(fresh) = crate::producer(&self.settings) {
-                    *self.producer.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
-                }
+                self.renew_producer(&producer, &e);
                 Err(unavailable(e))
             }
         }
     }
-}
 
-#[async_trait]
-impl EventBus for KafkaEventBus {
-    async fn publish(&self, event: &OutboxEvent) -> Result<(), RepoError> {
+    /// A broker that restarted without its state can leave the idempotent
+    /// producer's sequence unusable (fatal or stuck): after a failed send,
+    /// the next one starts with a fresh producer. Cheap, and only ever on
+    /// the failure path.
+    fn renew_producer(&self, failed: &FutureProducer, error: &KafkaError) {
+        let fatal = failed.client().fatal_error();
+        tracing::warn!(%error, ?fatal, "kafka send failed; using a fresh producer next");
+        if let Ok(fresh) = crate::producer(&self.settings) {
+            *self.producer.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+        }
+    }
+
+    /// The record of an outbox event, as the relay sends it.
+    fn outgoing(&self, event: &OutboxEvent) -> Result<Outgoing, RepoError> {
         let payload = serde_json::to_vec(&event.payload).map_err(RepoError::unexpected)?;
         let id = event.id.to_string();
         let created = event.created_at.to_rfc3339();
@@ -233,10 +243,123 @@ impl EventBus for KafkaEventBus {
                 value: Some(request.as_bytes()),
             });
         }
-        self.send(&self.topic(&event.topic), &event.key, &payload, headers)
-            .await?;
+        Ok(Outgoing {
+            topic: self.topic(&event.topic),
+            key: event.key.clone(),
+            payload,
+            headers,
+        })
+    }
+}
+
+/// An outbox event as the producer takes it (`FutureRecord` borrows).
+struct Outgoing {
+    topic: String,
+    key: String,
+    payload: Vec<u8>,
+    headers: OwnedHeaders,
+}
+
+/// Puts `outgoing` on the producer's queue without waiting for its delivery.
+/// A full queue is waited out, in 10 ms steps, until `deadline`.
+async fn enqueue(
+    producer: &FutureProducer,
+    outgoing: Outgoing,
+    deadline: Instant,
+) -> Result<DeliveryFuture, KafkaError> {
+    let Outgoing {
+        topic,
+        key,
+        payload,
+        headers,
+    } = outgoing;
+    let mut record = FutureRecord::to(&topic)
+        .key(&key)
+        .payload(&payload)
+        .headers(headers);
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                if Instant::now() < deadline =>
+            {
+                record = back;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
+/// What became of a queued record: delivered, or why not.
+async fn delivered(delivery: DeliveryFuture) -> Result<(), KafkaError> {
+    match delivery.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(e),
+        // The producer went away before it reported: not known delivered.
+        Err(_) => Err(KafkaError::Canceled),
+    }
+}
+
+#[async_trait]
+impl EventBus for KafkaEventBus {
+    async fn publish(&self, event: &OutboxEvent) -> Result<(), RepoError> {
+        let Outgoing {
+            topic,
+            key,
+            payload,
+            headers,
+        } = self.outgoing(event)?;
+        self.send(&topic, &key, &payload, headers).await?;
         self.stats.published.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Queues every record first, so they travel together (one produce
+    /// request per broker per `linger.ms`, up to 5 in flight), then waits
+    /// for each delivery. The idempotent producer keeps each partition's
+    /// records in queue order. Queueing stops at the first record the
+    /// producer refuses outright; a delivery refused later does not stop
+    /// the others, which are already on their way.
+    async fn publish_batch(&self, events: &[OutboxEvent]) -> Vec<Result<(), RepoError>> {
+        let producer = self.current_producer();
+        let deadline = Instant::now() + self.settings.delivery_timeout;
+        // The first failure of the producer, to renew it once at the end.
+        let mut failure: Option<KafkaError> = None;
+        let mut refused = |e: KafkaError| {
+            let error = unavailable(&e);
+            failure.get_or_insert(e);
+            error
+        };
+        let mut queued = Vec::with_capacity(events.len());
+        for event in events {
+            let delivery = match self.outgoing(event) {
+                Ok(outgoing) => enqueue(&producer, outgoing, deadline)
+                    .await
+                    .map_err(&mut refused),
+                Err(e) => Err(e),
+            };
+            let stop = delivery.is_err();
+            queued.push(delivery);
+            if stop {
+                break;
+            }
+        }
+        let mut outcomes = Vec::with_capacity(queued.len());
+        for delivery in queued {
+            outcomes.push(match delivery {
+                Ok(delivery) => delivered(delivery).await.map_err(&mut refused),
+                Err(e) => Err(e),
+            });
+        }
+        if let Some(e) = failure {
+            self.renew_producer(&producer, &e);
+        }
+        let sent = outcomes.iter().filter(|o| o.is_ok()).count();
+        self.stats
+            .published
+            .fetch_add(sent as u64, Ordering::Relaxed);
+        outcomes
     }
 
     async fn subscribe(
