@@ -99,3 +99,11 @@ bench-smoke: infra-up bench-deps
 # Regenerate the benchmark part of docs/PERF_RESULT.md from target/bench/
 bench-report:
     python3 loadtest/bench/report.py
+
+# Events per second one outbox relay publishes (N rows, relay batch), beside the producer alone; modes="pipelined" skips the slow one-at-a-time runs
+bench-relay n="20000" batch="100" modes="all": infra-up
+    cargo run --release -p booking-events-kafka --example relay_throughput -- {{n}} {{batch}} {{modes}}
+
+# What the reservation.held outbox row costs a hold in PostgreSQL: pgbench, without/with the row, per statement and folded (ADR 0007)
+bench-held-row: infra-up
+    loadtest/bench/held_row.sh

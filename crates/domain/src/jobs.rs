@@ -51,39 +51,51 @@ impl std::fmt::Debug for OutboxRelay {
 }
 
 impl OutboxRelay {
-    /// Claims one batch and publishes it in order, waiting for each
-    /// delivery. Stops at the first refusal and gives the rest back, so the
-    /// caller can back off; returns how many were published.
+    /// Claims one batch and publishes it with `EventBus::publish_batch`
+    /// (pipelined where the bus can). Every row the broker acknowledged is
+    /// marked published. If it refused one, the rest of the batch (the
+    /// refused rows and any not sent) is given back at once and the first
+    /// refusal returned, so the caller backs off. Returns how many were
+    /// published.
     pub async fn relay_once(&self, now: DateTime<Utc>) -> Result<usize, RepoError> {
         let until = now + self.claim_for;
         let batch = self
             .outbox
             .claim_unpublished(&self.owner, self.batch, now, until)
             .await?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let mut outcomes = self.bus.publish_batch(&batch).await.into_iter();
         let mut published = Vec::with_capacity(batch.len());
+        let mut rest = Vec::new();
         let mut refusal = None;
         for event in &batch {
-            match self.bus.publish(event).await {
-                Ok(()) => published.push(event.id),
-                Err(e) => {
-                    refusal = Some(e);
-                    break;
+            match outcomes.next() {
+                Some(Ok(())) => published.push(event.id),
+                Some(Err(e)) => {
+                    refusal.get_or_insert(e);
+                    rest.push(event.id);
                 }
+                None => rest.push(event.id), // not sent
             }
         }
         if !published.is_empty() {
             self.outbox.mark_published(&published, now).await?;
             JobCounters::add(&self.counters.published, published.len());
         }
-        match refusal {
-            None => Ok(published.len()),
-            Some(e) => {
-                JobCounters::add(&self.counters.publish_failures, 1);
-                let rest: Vec<i64> = batch.iter().skip(published.len()).map(|e| e.id).collect();
-                self.outbox.release_claims(&self.owner, &rest).await?;
-                Err(e)
-            }
+        if rest.is_empty() {
+            return Ok(published.len());
         }
+        JobCounters::add(&self.counters.publish_failures, 1);
+        self.outbox.release_claims(&self.owner, &rest).await?;
+        Err(refusal.unwrap_or_else(|| {
+            RepoError::unexpected(format!(
+                "the event bus left {} of {} events unsent without a refusal",
+                rest.len(),
+                batch.len()
+            ))
+        }))
     }
 }
 

@@ -205,7 +205,31 @@ pub trait JobLeaseRepository: Send + Sync {
 /// Publishes domain events and delivers them to subscribed handlers.
 #[async_trait]
 pub trait EventBus: Send + Sync {
+    /// Returns once the broker has `event`.
     async fn publish(&self, event: &OutboxEvent) -> Result<(), RepoError>;
+
+    /// Publishes `events` and tells what became of each, in their order:
+    /// `Ok` once the broker has it. Events of one topic and key are sent,
+    /// and kept by the broker, in slice order; a refused one leaves a gap
+    /// (a later event of its key may still be delivered). After a refusal
+    /// the bus may stop: an event past the last outcome was not sent.
+    ///
+    /// The default sends one at a time, waiting for each delivery, and
+    /// stops at the first refusal. A bus that can have many records in
+    /// flight (Kafka) sends them all first and then waits for them.
+    async fn publish_batch(&self, events: &[OutboxEvent]) -> Vec<Result<(), RepoError>> {
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            let outcome = self.publish(event).await;
+            let refused = outcome.is_err();
+            outcomes.push(outcome);
+            if refused {
+                break;
+            }
+        }
+        outcomes
+    }
+
     /// Delivers every later event of `topic` to `handler`, once per `group`.
     async fn subscribe(
         &self,

@@ -2,8 +2,10 @@
 //!
 //! Publishing (the outbox relay): an idempotent producer (`acks=all`), key =
 //! reservation id, so a reservation's events stay in order on one partition;
-//! `publish` returns only once the broker has the record. The outbox row id
-//! travels as the `event-id` header: consumers deduplicate on it.
+//! `publish` returns only once the broker has the record, and
+//! `publish_batch` queues a whole batch before it waits for the deliveries,
+//! so the records travel together. The outbox row id travels as the
+//! `event-id` header: consumers deduplicate on it.
 //!
 //! Consuming: one consumer per (topic, group) with manual commits. A record's
 //! offset is committed only after its handler succeeded, or after the record
@@ -18,15 +20,19 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::Instrument;
+
+mod consumer;
+use consumer::ConsumerLoop;
 
 pub const EVENT_ID: &str = "event-id";
 /// The HTTP request that wrote the event (see `OutboxEvent::request_id`).
@@ -105,6 +111,11 @@ fn producer(settings: &KafkaSettings) -> Result<FutureProducer, rdkafka::error::
             "message.timeout.ms",
             settings.delivery_timeout.as_millis().to_string(),
         )
+        // What keeps a partition's records in order while a batch is in
+        // flight: the idempotent producer numbers them, and the broker
+        // takes them only in sequence. Idempotence allows at most 5
+        // requests in flight per connection (its default; stated here).
+        .set("max.in.flight.requests.per.connection", "5")
         .set("linger.ms", "5")
         // Find a restarted broker, and topics created since, quickly.
         .set("reconnect.backoff.max.ms", "1000")
@@ -197,24 +208,26 @@ impl KafkaEventBus {
         match sent {
             Ok(_) => Ok(()),
             Err((e, _)) => {
-                // A broker that restarted without its state can leave the
-                // idempotent producer's sequence unusable (fatal or stuck):
-                // the next send starts with a fresh producer. Cheap, and only
-                // ever on the failure path.
-                let fatal = producer.client().fatal_error();
-                tracing::warn!(error = %e, ?fatal, "kafka send failed; using a fresh producer next");
-                if let Ok(fresh) = crate::producer(&self.settings) {
-                    *self.producer.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
-                }
+                self.renew_producer(&producer, &e);
                 Err(unavailable(e))
             }
         }
     }
-}
 
-#[async_trait]
-impl EventBus for KafkaEventBus {
-    async fn publish(&self, event: &OutboxEvent) -> Result<(), RepoError> {
+    /// A broker that restarted without its state can leave the idempotent
+    /// producer's sequence unusable (fatal or stuck): after a failed send,
+    /// the next one starts with a fresh producer. Cheap, and only ever on
+    /// the failure path.
+    fn renew_producer(&self, failed: &FutureProducer, error: &KafkaError) {
+        let fatal = failed.client().fatal_error();
+        tracing::warn!(%error, ?fatal, "kafka send failed; using a fresh producer next");
+        if let Ok(fresh) = crate::producer(&self.settings) {
+            *self.producer.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+        }
+    }
+
+    /// The record of an outbox event, as the relay sends it.
+    fn outgoing(&self, event: &OutboxEvent) -> Result<Outgoing, RepoError> {
         let payload = serde_json::to_vec(&event.payload).map_err(RepoError::unexpected)?;
         let id = event.id.to_string();
         let created = event.created_at.to_rfc3339();
@@ -233,10 +246,123 @@ impl EventBus for KafkaEventBus {
                 value: Some(request.as_bytes()),
             });
         }
-        self.send(&self.topic(&event.topic), &event.key, &payload, headers)
-            .await?;
+        Ok(Outgoing {
+            topic: self.topic(&event.topic),
+            key: event.key.clone(),
+            payload,
+            headers,
+        })
+    }
+}
+
+/// An outbox event as the producer takes it (`FutureRecord` borrows).
+struct Outgoing {
+    topic: String,
+    key: String,
+    payload: Vec<u8>,
+    headers: OwnedHeaders,
+}
+
+/// Puts `outgoing` on the producer's queue without waiting for its delivery.
+/// A full queue is waited out, in 10 ms steps, until `deadline`.
+async fn enqueue(
+    producer: &FutureProducer,
+    outgoing: Outgoing,
+    deadline: Instant,
+) -> Result<DeliveryFuture, KafkaError> {
+    let Outgoing {
+        topic,
+        key,
+        payload,
+        headers,
+    } = outgoing;
+    let mut record = FutureRecord::to(&topic)
+        .key(&key)
+        .payload(&payload)
+        .headers(headers);
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                if Instant::now() < deadline =>
+            {
+                record = back;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
+/// What became of a queued record: delivered, or why not.
+async fn delivered(delivery: DeliveryFuture) -> Result<(), KafkaError> {
+    match delivery.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(e),
+        // The producer went away before it reported: not known delivered.
+        Err(_) => Err(KafkaError::Canceled),
+    }
+}
+
+#[async_trait]
+impl EventBus for KafkaEventBus {
+    async fn publish(&self, event: &OutboxEvent) -> Result<(), RepoError> {
+        let Outgoing {
+            topic,
+            key,
+            payload,
+            headers,
+        } = self.outgoing(event)?;
+        self.send(&topic, &key, &payload, headers).await?;
         self.stats.published.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Queues every record first, so they travel together (one produce
+    /// request per broker per `linger.ms`, up to 5 in flight), then waits
+    /// for each delivery. The idempotent producer keeps each partition's
+    /// records in queue order. Queueing stops at the first record the
+    /// producer refuses outright; a delivery refused later does not stop
+    /// the others, which are already on their way.
+    async fn publish_batch(&self, events: &[OutboxEvent]) -> Vec<Result<(), RepoError>> {
+        let producer = self.current_producer();
+        let deadline = Instant::now() + self.settings.delivery_timeout;
+        // The first failure of the producer, to renew it once at the end.
+        let mut failure: Option<KafkaError> = None;
+        let mut refused = |e: KafkaError| {
+            let error = unavailable(&e);
+            failure.get_or_insert(e);
+            error
+        };
+        let mut queued = Vec::with_capacity(events.len());
+        for event in events {
+            let delivery = match self.outgoing(event) {
+                Ok(outgoing) => enqueue(&producer, outgoing, deadline)
+                    .await
+                    .map_err(&mut refused),
+                Err(e) => Err(e),
+            };
+            let stop = delivery.is_err();
+            queued.push(delivery);
+            if stop {
+                break;
+            }
+        }
+        let mut outcomes = Vec::with_capacity(queued.len());
+        for delivery in queued {
+            outcomes.push(match delivery {
+                Ok(delivery) => delivered(delivery).await.map_err(&mut refused),
+                Err(e) => Err(e),
+            });
+        }
+        if let Some(e) = failure {
+            self.renew_producer(&producer, &e);
+        }
+        let sent = outcomes.iter().filter(|o| o.is_ok()).count();
+        self.stats
+            .published
+            .fetch_add(sent as u64, Ordering::Relaxed);
+        outcomes
     }
 
     async fn subscribe(
@@ -273,167 +399,5 @@ impl EventBus for KafkaEventBus {
             ("consumer_retries", load(&self.stats.retries)),
             ("dead_lettered", load(&self.stats.dead_lettered)),
         ]
-    }
-}
-
-struct ConsumerLoop {
-    bus: KafkaEventBus,
-    consumer: StreamConsumer,
-    group: String,
-    handler: Arc<dyn EventHandler>,
-    stopped: watch::Receiver<bool>,
-}
-
-/// A record as the domain sees it, or why it cannot be one (a poison record).
-fn event_of(message: &BorrowedMessage<'_>, prefix: &str) -> Result<OutboxEvent, BoxError> {
-    let header = |name: &str| {
-        message.headers().and_then(|h| {
-            h.iter()
-                .find(|header| header.key == name)
-                .and_then(|header| header.value)
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .map(str::to_owned)
-        })
-    };
-    let id = header(EVENT_ID)
-        .and_then(|v| v.parse::<i64>().ok())
-        .ok_or("the record has no numeric event-id header")?;
-    let payload = serde_json::from_slice(message.payload().unwrap_or_default())
-        .map_err(|e| format!("the payload is not JSON: {e}"))?;
-    let created_at = header("created-at")
-        .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
-        .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
-    Ok(OutboxEvent {
-        id,
-        topic: message
-            .topic()
-            .strip_prefix(prefix)
-            .unwrap_or(message.topic())
-            .to_owned(),
-        key: message
-            .key()
-            .map(|k| String::from_utf8_lossy(k).into_owned())
-            .unwrap_or_default(),
-        payload,
-        created_at,
-        published_at: None,
-        request_id: header(REQUEST_ID),
-    })
-}
-
-impl ConsumerLoop {
-    async fn run(mut self) {
-        loop {
-            let message = tokio::select! {
-                m = self.consumer.recv() => m,
-                _ = self.stopped.changed() => return,
-            };
-            let message = match message {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(group = %self.group, error = %e, "kafka receive failed");
-                    tokio::time::sleep(self.bus.settings.backoff).await;
-                    continue;
-                }
-            };
-            self.bus.stats.consumed.fetch_add(1, Ordering::Relaxed);
-            if let Err(error) = self.handle_with_retries(&message).await {
-                self.dead_letter(&message, &error).await;
-            }
-            // Handled, or safely in the DLT: only now does the offset move.
-            if let Err(e) = self.consumer.commit_message(&message, CommitMode::Async) {
-                tracing::warn!(group = %self.group, error = %e, "offset commit failed; the record may come again");
-            }
-        }
-    }
-
-    /// Ok once the handler succeeded; the last error after every attempt failed.
-    async fn handle_with_retries(&self, message: &BorrowedMessage<'_>) -> Result<(), String> {
-        let attempts = self.bus.settings.attempts.max(1);
-        let mut pause = self.bus.settings.backoff;
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            let outcome = match event_of(message, &self.bus.settings.prefix) {
-                Ok(event) => {
-                    let span = tracing::info_span!(
-                        "consume",
-                        group = %self.group,
-                        event_id = event.id,
-                        request_id = event.request_id.as_deref().unwrap_or("-"),
-                    );
-                    self.handler.handle(&event).instrument(span).await
-                }
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    last = e.to_string();
-                    tracing::warn!(group = %self.group, attempt, error = %last, "event handler failed");
-                    if attempt < attempts {
-                        self.bus.stats.retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(pause).await;
-                        pause *= 2;
-                    }
-                }
-            }
-        }
-        Err(last)
-    }
-
-    /// Produces the record to `<topic>.DLT`, retrying until the broker has
-    /// it: its offset must not be committed before.
-    async fn dead_letter(&self, message: &BorrowedMessage<'_>, error: &str) {
-        let topic = dead_letter_topic(message.topic());
-        let partition = message.partition().to_string();
-        let offset = message.offset().to_string();
-        let attempts = self.bus.settings.attempts.max(1).to_string();
-        let mut headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "original-topic",
-                value: Some(message.topic()),
-            })
-            .insert(Header {
-                key: "original-partition",
-                value: Some(partition.as_str()),
-            })
-            .insert(Header {
-                key: "original-offset",
-                value: Some(offset.as_str()),
-            })
-            .insert(Header {
-                key: "error",
-                value: Some(error),
-            })
-            .insert(Header {
-                key: "attempts",
-                value: Some(attempts.as_str()),
-            });
-        if let Some(original) = message.headers() {
-            for header in original.iter().filter(|h| h.key == EVENT_ID) {
-                headers = headers.insert(Header {
-                    key: EVENT_ID,
-                    value: header.value,
-                });
-            }
-        }
-        let key = message
-            .key()
-            .map(|k| String::from_utf8_lossy(k).into_owned())
-            .unwrap_or_default();
-        let payload = message.payload().unwrap_or_default();
-        let mut pause = self.bus.settings.backoff;
-        loop {
-            match self.bus.send(&topic, &key, payload, headers.clone()).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!(%topic, error = %e, "dead-letter publish failed; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-        self.bus.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(%topic, %offset, error, "record moved to the dead-letter topic");
     }
 }
