@@ -280,16 +280,7 @@ impl CatalogRepository for PgStore {
 
     async fn list_seats(&self, schedule: ScheduleId) -> Result<Vec<Seat>, RepoError> {
         let mut conn = self.conn().await?;
-        seats::table
-            .filter(seats::schedule_id.eq(schedule.0))
-            .order(seats::id)
-            .select(SeatRow::as_select())
-            .load(&mut conn)
-            .await
-            .map_err(repo_error)?
-            .into_iter()
-            .map(Seat::try_from)
-            .collect()
+        seats_of(&mut conn, schedule).await
     }
 
     /// One checkout, two queries: the schedule row, then its seats. The
@@ -306,16 +297,7 @@ impl CatalogRepository for PgStore {
         else {
             return Ok(None);
         };
-        let seats = seats::table
-            .filter(seats::schedule_id.eq(id.0))
-            .order(seats::id)
-            .select(SeatRow::as_select())
-            .load(&mut conn)
-            .await
-            .map_err(repo_error)?
-            .into_iter()
-            .map(Seat::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
+        let seats = seats_of(&mut conn, id).await?;
         let schedule = schedule.into_domain(0);
         Ok(Some(SeatMap::from_seats(
             id,
@@ -356,4 +338,21 @@ impl From<RepoError> for ScheduleInsert {
     fn from(e: RepoError) -> Self {
         Self::Failed(e)
     }
+}
+
+/// A schedule's seats, ordered by id.
+async fn seats_of(
+    conn: &mut AsyncPgConnection,
+    schedule: ScheduleId,
+) -> Result<Vec<Seat>, RepoError> {
+    seats::table
+        .filter(seats::schedule_id.eq(schedule.0))
+        .order(seats::id)
+        .select(SeatRow::as_select())
+        .load(conn)
+        .await
+        .map_err(repo_error)?
+        .into_iter()
+        .map(Seat::try_from)
+        .collect()
 }
