@@ -20,6 +20,16 @@ fn instance(db: &TestDb, redis: &TestRedis, lease: Duration) -> RedisSeatLock {
     with_settings(db, redis, |s| s.lease = lease)
 }
 
+/// One instance over fresh stores, and the fixture on it (both of its
+/// "servers" are that instance).
+async fn one_instance(lease: Duration) -> (TestDb, TestRedis, RedisSeatLock, LockFixture) {
+    let (db, redis) = (TestDb::new().await, TestRedis::new().await);
+    let lock = instance(&db, &redis, lease);
+    let store = db.store();
+    let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
+    (db, redis, lock, f)
+}
+
 /// An instance whose disagreement resyncs are not held back, so each test
 /// step that needs one gets one.
 fn with_settings(
@@ -151,10 +161,7 @@ async fn release_never_deletes_another_owners_lock() {
 /// so do the other seats of a multi-seat request.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refusal_for_a_taken_or_locked_seat_leaves_the_stock_unchanged() {
-    let (db, redis) = (TestDb::new().await, TestRedis::new().await);
-    let lock = instance(&db, &redis, Duration::from_secs(5));
-    let store = db.store();
-    let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
+    let (db, redis, lock, f) = one_instance(Duration::from_secs(5)).await;
     let (schedule, seats) = f.schedule_with_seats(4).await;
     let users = f.users(3).await;
     f.lock
@@ -221,10 +228,7 @@ async fn a_refusal_for_a_taken_or_locked_seat_leaves_the_stock_unchanged() {
 /// "seat taken", not "sold out", after checking. No `reconcile-stock`.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stock_set_too_low_by_hand_heals_without_reconcile() {
-    let (db, redis) = (TestDb::new().await, TestRedis::new().await);
-    let lock = instance(&db, &redis, Duration::from_secs(5));
-    let store = db.store();
-    let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
+    let (db, redis, lock, f) = one_instance(Duration::from_secs(5)).await;
     let (schedule, seats) = f.schedule_with_seats(4).await;
     let users = f.users(3).await;
     f.lock
@@ -318,10 +322,7 @@ async fn a_stock_set_too_high_by_hand_heals_without_reconcile() {
 /// database has, and the stock.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_redis_state_is_loaded_from_the_database() {
-    let (db, redis) = (TestDb::new().await, TestRedis::new().await);
-    let lock = instance(&db, &redis, Duration::from_secs(5));
-    let store = db.store();
-    let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
+    let (db, redis, lock, f) = one_instance(Duration::from_secs(5)).await;
     let (schedule, seats) = f.schedule_with_seats(4).await;
     let users = f.users(3).await;
     let first = f
@@ -389,10 +390,7 @@ async fn a_dead_instances_stock_comes_back_without_reconcile() {
 /// Redis again.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_released_hold_gives_its_stock_back_exactly_once() {
-    let (db, redis) = (TestDb::new().await, TestRedis::new().await);
-    let lock = instance(&db, &redis, Duration::from_secs(5));
-    let store = db.store();
-    let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
+    let (db, redis, lock, f) = one_instance(Duration::from_secs(5)).await;
     let (schedule, seats) = f.schedule_with_seats(4).await;
     let users = f.users(2).await;
     let held = f
@@ -401,7 +399,7 @@ async fn a_released_hold_gives_its_stock_back_exactly_once() {
         .await
         .unwrap();
     assert_eq!(stock(&redis, &lock, schedule).await, 2, "2 of 4 held");
-    store
+    db.store()
         .cancel_reservation(held.id, chrono::Utc::now(), None)
         .await
         .unwrap();
