@@ -64,7 +64,7 @@ impl Default for DatabaseSettings {
         Self {
             url: None,
             pool_size: 16,
-            pool_wait_ms: 10_000,
+            pool_wait_ms: 1_000,
             lock_timeout_ms: 3_000,
             statement_timeout_ms: 10_000,
             migrate_on_start: true,

@@ -1,46 +1,76 @@
-//! `SeatLock` strategy **optimistic**: read the seats without locking them,
-//! then claim each one with a conditional `UPDATE ... WHERE version = ? AND
-//! status = 'AVAILABLE'`. If a claim matches no row, someone changed that
-//! seat since we read it: roll back and try again after a jittered backoff,
-//! a bounded number of times. A seat already taken is a clean `SeatTaken` at
-//! once, never a retry.
+//! `SeatLock` strategy **optimistic**: one statement reads the seats
+//! without locking them and claims each one with a conditional `UPDATE ...
+//! WHERE version = <the version read> AND status = 'AVAILABLE'`, then writes
+//! the reservation, its seats and its outbox row: one round trip. If a claim
+//! matches no row, someone changed that seat since the read: the statement
+//! grants nothing (or aborts, if it won only some seats) and the hold is
+//! tried again after a jittered backoff, a bounded number of times. A seat
+//! already taken is a clean `SeatTaken` at once, never a retry; only a
+//! refused hold reads the seats again to say why.
 //!
 //! Why it cannot oversell: a claim only succeeds against the exact version
 //! that was read as AVAILABLE, and every write to a seat bumps its version,
 //! so of two requests that read the same version at most one can claim it
-//! (PostgreSQL re-checks the WHERE clause after waiting for the other's row
-//! lock). The partial unique index on active reservation seats is the last
-//! word behind that.
+//! (PostgreSQL re-checks the WHERE clause against the row's latest version
+//! after waiting for the other's row lock). The partial unique index on
+//! active reservation seats is the last word behind that.
 //!
 //! Why different seats never conflict: the version is per seat. Nothing in a
 //! hold writes a shared row (no schedule version, no stored counter), so 50
-//! users booking 50 different seats all succeed on the first attempt.
-//! Claims go seat by seat in ascending id order, so two overlapping
-//! multi-seat requests cannot deadlock on each other's row locks.
+//! users booking 50 different seats all succeed on the first attempt. Two
+//! overlapping multi-seat claims can wait for each other's rows in opposite
+//! orders; PostgreSQL then aborts one as a deadlock, which is retried like
+//! any lost race.
 
 use async_trait::async_trait;
 use booking_domain::*;
-use booking_store_postgres::holds::{refuse_unholdable, total_price, SeatSnapshot};
-use booking_store_postgres::tx::{in_bounded_transaction, TxError};
-use booking_store_postgres::{hold_error, insert_pending_reservation, PgStore};
-use diesel::sql_types::{Array, BigInt};
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use booking_store_postgres::holds::{explain_refusal, is_lost_race, Granted, HoldParams};
+use booking_store_postgres::prepared::{Prepared, Statement};
+use booking_store_postgres::tx::run_to_completion;
+use booking_store_postgres::{hold_error, hold_writes_sql, PgStore};
+use diesel::pg::Pg;
+use diesel::query_builder::AstPass;
+use diesel::OptionalExtension;
+use diesel_async::RunQueryDsl;
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A plain read: no row lock is taken.
-const READ_SEATS: &str = "\
-SELECT id, schedule_id, status, price, version FROM seats
- WHERE id = ANY($1)
- ORDER BY id";
+/// The whole hold. `seen` is a plain read (no row lock); `claimed` claims
+/// each seat only at the version `seen` read, so a seat someone wrote since
+/// (PostgreSQL re-checks the `WHERE` against the latest version) is not
+/// claimed; `claim_all_or_nothing` (a migration) aborts the statement if
+/// some seats were claimed and others not.
+pub const HOLD: &str = concat!(
+    "\
+WITH seen AS (
+    SELECT id, version FROM seats
+     WHERE id = ANY($1) AND schedule_id = $2 AND status = 'AVAILABLE'
+     ORDER BY id
+), claimed AS (
+    UPDATE seats SET status = 'HELD', version = seats.version + 1
+      FROM seen
+     WHERE seats.id = seen.id AND seats.version = seen.version
+       AND seats.status = 'AVAILABLE'
+       AND (SELECT count(*) FROM seen) = cardinality($1)
+    RETURNING seats.id, seats.price
+), granted AS (
+    SELECT sum(price)::bigint AS total FROM claimed
+    HAVING claim_all_or_nothing(count(*), cardinality($1))
+),",
+    hold_writes_sql!()
+);
 
-/// Succeeds only if nobody wrote the seat since we read `version`.
-const CLAIM_SEAT: &str = "\
-UPDATE seats SET status = 'HELD', version = version + 1
- WHERE id = $1 AND version = $2 AND status = 'AVAILABLE'";
+struct Hold(HoldParams);
+
+impl Statement for Hold {
+    const SQL: &'static str = HOLD;
+
+    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        self.0.bind::<Self>(n, out)
+    }
+}
 
 /// How often and how patiently a hold retries after losing a race.
 #[derive(Debug, Clone, Copy)]
@@ -96,13 +126,6 @@ enum Miss {
     Conflict,
 }
 
-/// A transaction task that never finished: a definite failure.
-impl From<RepoError> for Miss {
-    fn from(e: RepoError) -> Self {
-        Self::Refused(HoldError::from(e))
-    }
-}
-
 #[async_trait]
 impl SeatLock for OptimisticSeatLock {
     fn strategy(&self) -> &'static str {
@@ -139,43 +162,32 @@ impl SeatLock for OptimisticSeatLock {
 }
 
 impl OptimisticSeatLock {
-    /// One transaction: read, check, claim every seat, write the reservation.
+    /// One statement; on a miss, a read that says why.
     async fn attempt(&self, request: &HoldRequest) -> Result<Result<Reservation, Miss>, HoldError> {
-        let conn = self.store.conn().await?;
+        let mut conn = self.store.conn().await?;
         let owned = request.clone();
-        let outcome = in_bounded_transaction(conn, self.store.timeouts(), move |conn| {
-            async move { claim_in_transaction(conn, &owned).await }.scope_boxed()
+        // Its own task: a dropped caller cannot cut the statement short.
+        run_to_completion(async move {
+            let granted: Option<Granted> = match Prepared(Hold(HoldParams::new(&owned)))
+                .get_result(&mut conn)
+                .await
+                .optional()
+            {
+                Ok(granted) => granted,
+                // Won some seats and lost others, or deadlocked with another claim.
+                Err(e) if is_lost_race(&e) => return Ok(Err(Miss::Conflict)),
+                Err(e) => return Err(hold_error(e, &owned)),
+            };
+            if let Some(granted) = granted {
+                return Ok(Ok(granted.reservation(&owned)));
+            }
+            match explain_refusal(&mut conn, &owned).await {
+                Ok(Some(refused)) => Ok(Err(Miss::Refused(refused))),
+                // Every seat free: someone wrote one between our read and claim.
+                Ok(None) => Ok(Err(Miss::Conflict)),
+                Err(e) => Err(hold_error(e, &owned)),
+            }
         })
-        .await;
-        match outcome {
-            Ok(reservation) => Ok(Ok(reservation)),
-            Err(TxError::Abort(miss)) => Ok(Err(miss)),
-            Err(TxError::Db(e)) => Err(hold_error(e, request)),
-        }
-    }
-}
-
-async fn claim_in_transaction(
-    conn: &mut AsyncPgConnection,
-    request: &HoldRequest,
-) -> Result<Reservation, TxError<Miss>> {
-    let seats: Vec<SeatSnapshot> = diesel::sql_query(READ_SEATS)
-        .bind::<Array<BigInt>, _>(request.seat_ids.raw())
-        .load(conn)
-        .await?;
-    refuse_unholdable(conn, request, &seats)
         .await?
-        .map_err(|e| TxError::Abort(Miss::Refused(e)))?;
-    // Ascending, one seat per statement: the row locks are taken in a fixed order.
-    for seat in &seats {
-        let claimed = diesel::sql_query(CLAIM_SEAT)
-            .bind::<BigInt, _>(seat.id)
-            .bind::<BigInt, _>(seat.version)
-            .execute(conn)
-            .await?;
-        if claimed == 0 {
-            return Err(TxError::Abort(Miss::Conflict));
-        }
     }
-    Ok(insert_pending_reservation(conn, request, total_price(&seats)).await?)
 }

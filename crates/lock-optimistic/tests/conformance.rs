@@ -94,3 +94,25 @@ async fn exhausted_retry_budget_is_contention_not_an_error() {
     let report = f.audit(schedule).await;
     assert!(report.violations().is_empty(), "{:?}", report.violations());
 }
+
+/// The hold is one statement: prepared on a connection's first hold and
+/// reused by the next, with the timeouts set when the connection opened.
+#[tokio::test(flavor = "multi_thread")]
+async fn hold_is_one_statement_prepared_once_per_connection() {
+    booking_testkit::conformance::hold_is_prepared_once_per_connection(
+        TestDb::new().await,
+        |store| Arc::new(OptimisticSeatLock::new(store, RetryPolicy::default())),
+        "WITH seen AS",
+    )
+    .await;
+}
+
+/// The design document shows the hold statement as it runs.
+#[test]
+fn design_md_shows_the_hold_statement() {
+    booking_testkit::docs::assert_design_shows_sql(
+        "The optimistic strategy",
+        "HOLD",
+        booking_lock_optimistic::HOLD,
+    );
+}

@@ -1,36 +1,60 @@
-//! `SeatLock` strategy **pessimistic**: lock the requested seat rows with
-//! `SELECT ... FOR UPDATE` in ascending id order, check them, mark them HELD
-//! and write the reservation, its seats and its outbox row, all in one
-//! transaction.
+//! `SeatLock` strategy **pessimistic**: one statement locks the requested
+//! seat rows with `SELECT ... FOR UPDATE` in ascending id order, marks them
+//! HELD only if every one of them is the schedule's and AVAILABLE, and
+//! writes the reservation, its seats and its outbox row: one round trip,
+//! all or nothing. Only a refused hold reads the seats again to say why.
 //!
-//! Why it cannot oversell: a second transaction asking for the same seat
+//! Why it cannot oversell: a second statement asking for the same seat
 //! blocks on the row lock until the first commits, then re-reads the row
-//! (READ COMMITTED re-checks a locked row's latest version), sees HELD and
-//! gives up. The `UPDATE ... WHERE status = 'AVAILABLE'` and the partial
+//! (READ COMMITTED re-checks a locked row's latest version against the
+//! `WHERE`), sees HELD and leaves it out, so it grants nothing. The partial
 //! unique index on active reservation seats would refuse it even if the
-//! check were skipped. Ascending lock order means two multi-seat requests can
-//! wait for each other but never deadlock; `lock_timeout` bounds the wait.
+//! check were skipped. Ascending lock order means two multi-seat requests
+//! can wait for each other but never deadlock; `lock_timeout` bounds the
+//! wait.
 
 use async_trait::async_trait;
 use booking_domain::*;
-use booking_store_postgres::holds::{refuse_unholdable, total_price, SeatSnapshot};
-use booking_store_postgres::tx::{in_bounded_transaction, TxError};
-use booking_store_postgres::{hold_error, insert_pending_reservation, PgStore};
-use diesel::sql_types::{Array, BigInt};
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use booking_store_postgres::holds::{explain_refusal, Granted, HoldParams};
+use booking_store_postgres::prepared::{Prepared, Statement};
+use booking_store_postgres::tx::run_to_completion;
+use booking_store_postgres::{hold_error, hold_writes_sql, PgStore};
+use diesel::pg::Pg;
+use diesel::query_builder::AstPass;
+use diesel::OptionalExtension;
+use diesel_async::RunQueryDsl;
 
-/// Takes the row locks, ascending, and reads what the checks need.
-const LOCK_SEATS: &str = "\
-SELECT id, schedule_id, status, price, version FROM seats
- WHERE id = ANY($1)
- ORDER BY id
-   FOR UPDATE";
+/// The whole hold. `locked` takes the row locks, ascending, of the seats
+/// that are the schedule's and free; the seats become HELD only if that is
+/// all of them.
+pub const HOLD: &str = concat!(
+    "\
+WITH locked AS (
+    SELECT id, price FROM seats
+     WHERE id = ANY($1) AND schedule_id = $2 AND status = 'AVAILABLE'
+     ORDER BY id
+       FOR UPDATE
+), held AS (
+    UPDATE seats SET status = 'HELD', version = version + 1
+     WHERE id IN (SELECT id FROM locked)
+       AND (SELECT count(*) FROM locked) = cardinality($1)
+    RETURNING id, price
+), granted AS (
+    SELECT sum(price)::bigint AS total FROM held
+    HAVING count(*) = cardinality($1)
+),",
+    hold_writes_sql!()
+);
 
-/// Conditional even though the rows are locked: belt and braces.
-const MARK_HELD: &str = "\
-UPDATE seats SET status = 'HELD', version = version + 1
- WHERE id = ANY($1) AND status = 'AVAILABLE'";
+struct Hold(HoldParams);
+
+impl Statement for Hold {
+    const SQL: &'static str = HOLD;
+
+    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        self.0.bind::<Self>(n, out)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct PessimisticSeatLock {
@@ -57,38 +81,24 @@ impl SeatLock for PessimisticSeatLock {
         fields(strategy = "pessimistic", schedule = %request.schedule_id, seats = request.seat_ids.len())
     )]
     async fn hold_seats(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
-        let conn = self.store.conn().await?;
+        let mut conn = self.store.conn().await?;
         let owned = request.clone();
-        in_bounded_transaction(conn, self.store.timeouts(), move |conn| {
-            async move { hold_in_transaction(conn, &owned).await }.scope_boxed()
+        // Its own task: a dropped caller cannot cut the statement short.
+        run_to_completion(async move {
+            let granted: Option<Granted> = Prepared(Hold(HoldParams::new(&owned)))
+                .get_result(&mut conn)
+                .await
+                .optional()
+                .map_err(|e| hold_error(e, &owned))?;
+            if let Some(granted) = granted {
+                return Ok(granted.reservation(&owned));
+            }
+            let why = explain_refusal(&mut conn, &owned)
+                .await
+                .map_err(|e| hold_error(e, &owned))?;
+            // Free again now: they were not when the statement ran.
+            Err(why.unwrap_or_else(|| HoldError::SeatTaken(owned.seat_ids.as_slice().to_vec())))
         })
-        .await
-        .map_err(|e| e.into_inner(|db| hold_error(db, request)))
-    }
-}
-
-async fn hold_in_transaction(
-    conn: &mut AsyncPgConnection,
-    request: &HoldRequest,
-) -> Result<Reservation, TxError<HoldError>> {
-    let ids = request.seat_ids.raw();
-    let locked: Vec<SeatSnapshot> = diesel::sql_query(LOCK_SEATS)
-        .bind::<Array<BigInt>, _>(&ids)
-        .load(conn)
-        .await?;
-    refuse_unholdable(conn, request, &locked)
         .await?
-        .map_err(TxError::Abort)?;
-    let held = diesel::sql_query(MARK_HELD)
-        .bind::<Array<BigInt>, _>(&ids)
-        .execute(conn)
-        .await?;
-    if held != ids.len() {
-        // Unreachable while the rows are locked and were checked AVAILABLE.
-        return Err(TxError::Abort(HoldError::SeatTaken(
-            request.seat_ids.as_slice().to_vec(),
-        )));
     }
-    let total = total_price(&locked);
-    Ok(insert_pending_reservation(conn, request, total).await?)
 }

@@ -125,3 +125,25 @@ async fn dropped_request_leaves_no_open_transaction() {
     // The dropped hold ran to completion: it committed rather than half-ran.
     assert_eq!(report.active_reservations, 2);
 }
+
+/// The hold is one statement: prepared on a connection's first hold and
+/// reused by the next, with the timeouts set when the connection opened.
+#[tokio::test(flavor = "multi_thread")]
+async fn hold_is_one_statement_prepared_once_per_connection() {
+    booking_testkit::conformance::hold_is_prepared_once_per_connection(
+        TestDb::new().await,
+        |store| Arc::new(PessimisticSeatLock::new(store)),
+        "WITH locked AS",
+    )
+    .await;
+}
+
+/// The design document shows the hold statement as it runs.
+#[test]
+fn design_md_shows_the_hold_statement() {
+    booking_testkit::docs::assert_design_shows_sql(
+        "The pessimistic strategy",
+        "HOLD",
+        booking_lock_pessimistic::HOLD,
+    );
+}

@@ -317,7 +317,7 @@ impl RedisSeatLock {
     pub async fn write_hold(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
         let conn = self.store.conn().await?;
         let owned = request.clone();
-        in_bounded_transaction(conn, self.store.timeouts(), move |conn| {
+        in_bounded_transaction(conn, move |conn| {
             async move {
                 let seats = read_requested_seats(conn, &owned).await?;
                 claim_seats(conn, &owned, &seats).await

@@ -65,7 +65,7 @@ impl PgStore {
             + 'static,
     {
         let conn = self.conn().await?;
-        let deleted = in_bounded_transaction(conn, self.timeouts(), move |conn| {
+        let deleted = in_bounded_transaction(conn, move |conn| {
             async move {
                 diesel::sql_query(lock_seats)
                     .bind::<BigInt, _>(id)
@@ -203,7 +203,7 @@ impl CatalogRepository for PgStore {
             .seats()
             .map(|s| (s.section, s.row, s.number, s.price))
             .collect();
-        let inserted = in_bounded_transaction(conn, self.timeouts(), move |conn| {
+        let inserted = in_bounded_transaction(conn, move |conn| {
             async move {
                 let schedule = diesel::insert_into(concert_schedules::table)
                     .values((

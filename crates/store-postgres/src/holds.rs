@@ -1,19 +1,173 @@
-//! What every strategy's hold shares once it has read the requested seats:
-//! the checks that decide between "unknown", "not yours" and "taken", the
-//! rows a successful hold writes, and what a failed hold statement means.
+//! What every strategy's hold shares: the parameters of a one-statement
+//! hold and the writes it ends with (`hold_writes_sql!`), the checks that
+//! explain a refused hold ("unknown", "not yours", "taken"), and what a
+//! failed hold statement means.
 
-use crate::outbox::write_outbox;
+use crate::outbox::{outbox_headers, write_outbox};
+use crate::prepared::no_such_parameter;
 use crate::schema::{reservation_seats, reservations};
 use crate::{constraint_violated, is_transient_conflict, repo_error};
 use booking_domain::{
     HoldError, HoldRequest, NewOutboxEvent, Reservation, ReservationId, ReservationStatus, SeatId,
     SeatStatus,
 };
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::result::Error;
-use diesel::sql_types::{BigInt, Text};
+use diesel::query_builder::AstPass;
+use diesel::result::{DatabaseErrorKind, Error};
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+/// The end of every one-statement hold, after the strategy's own CTEs. It
+/// expects a CTE `granted` with one column `total` that has exactly one row
+/// when the strategy made every requested seat HELD, and none otherwise;
+/// then it writes the PENDING reservation, its seats and its
+/// `reservation.held` outbox row, and returns `reservation_id` and
+/// `total_amount` (no row: not granted). Parameters: see `HoldParams`.
+#[macro_export]
+macro_rules! hold_writes_sql {
+    () => {
+        " reservation AS (
+    INSERT INTO reservations (user_id, schedule_id, status, total_amount, expires_at,
+                              idempotency_key, created_at, updated_at)
+    SELECT $3, $2, 'PENDING', total, $4, $5, $6, $6 FROM granted
+    RETURNING id, total_amount
+), reserved_seats AS (
+    INSERT INTO reservation_seats (reservation_id, seat_id)
+    SELECT reservation.id, seat FROM reservation, unnest($1::bigint[]) AS seat
+), event AS (
+    INSERT INTO outbox (topic, key, payload, headers)
+    SELECT 'reservation.held', id::text,
+           $7 || jsonb_build_object('reservationId', id, 'totalAmount', total_amount), $8
+      FROM reservation
+)
+SELECT id AS reservation_id, total_amount FROM reservation"
+    };
+}
+
+/// The parameters of a one-statement hold, the same numbers for every
+/// strategy: `$1` seat ids (ascending), `$2` schedule, `$3` user, `$4`
+/// expires at, `$5` idempotency key, `$6` now, `$7` the outbox payload
+/// without the reservation id and total (the statement adds them), `$8` the
+/// outbox headers.
+#[derive(Debug, Clone)]
+pub struct HoldParams {
+    seat_ids: Vec<i64>,
+    schedule_id: i64,
+    user_id: i64,
+    expires_at: DateTime<Utc>,
+    idempotency_key: Option<String>,
+    now: DateTime<Utc>,
+    payload: serde_json::Value,
+    headers: serde_json::Value,
+}
+
+impl HoldParams {
+    pub fn new(request: &HoldRequest) -> Self {
+        let event = NewOutboxEvent::for_reservation(
+            &pending(request, ReservationId(0), 0),
+            request.now,
+            request.request_id.as_ref(),
+        );
+        Self {
+            seat_ids: request.seat_ids.raw(),
+            schedule_id: request.schedule_id.0,
+            user_id: request.user_id.0,
+            expires_at: request.expires_at,
+            idempotency_key: request
+                .idempotency_key
+                .as_ref()
+                .map(|k| k.as_str().to_owned()),
+            now: request.now,
+            headers: outbox_headers(&event),
+            payload: event.payload,
+        }
+    }
+
+    /// For `Statement::bind` of a hold statement.
+    pub fn bind<'b, S>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match n {
+            1 => out.push_bind_param::<Array<BigInt>, _>(&self.seat_ids),
+            2 => out.push_bind_param::<BigInt, _>(&self.schedule_id),
+            3 => out.push_bind_param::<BigInt, _>(&self.user_id),
+            4 => out.push_bind_param::<Timestamptz, _>(&self.expires_at),
+            5 => out.push_bind_param::<Nullable<Text>, _>(&self.idempotency_key),
+            6 => out.push_bind_param::<Timestamptz, _>(&self.now),
+            7 => out.push_bind_param::<Jsonb, _>(&self.payload),
+            8 => out.push_bind_param::<Jsonb, _>(&self.headers),
+            _ => Err(no_such_parameter::<S>(n)),
+        }
+    }
+}
+
+/// The row a granted one-statement hold returns.
+#[derive(Debug, QueryableByName)]
+pub struct Granted {
+    #[diesel(sql_type = BigInt)]
+    pub reservation_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub total_amount: i64,
+}
+
+impl Granted {
+    /// The reservation the statement wrote.
+    pub fn reservation(&self, request: &HoldRequest) -> Reservation {
+        pending(
+            request,
+            ReservationId(self.reservation_id),
+            self.total_amount,
+        )
+    }
+}
+
+fn pending(request: &HoldRequest, id: ReservationId, total_amount: i64) -> Reservation {
+    Reservation {
+        id,
+        user_id: request.user_id,
+        schedule_id: request.schedule_id,
+        status: ReservationStatus::Pending,
+        seat_ids: request.seat_ids.as_slice().to_vec(),
+        total_amount,
+        expires_at: request.expires_at,
+        created_at: request.now,
+    }
+}
+
+/// A plain read of the requested seats, for explaining a refusal.
+const READ_SEATS: &str = "\
+SELECT id, schedule_id, status, price, version FROM seats
+ WHERE id = ANY($1)
+ ORDER BY id";
+
+/// Why a hold that was not granted was refused, read afresh: `None` when
+/// every seat is the schedule's and free now (it was not a moment ago: a
+/// lost race).
+pub async fn explain_refusal(
+    conn: &mut AsyncPgConnection,
+    request: &HoldRequest,
+) -> QueryResult<Option<HoldError>> {
+    let seats: Vec<SeatSnapshot> = diesel::sql_query(READ_SEATS)
+        .bind::<Array<BigInt>, _>(request.seat_ids.raw())
+        .load(conn)
+        .await?;
+    Ok(refuse_unholdable(conn, request, &seats).await?.err())
+}
+
+/// True when a hold statement lost a race in a way a retry may win: a
+/// serialization failure (SQLSTATE 40001, raised by `claim_all_or_nothing`
+/// when an optimistic claim won only some of its seats) or a deadlock
+/// between two multi-seat claims.
+pub fn is_lost_race(e: &Error) -> bool {
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            info.message().contains("deadlock detected")
+        }
+        _ => false,
+    }
+}
 
 const RESERVATION_KEY_CONSTRAINT: &str = "reservations_user_id_idempotency_key_key";
 const ONE_ACTIVE_CONSTRAINT: &str = "reservation_seats_one_active";
@@ -134,16 +288,7 @@ pub async fn insert_pending_reservation(
         .values(links)
         .execute(conn)
         .await?;
-    let reservation = Reservation {
-        id: ReservationId(id),
-        user_id: request.user_id,
-        schedule_id: request.schedule_id,
-        status: ReservationStatus::Pending,
-        seat_ids: request.seat_ids.as_slice().to_vec(),
-        total_amount,
-        expires_at: request.expires_at,
-        created_at: request.now,
-    };
+    let reservation = pending(request, ReservationId(id), total_amount);
     write_outbox(
         conn,
         &NewOutboxEvent::for_reservation(&reservation, request.now, request.request_id.as_ref()),

@@ -12,6 +12,7 @@ mod migrate;
 mod models;
 mod outbox;
 mod pool;
+pub mod prepared;
 mod reservations;
 pub mod schema;
 mod transitions;

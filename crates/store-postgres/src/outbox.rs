@@ -15,10 +15,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 /// Writes `event` as an outbox row, with the current request id in its
 /// headers; in the caller's transaction, so the row commits with the change.
 pub async fn write_outbox(conn: &mut AsyncPgConnection, event: &NewOutboxEvent) -> QueryResult<()> {
-    let headers = match &event.request_id {
-        Some(id) => serde_json::json!({ "request-id": id.as_str() }),
-        None => serde_json::json!({}),
-    };
+    let headers = outbox_headers(event);
     diesel::insert_into(outbox::table)
         .values((
             outbox::topic.eq(event.topic),
@@ -29,6 +26,14 @@ pub async fn write_outbox(conn: &mut AsyncPgConnection, event: &NewOutboxEvent) 
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// The headers column of `event`'s row: the request id, when there is one.
+pub fn outbox_headers(event: &NewOutboxEvent) -> serde_json::Value {
+    match &event.request_id {
+        Some(id) => serde_json::json!({ "request-id": id.as_str() }),
+        None => serde_json::json!({}),
+    }
 }
 
 /// Takes a batch that nobody else holds: `SKIP LOCKED` passes over rows

@@ -2,9 +2,13 @@
 
 use crate::tx::TxTimeouts;
 use booking_domain::RepoError;
+use diesel::ConnectionError;
 use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
-use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures::FutureExt;
 use std::time::Duration;
 
 pub type PgPool = Pool<AsyncPgConnection>;
@@ -33,6 +37,17 @@ impl PoolSettings {
     }
 }
 
+/// Bounds every statement of the session, so a stuck one cannot hold seat
+/// rows forever: a lock wait longer than `lock` or a statement longer than
+/// `statement` is cancelled (and its transaction rolled back).
+fn session_timeouts(timeouts: TxTimeouts) -> String {
+    format!(
+        "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'",
+        timeouts.lock.as_millis(),
+        timeouts.statement.as_millis()
+    )
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot build the connection pool: {0}")]
@@ -43,7 +58,6 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    timeouts: TxTimeouts,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -55,9 +69,27 @@ impl std::fmt::Debug for PgStore {
 }
 
 impl PgStore {
-    /// Builds the pool; connections are opened lazily.
+    /// Builds the pool; connections are opened lazily. Each new connection
+    /// sets the session's timeouts once; a checkout costs no round trip (a
+    /// broken connection is found by its first statement, and dropped).
     pub fn connect(settings: &PoolSettings) -> Result<Self, StoreError> {
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(&settings.url);
+        let timeouts = settings.tx_timeouts;
+        let mut config = ManagerConfig::default();
+        config.recycling_method = RecyclingMethod::Fast;
+        config.custom_setup = Box::new(move |url| {
+            async move {
+                let mut conn = AsyncPgConnection::establish(url).await?;
+                conn.batch_execute(&session_timeouts(timeouts))
+                    .await
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(conn)
+            }
+            .boxed()
+        });
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+            &settings.url,
+            config,
+        );
         let pool = Pool::builder(manager)
             .max_size(settings.max_size)
             .wait_timeout(Some(settings.wait_timeout))
@@ -66,15 +98,7 @@ impl PgStore {
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Pool(e.to_string()))?;
-        Ok(Self {
-            pool,
-            timeouts: settings.tx_timeouts,
-        })
-    }
-
-    /// The `lock_timeout` / `statement_timeout` every write transaction sets.
-    pub fn timeouts(&self) -> TxTimeouts {
-        self.timeouts
+        Ok(Self { pool })
     }
 
     /// A pooled connection, or `Unavailable` when the database is down or

@@ -113,7 +113,7 @@ impl ReservationRepository for PgStore {
     ) -> Result<Transition<Reservation>, RepoError> {
         let conn = self.conn().await?;
         let request_id = request_id.cloned();
-        in_bounded_transaction(conn, self.timeouts(), move |conn| {
+        in_bounded_transaction(conn, move |conn| {
             async move {
                 let to = ReservationStatus::Cancelled;
                 release_reservation(conn, id, to, now, request_id.as_ref()).await
@@ -131,7 +131,7 @@ impl ReservationRepository for PgStore {
     ) -> Result<Transition<Payment>, RepoError> {
         let conn = self.conn().await?;
         let payment = payment.clone();
-        let outcome = in_bounded_transaction(conn, self.timeouts(), move |conn| {
+        let outcome = in_bounded_transaction(conn, move |conn| {
             async move { confirm(conn, &payment).await }.scope_boxed()
         })
         .await;
@@ -151,7 +151,7 @@ impl ReservationRepository for PgStore {
         limit: i64,
     ) -> Result<Vec<Reservation>, RepoError> {
         let conn = self.conn().await?;
-        in_bounded_transaction(conn, self.timeouts(), move |conn| {
+        in_bounded_transaction(conn, move |conn| {
             expire_overdue(conn, now, limit).scope_boxed()
         })
         .await

@@ -1,18 +1,18 @@
 //! The one way a writer opens a transaction, `in_bounded_transaction`, and
-//! what it needs: the timeouts that bound it, the task that shields it from
-//! a dropped caller, and its error type.
+//! what it needs: the timeouts that bound it (set on every pooled
+//! connection, see `PgStore::connect`), the task that shields it from a
+//! dropped caller, and its error type.
 
 use crate::PgConn;
 use booking_domain::RepoError;
-use diesel::sql_types::Text;
-use diesel_async::scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::scoped_futures::ScopedBoxFuture;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use std::future::Future;
 use std::time::Duration;
 
-/// Per-transaction limits so a stuck transaction cannot hold seat rows
-/// forever: a lock wait longer than `lock` or a statement longer than
-/// `statement` aborts the transaction.
+/// Limits so a stuck transaction cannot hold seat rows forever: a lock wait
+/// longer than `lock` or a statement longer than `statement` aborts the
+/// transaction. Every pooled connection sets them for its session.
 #[derive(Debug, Clone, Copy)]
 pub struct TxTimeouts {
     pub lock: Duration,
@@ -28,21 +28,6 @@ impl Default for TxTimeouts {
     }
 }
 
-/// `SET LOCAL` both timeouts; only lasts until the transaction ends.
-async fn set_local_timeouts(
-    conn: &mut AsyncPgConnection,
-    timeouts: TxTimeouts,
-) -> diesel::QueryResult<()> {
-    diesel::sql_query(
-        "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)",
-    )
-    .bind::<Text, _>(format!("{}ms", timeouts.lock.as_millis()))
-    .bind::<Text, _>(format!("{}ms", timeouts.statement.as_millis()))
-    .execute(conn)
-    .await
-    .map(drop)
-}
-
 /// Runs `work` (which owns its pooled connection) on its own task, so a
 /// caller that is dropped mid-way (client disconnect, timeout) cannot abort
 /// a transaction between two statements: it commits or rolls back, and only
@@ -55,19 +40,15 @@ where
     tokio::spawn(work).await.map_err(RepoError::unexpected)
 }
 
-/// Runs `work` in one transaction on `conn`, bounded by `timeouts`
-/// (`SET LOCAL` first, before any statement of `work`), on its own task
+/// Runs `work` in one transaction on `conn`, bounded by the session's
+/// timeouts, on its own task
 /// (`run_to_completion`): commits if `work` returns `Ok`, rolls back
 /// otherwise. `work` borrows the connection for the transaction only, so
 /// what it needs it owns (`move |conn| async move { .. }.scope_boxed()`).
 ///
 /// A task that did not finish (it panicked) is `Abort(E::from(RepoError))`;
 /// what a database error means is left to the caller.
-pub async fn in_bounded_transaction<T, E, F>(
-    mut conn: PgConn,
-    timeouts: TxTimeouts,
-    work: F,
-) -> Result<T, TxError<E>>
+pub async fn in_bounded_transaction<T, E, F>(mut conn: PgConn, work: F) -> Result<T, TxError<E>>
 where
     T: Send + 'static,
     E: From<RepoError> + Send + 'static,
@@ -78,14 +59,8 @@ where
         + 'static,
 {
     run_to_completion(async move {
-        conn.transaction::<_, TxError<E>, _>(move |conn| {
-            async move {
-                set_local_timeouts(conn, timeouts).await?;
-                work(conn).await
-            }
-            .scope_boxed()
-        })
-        .await
+        conn.transaction::<_, TxError<E>, _>(move |conn| work(conn))
+            .await
     })
     .await
     .map_err(|lost| TxError::Abort(E::from(lost)))?

@@ -3,6 +3,7 @@
 //! conformance suites every `SeatLock` strategy and every `Queue` must pass.
 
 pub mod conformance;
+pub mod docs;
 pub mod kafka;
 pub mod postgres;
 pub mod redis;

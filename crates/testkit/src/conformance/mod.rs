@@ -12,4 +12,6 @@ pub mod queue;
 pub mod seat_lock;
 
 pub use queue::QueueFixture;
-pub use seat_lock::{is_refusal, race, race_across, request, LockFixture};
+pub use seat_lock::{
+    hold_is_prepared_once_per_connection, is_refusal, race, race_across, request, LockFixture,
+};

@@ -6,9 +6,11 @@
 //! `booking_testkit::seat_lock_conformance_suite!(my_fixture);` where
 //! `my_fixture` is an `async fn() -> LockFixture`.
 
+mod prepared;
 mod races;
 mod requests;
 
+pub use prepared::*;
 pub use races::*;
 pub use requests::*;
 

@@ -1,0 +1,1 @@
+DROP FUNCTION claim_all_or_nothing(BIGINT, INTEGER);
