@@ -199,7 +199,7 @@ def steady_section(steady, hold):
             f"{missed['rate']:,}/s: {missed['reason']}" if missed else "none (top of the ladder)",
             f"{lad['violations']} violations",
         ]) + " |")
-    rated = {st: lad["sustained_per_s"] / limit for st, lad in steady.items() if lad["sustained_per_s"] and limit}
+    rated = {st: (lad["sustained_per_s"] or 0) / limit for st, lad in steady.items()} if limit else {}
     if rated and limit:
         best = max(rated, key=rated.get)
         low = min(rated, key=rated.get)
