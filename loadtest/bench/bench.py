@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """The strategy benchmark driver (Python 3 standard library only).
 
-    bench.py run --strategy pessimistic [--runs 3] [--scenarios A-ref,B-ref,...]
+    bench.py run --strategy pessimistic [--runs 3] [--scenarios A-ref,B-ref,...] [--steady]
+    bench.py steady --strategy pessimistic [--rates 100,200] [--duration 10]
     bench.py smoke                       # A at 20 VUs, pessimistic, audited
-    bench.py limits                      # pgbench seat claim + HTTP ceiling
-    bench.py all [--runs 3]              # every strategy, the limits, the report
+    bench.py limits                      # pgbench hold and seat claim + HTTP ceiling
+    bench.py all [--runs 3]              # every strategy with its ladder, the limits, the report
 
 For each strategy it resets the data (a fresh database `booking_bench`, the
 `bench:` Redis keys), starts two instances natively (127.0.0.1:8081 and
@@ -12,8 +13,18 @@ For each strategy it resets the data (a fresh database `booking_bench`, the
 users and JWTs written to a data file before k6 starts (no argon2 log-in in
 the timed part), k6, then the invariant audit straight from the tables
 (the SQL of crates/store-postgres/src/audit.rs, plus Redis stock == database
-for the redis strategy). An audit violation stops everything, loudly.
+for the redis strategy). An audit violation stops everything, loudly. After
+every run it also records the outbox backlog (rows not yet published) and
+how long the relays take to bring it to 0.
 Results: target/bench/<strategy>/<scenario>-<run>.json.
+
+The steady-state ladder (scenario S, loadtest/k6/s_steady.js) runs holds of
+distinct free seats at a constant arrival rate, one rate per step, each step
+on a fresh schedule of at least 100,000 seats; it climbs until a step misses
+(hold p99 >= 100 ms, a 5xx or any hold not answered 201, dropped arrivals, or
+less than 95% of the target rate), then bisects. A strategy's sustained rate
+is the highest step that met everything. Results:
+target/bench/<strategy>/steady.json and target/bench/<strategy>/steady/.
 """
 import argparse
 import base64
@@ -21,6 +32,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import math
 import os
 import signal
 import subprocess
@@ -30,11 +42,13 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-OUT = os.path.join(ROOT, "target", "bench")
+OUT = os.path.abspath(os.environ.get("BENCH_OUT", os.path.join(ROOT, "target", "bench")))
 K6_DIR = os.path.join(ROOT, "loadtest", "k6")
 PG_SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB_NAME = os.environ.get("BENCH_DB", "booking_bench")
 DB_URL = f"{PG_SERVER}/{DB_NAME}"
+# pgbench writes its holds here, not into booking_bench: no relay may publish them.
+LIMITS_DB_URL = f"{PG_SERVER}/{DB_NAME}_limits"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
 KAFKA = os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092")
 REDIS_PREFIX = "bench:"
@@ -57,6 +71,20 @@ SCENARIOS = {
 }
 DEFAULT_SCENARIOS = ["A-ref", "A-design", "B-ref", "B-design", "C-ref", "C-design", "H-off", "H-on"]
 USERS = 10000
+
+# The steady-state ladder. Every knob has an environment override, so a
+# short validation run is `BENCH_STEADY_RATES=100,200 BENCH_STEADY_DURATION=10`.
+STEADY_P99_MS = 100.0
+STEADY_MIN_SEATS = 100000
+STEADY_DURATION = int(os.environ.get("BENCH_STEADY_DURATION", 30))
+STEADY_START = int(os.environ.get("BENCH_STEADY_START", 1000))
+STEADY_TOP = int(os.environ.get("BENCH_STEADY_TOP", 16000))
+STEADY_REFINE = int(os.environ.get("BENCH_STEADY_REFINE", 2))
+STEADY_RATES = os.environ.get("BENCH_STEADY_RATES", "")
+# A per-buyer limit of 4 seats a schedule may come: no user holds more.
+SEATS_PER_USER = 4
+# How long after a run the outbox may take to drain before it is recorded as not drained.
+OUTBOX_WAIT_S = 10.0
 
 
 def log(msg):
@@ -92,9 +120,10 @@ def binary():
 
 def freeze_binary():
     """Copies the release binary once, so concurrent rebuilds do not change it mid-run."""
-    src = os.path.join(ROOT, "target", "release", "booking")
+    target = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR", "target"))
+    src = os.path.join(target, "release", "booking")
     if not os.path.exists(src):
-        die("target/release/booking is missing: run `cargo build --release -p booking-api`")
+        die(f"{src} is missing: run `cargo build --release -p booking-api`")
     os.makedirs(OUT, exist_ok=True)
     dst = binary()
     tmp = dst + ".tmp"
@@ -102,10 +131,10 @@ def freeze_binary():
     os.replace(tmp, dst)
 
 
-def app_env(queue_on):
+def app_env(queue_on, db_url=DB_URL):
     env = dict(os.environ)
     env.update({
-        "BOOKING__DATABASE__URL": DB_URL,
+        "BOOKING__DATABASE__URL": db_url,
         "BOOKING__REDIS__URL": REDIS_URL,
         "BOOKING__REDIS__KEY_PREFIX": REDIS_PREFIX,
         "BOOKING__EVENTS__KAFKA_BROKERS": KAFKA,
@@ -133,9 +162,18 @@ def reset_data():
     # Users straight into the table (the password is never used: JWTs are
     # minted below), so 10,000 argon2 hashes stay out of the benchmark.
     psql("INSERT INTO users (email, nickname, password_hash, role) VALUES "
-         "('bench-admin@example.com', 'bench-admin', 'unused', 'ADMIN');"
-         f"INSERT INTO users (email, nickname, password_hash) SELECT 'user' || g || '@bench.example', "
-         f"'user' || g, 'unused' FROM generate_series(1, {USERS}) g")
+         "('bench-admin@example.com', 'bench-admin', 'unused', 'ADMIN')")
+    ensure_users(USERS)
+
+
+def ensure_users(n, db=DB_URL):
+    """At least `n` users (role USER), numbered on from the last one."""
+    have = int(psql("SELECT count(*) FROM users WHERE role = 'USER'", db=db))
+    if have >= n:
+        return
+    psql(f"INSERT INTO users (email, nickname, password_hash) SELECT 'user' || g || '@bench.example', "
+         f"'user' || g, 'unused' FROM generate_series({have + 1}, {n}) g", db=db)
+    _TOKENS.clear()
 
 
 # ---------------------------------------------------------------- JWTs
@@ -395,6 +433,7 @@ def summarize(sumdata):
         "seats_held": pick(m, "seats_held", "count"),
         "server_errors": pick(m, "server_errors", "count"),
         "payments_ok": pick(m, "payments_ok", "count"),
+        "seat_maps_not_modified": pick(m, "seat_maps_not_modified", "count"),
         "dropped_iterations": pick(m, "dropped_iterations", "count"),
         "iterations": pick(m, "iterations", "count"),
         "http_req_failed_rate": pick(m, "http_req_failed", "rate"),
@@ -407,6 +446,40 @@ def summarize(sumdata):
         "req_ms": {"p50": rd("med"), "p95": rd("p(95)"), "p99": rd("p(99)"), "max": rd("max"), "avg": rd("avg")},
         "thresholds_failed": failed,
     }
+
+
+def outbox_drain(limit_s=OUTBOX_WAIT_S):
+    """The outbox rows not yet published right after a run, and the seconds
+    the instances' relays take to publish them all (None: not within limit_s)."""
+    unpublished = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+    started = time.time()
+    backlog = left = int(psql(unpublished))
+    while left and time.time() - started < limit_s:
+        time.sleep(0.2)
+        left = int(psql(unpublished))
+    return {"backlog": backlog, "seconds_to_zero": round(time.time() - started, 2) if left == 0 else None,
+            "left_after_wait": left, "wait_limit_s": limit_s}
+
+
+def settle(label, strategy, sid, seats, k6sum):
+    """After k6: the outbox backlog, then the audit; a violation stops everything."""
+    outbox = outbox_drain()
+    rep = audit(sid, strategy)
+    oversell = max(0, k6sum["seats_held"] - seats) + len(rep["double_booked_seats"])
+    drained = (f"{outbox['seconds_to_zero']:.1f} s" if outbox["seconds_to_zero"] is not None
+               else f"not within {outbox['wait_limit_s']:.0f} s ({outbox['left_after_wait']} left)")
+    log(f"{label}: outbox backlog {outbox['backlog']}, drained in {drained}")
+    if rep["violations"] or oversell:
+        print("\n" + "!" * 72, file=sys.stderr)
+        print(f"!!! INVARIANT VIOLATION in {label} (schedule {sid}):", file=sys.stderr)
+        for v in rep["violations"]:
+            print(f"!!!   {v}", file=sys.stderr)
+        if oversell:
+            print(f"!!!   oversell: {oversell}", file=sys.stderr)
+        print("!" * 72 + "\n", file=sys.stderr)
+        stop_instances()
+        sys.exit(3)
+    return outbox, rep, oversell
 
 
 def run_scenario(strategy, name, run, runs, queue_on):
@@ -437,37 +510,28 @@ def run_scenario(strategy, name, run, runs, queue_on):
         die(f"{label}: k6 exited {rc} without a summary (log: {d}/raw/{name}-{run}.k6.log)")
     with open(summary_path) as f:
         k6sum = summarize(json.load(f))
-    rep = audit(sid, strategy)
-    oversell = max(0, k6sum["seats_held"] - seats) + len(rep["double_booked_seats"])
+    sys.stdout.write(out)
+    outbox, rep, oversell = settle(label, strategy, sid, seats, k6sum)
     result = {
         "strategy": strategy, "scenario": name, "size": name.split("-")[1], "run": run,
         "script": script, "users": vus, "seats": seats, "waiting_room": queue_on,
         "schedule_id": sid, "started_at": dt.datetime.now().isoformat(timespec="seconds"),
         "wall_s": wall, "k6_exit": rc, "loadavg_before": loadavg,
         "k6_cpu_s": (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system),
-        "k6": k6sum, "oversell": oversell, "audit": rep,
+        "k6": k6sum, "oversell": oversell, "outbox": outbox, "audit": rep,
     }
     with open(os.path.join(d, f"{name}-{run}.json"), "w") as f:
         json.dump(result, f, indent=1)
-    sys.stdout.write(out)
     status = "ok" if rc == 0 else f"k6 exit {rc}, thresholds failed: {', '.join(k6sum['thresholds_failed'])}"
     log(f"{label}: audit: {rep['held']} held, {rep['reserved']} sold of {rep['capacity']}, "
         f"{len(rep['violations'])} violations; {status}")
-    if rep["violations"] or oversell:
-        print("\n" + "!" * 72, file=sys.stderr)
-        print(f"!!! INVARIANT VIOLATION in {label} (schedule {sid}):", file=sys.stderr)
-        for v in rep["violations"]:
-            print(f"!!!   {v}", file=sys.stderr)
-        if oversell:
-            print(f"!!!   oversell: {oversell}", file=sys.stderr)
-        print("!" * 72 + "\n", file=sys.stderr)
-        stop_instances()
-        sys.exit(3)
     return result
 
 
-def bench_strategy(strategy, scenarios, runs, first=1):
-    log(f"=== strategy {strategy}: {', '.join(scenarios)} x {runs} run(s)")
+def bench_strategy(strategy, scenarios, runs, first=1, steady=None):
+    """The scenarios, then (with `steady`, the ladder's settings) the steady-state ladder."""
+    log(f"=== strategy {strategy}: {', '.join(scenarios) or 'no scenario'} x {runs} run(s)"
+        + (", then the steady-state ladder" if steady else ""))
     reset_data()
     _TOKENS.clear()
     failures = []
@@ -483,11 +547,180 @@ def bench_strategy(strategy, scenarios, runs, first=1):
                     failures.append(f"{strategy} {name} run {run}: thresholds failed: "
                                     f"{', '.join(r['k6']['thresholds_failed'])}")
         stop_instances()
+    if steady:
+        start_instances(strategy, False)
+        steady_ladder(strategy, **steady)
+        stop_instances()
     return failures
+
+
+# ---------------------------------------------------------------- steady state
+
+def new_big_schedule(seats, label, db=DB_URL):
+    """A schedule of `seats` seats written straight into the tables: the admin
+    API stops at 20,000 seats a schedule. Same shape as the API writes:
+    sections of 200 rows of 100 seats at 15,000, numbered from 1, ids
+    consecutive in section, row, seat order. Returns (concert, schedule,
+    first seat id)."""
+    concert = int(psql(f"INSERT INTO concerts (title, artist, venue) VALUES ('bench {label}', 'k6', 'loopback') "
+                       "RETURNING id", db=db).splitlines()[0])
+    sid = int(psql(f"INSERT INTO concert_schedules (concert_id, starts_at, total_seats) VALUES ({concert}, "
+                   f"now() + interval '30 days', {seats}) RETURNING id", db=db).splitlines()[0])
+    psql(f"INSERT INTO seats (schedule_id, section, row_number, seat_number, price) "
+         f"SELECT {sid}, 'S' || (g / 20000 + 1), g % 20000 / 100 + 1, g % 100 + 1, 15000 "
+         f"FROM generate_series(0, {seats - 1}) g ORDER BY g", db=db)
+    lo, hi, n = (int(x) for x in psql(f"SELECT min(id), max(id), count(*) FROM seats WHERE schedule_id = {sid}",
+                                      db=db).split("|"))
+    if n != seats or hi - lo + 1 != seats:
+        die(f"schedule {sid}: {n} seats with ids {lo}..{hi}, expected {seats} consecutive ids")
+    return concert, sid, lo
+
+
+def steady_verdict(rate, duration, k6sum):
+    """Whether a step sustained `rate`, and if not, the first reason why."""
+    target = rate * duration
+    attempts = k6sum["hold_attempts"]
+    p99 = k6sum["hold_ms"]["p99"]
+    if k6sum["server_errors"]:
+        return False, f"{k6sum['server_errors']:.0f} answers 5xx or none"
+    if k6sum["holds_ok"] < attempts:
+        return False, f"{attempts - k6sum['holds_ok']:.0f} holds not answered 201"
+    if p99 >= STEADY_P99_MS:
+        return False, f"hold p99 {p99:.0f} ms >= {STEADY_P99_MS:.0f} ms"
+    if k6sum["dropped_iterations"] > 0.01 * target:
+        return False, f"{k6sum['dropped_iterations']:.0f} arrivals dropped (> 1%)"
+    if attempts < 0.95 * target:
+        return False, f"{attempts / duration:.0f} holds/s < 95% of {rate}"
+    return True, "met"
+
+
+def run_steady_step(strategy, step, rate, duration):
+    label = f"{strategy} S step {step} at {rate}/s"
+    # Every hold needs a seat nobody asked for before; 10% to spare, and
+    # the two warm-up holds.
+    seats = max(STEADY_MIN_SEATS, math.ceil(rate * duration * 1.1) + 2)
+    users = math.ceil(seats / SEATS_PER_USER)
+    ensure_users(users + 2)
+    concert, sid, first = new_big_schedule(seats, f"{strategy} S {step}")
+    _, toks = user_tokens()
+    # One hold on each instance first, outside the timed part: the redis
+    # strategy loads a new schedule's stock on its first hold.
+    for i, url in enumerate(URLS):
+        st, body = http("POST", f"{url}/api/reservations", {"scheduleId": sid, "seatIds": [first + i]},
+                        toks[users + i])
+        if st != 201:
+            die(f"{label}: warm-up hold on {url}: {st} {body}")
+    data_path = os.path.join(OUT, "data.json")
+    tokens_path = os.path.join(OUT, "tokens.json")
+    with open(data_path, "w") as f:
+        json.dump({"urls": URLS, "concertId": concert, "scheduleId": sid, "seatIds": []}, f)
+    with open(tokens_path, "w") as f:
+        json.dump(toks[:users], f)
+    d = os.path.join(OUT, strategy, "steady")
+    os.makedirs(d, exist_ok=True)
+    summary_path = os.path.join(d, f"S-{step}.k6.json")
+    env = {"DATA": data_path, "TOKENS": tokens_path, "RATE": str(rate), "DURATION": f"{duration}s",
+           "FIRST_SEAT": str(first + len(URLS)), "SEATS": str(seats - len(URLS))}
+    log(f"{label}: k6 s_steady.js ({duration} s, {seats:,} seats, {users:,} users, schedule {sid}) ...")
+    loadavg = os.getloadavg()[0]
+    cpu0 = os.times()
+    rc, wall, out = k6_run("S", "s_steady.js", env, summary_path, os.path.join(d, f"S-{step}.k6.log"),
+                           timeout=duration + 180)
+    cpu1 = os.times()
+    if not os.path.exists(summary_path):
+        die(f"{label}: k6 exited {rc} without a summary (log: {d}/S-{step}.k6.log)")
+    with open(summary_path) as f:
+        k6sum = summarize(json.load(f))
+    sys.stdout.write(out)
+    outbox, rep, oversell = settle(label, strategy, sid, seats, k6sum)
+    ok, reason = steady_verdict(rate, duration, k6sum)
+    result = {
+        "strategy": strategy, "scenario": "S", "step": step, "rate": rate, "duration_s": duration,
+        "achieved_per_s": k6sum["holds_ok"] / duration, "ok": ok, "reason": reason,
+        "users": users, "seats": seats, "schedule_id": sid,
+        "started_at": dt.datetime.now().isoformat(timespec="seconds"),
+        "wall_s": wall, "k6_exit": rc, "loadavg_before": loadavg,
+        "k6_cpu_s": (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system),
+        "k6": k6sum, "oversell": oversell, "outbox": outbox, "audit": rep,
+    }
+    with open(os.path.join(d, f"S-{step}.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    log(f"{label}: {'MET' if ok else 'missed'} ({reason}): {result['achieved_per_s']:.0f} holds/s, "
+        f"p50 {k6sum['hold_ms']['p50']:.1f} ms, p99 {k6sum['hold_ms']['p99']:.1f} ms, "
+        f"dropped {k6sum['dropped_iterations']:.0f}; audit {len(rep['violations'])} violations")
+    return result
+
+
+def round_rate(r):
+    return max(10, int(round(r / 50.0) * 50) if r >= 100 else int(round(r / 10.0) * 10))
+
+
+def steady_ladder(strategy, rates=None, start=STEADY_START, refine=STEADY_REFINE, duration=STEADY_DURATION,
+                  top=STEADY_TOP):
+    """Climbs `rates` in order (or doubles from `start` up to `top`; halves
+    when even `start` misses) until a step misses, then bisects `refine`
+    times between the highest step met and the lowest missed."""
+    log(f"=== {strategy}: steady-state ladder, {duration} s a step, "
+        + (f"rates {', '.join(map(str, rates))}" if rates else f"from {start}/s doubling")
+        + f", then {refine} bisection(s)")
+    d = os.path.join(OUT, strategy, "steady")
+    for old in glob_files(d, ".json") + glob_files(d, ".log"):
+        os.remove(old)
+    steps, met, missed, refined = [], None, None, 0
+    todo = list(rates or [])
+    rate = todo.pop(0) if todo else start
+    while rate:
+        r = run_steady_step(strategy, len(steps) + 1, rate, duration)
+        steps.append(r)
+        if r["ok"]:
+            met = rate if met is None else max(met, rate)
+        else:
+            missed = rate if missed is None else min(missed, rate)
+        if missed is None:  # still climbing
+            if rates:
+                rate = todo.pop(0) if todo else None
+            else:
+                rate = rate * 2 if rate * 2 <= top else None
+        elif met is None:  # even the lowest missed
+            rate = None if rates or rate <= 100 else round_rate(rate / 2)
+        elif refined < refine:
+            refined += 1
+            mid = round_rate((met + missed) / 2)
+            rate = mid if met < mid < missed else None
+        else:
+            rate = None
+    best = next((s for s in steps if s["ok"] and s["rate"] == met), None)
+    at_best = None
+    if best:
+        at_best = {k: best[k] for k in ("rate", "achieved_per_s", "outbox", "seats", "users")}
+        at_best["hold_ms"] = best["k6"]["hold_ms"]
+    summary = {
+        "strategy": strategy, "duration_s": duration, "p99_limit_ms": STEADY_P99_MS,
+        "sustained_per_s": met, "first_missed_per_s": missed, "at_sustained": at_best,
+        "steps": [{"step": s["step"], "rate": s["rate"], "ok": s["ok"], "reason": s["reason"],
+                   "achieved_per_s": s["achieved_per_s"], "hold_ms": s["k6"]["hold_ms"],
+                   "dropped_iterations": s["k6"]["dropped_iterations"], "server_errors": s["k6"]["server_errors"],
+                   "outbox": s["outbox"], "violations": len(s["audit"]["violations"])} for s in steps],
+        "violations": sum(len(s["audit"]["violations"]) for s in steps),
+        "finished_at": dt.datetime.now().isoformat(timespec="seconds"),
+    }
+    with open(os.path.join(OUT, strategy, "steady.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    log(f"=== {strategy}: sustained {met or 0}/s with hold p99 < {STEADY_P99_MS:.0f} ms"
+        + (f" (first missed: {missed}/s)" if missed else " (no step missed)"))
+    return summary
+
+
+def glob_files(d, suffix):
+    if not os.path.isdir(d):
+        return []
+    return [os.path.join(d, f) for f in os.listdir(d) if f.endswith(suffix)]
 
 
 # ---------------------------------------------------------------- limits
 
+# The smallest seat claim (the limit of the 2026-11-24 tables): a random
+# seat, one conditional UPDATE and the two INSERTs, in one statement.
 CLAIM_SQL = r"""\set seat random(:lo, :hi)
 WITH s AS (UPDATE seats SET status = 'HELD', version = version + 1
             WHERE id = :seat AND status = 'AVAILABLE' RETURNING id, price),
@@ -496,47 +729,137 @@ WITH s AS (UPDATE seats SET status = 'HELD', version = version + 1
 INSERT INTO reservation_seats (reservation_id, seat_id) SELECT r.id, s.id FROM r, s;
 """
 
+# Exactly the writes of a hold, in one statement (autocommit, one round
+# trip): lock one AVAILABLE seat of the schedule, mark it HELD, write the
+# PENDING reservation, its seat and its reservation.held outbox row, as
+# crates/store-postgres/src/holds.rs and outbox.rs write them. The seat is
+# the next of a sequence, so no two holds ask for the same one.
+HOLD_SQL = r"""\set uid random(:ulo, :uhi)
+WITH pick AS (SELECT id, price FROM seats
+               WHERE id = (SELECT CAST(:lo AS bigint) + nextval('hold_limit_seat') - 1)
+                 AND schedule_id = CAST(:sid AS bigint) AND status = 'AVAILABLE'
+                 FOR UPDATE),
+     held AS (UPDATE seats SET status = 'HELD', version = version + 1
+                FROM pick WHERE seats.id = pick.id
+            RETURNING seats.id, seats.price),
+     r AS (INSERT INTO reservations (user_id, schedule_id, status, total_amount, expires_at, created_at, updated_at)
+           SELECT CAST(:uid AS bigint), CAST(:sid AS bigint), 'PENDING', held.price,
+                  now() + interval '5 minutes', now(), now() FROM held
+           RETURNING id, total_amount),
+     link AS (INSERT INTO reservation_seats (reservation_id, seat_id) SELECT r.id, held.id FROM r, held)
+INSERT INTO outbox (topic, key, payload, headers)
+SELECT 'reservation.held', CAST(r.id AS text),
+       jsonb_build_object('reservationId', r.id, 'userId', CAST(:uid AS bigint),
+                          'scheduleId', CAST(:sid AS bigint), 'seatIds', jsonb_build_array(held.id),
+                          'status', 'PENDING', 'totalAmount', r.total_amount, 'occurredAt', now()),
+       '{}'
+  FROM r, held;
+"""
 
-def limits(clients=32, seconds=15, http_vus=200):
-    """pgbench: the smallest seat claim at the apps' DB concurrency; k6: /health/live."""
-    d = os.path.join(OUT, "limits")
-    os.makedirs(d, exist_ok=True)
-    log(f"limits: pgbench seat claim, {clients} clients, {seconds} s")
-    if not psql("SELECT 1 FROM pg_database WHERE datname = '%s'" % DB_NAME, db=f"{PG_SERVER}/postgres"):
-        reset_data()
-    seats = 400000
-    sid = psql("INSERT INTO concerts (title, artist, venue) VALUES ('pgbench', 'pgbench', 'pgbench') RETURNING id;"
-               ).splitlines()[0]
-    sid = psql(f"INSERT INTO concert_schedules (concert_id, starts_at, total_seats) VALUES ({sid}, now() + "
-               f"interval '30 days', {seats}) RETURNING id").splitlines()[0]
-    psql(f"INSERT INTO seats (schedule_id, section, row_number, seat_number, price) "
-         f"SELECT {sid}, 'P', g / 1000, g % 1000, 15000 FROM generate_series(0, {seats - 1}) g")
-    lo, hi = psql(f"SELECT min(id), max(id) FROM seats WHERE schedule_id = {sid}").split("|")
-    uid = psql("SELECT min(id) FROM users")
-    psql("VACUUM ANALYZE seats")
-    script = os.path.join(d, "claim.sql")
-    with open(script, "w") as f:
-        f.write(CLAIM_SQL)
-    r = subprocess.run(["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds),
-                        "-D", f"lo={lo}", "-D", f"hi={hi}", "-D", f"uid={uid}", "-D", f"sid={sid}",
-                        "-f", script, DB_URL], capture_output=True, text=True)
+LIMIT_SEATS = 400000
+
+
+def limits_database():
+    """A database of its own for pgbench (migrated by the binary, 10,000 users):
+    its outbox rows must never reach a relay."""
+    server = f"{PG_SERVER}/postgres"
+    name = LIMITS_DB_URL.rsplit("/", 1)[1]
+    psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', db=server)
+    psql(f'CREATE DATABASE "{name}"', db=server)
+    r = subprocess.run([binary(), "migrate"], env=app_env(False, LIMITS_DB_URL), capture_output=True, text=True)
+    if r.returncode != 0:
+        die(f"booking migrate ({name}) failed:\n{r.stdout}\n{r.stderr}")
+    ensure_users(USERS, db=LIMITS_DB_URL)
+    psql("CREATE SEQUENCE hold_limit_seat", db=LIMITS_DB_URL)
+    return name
+
+
+def fresh_seat_pool(db):
+    """Empties the written tables and writes LIMIT_SEATS new AVAILABLE seats;
+    returns (schedule, first seat id, last seat id)."""
+    psql("TRUNCATE reservation_seats, reservations, outbox, seats, concert_schedules, concerts CASCADE", db=db)
+    _, sid, lo = new_big_schedule(LIMIT_SEATS, "pgbench", db=db)
+    psql("ALTER SEQUENCE hold_limit_seat RESTART", db=db)
+    psql("VACUUM ANALYZE", db=db)
+    return sid, lo, lo + LIMIT_SEATS - 1
+
+
+def pgbench(script_path, clients, seconds, db, defines, prepared):
+    args = ["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds)]
+    if prepared:
+        args += ["-M", "prepared"]
+    for k, v in defines.items():
+        args += ["-D", f"{k}={v}"]
+    r = subprocess.run(args + ["-f", script_path, db], capture_output=True, text=True,
+                       env=dict(os.environ, PGOPTIONS="-c client_min_messages=warning"))
     if r.returncode != 0:
         die(f"pgbench failed: {r.stderr}")
-    tps = None
+    tps = lat = None
     for line in r.stdout.splitlines():
         if line.startswith("tps =") or line.startswith("tps="):
             tps = float(line.split("=")[1].split()[0])
-    lat = None
-    for line in r.stdout.splitlines():
         if line.startswith("latency average"):
             lat = float(line.split("=")[1].split()[0])
-    claimed = int(psql(f"SELECT count(*) FROM seats WHERE schedule_id = {sid} AND status = 'HELD'"))
-    pg = {"clients": clients, "seconds": seconds, "tps": tps, "latency_avg_ms": lat,
-          "seats_claimed": claimed, "script": CLAIM_SQL, "output": r.stdout}
+    return tps, lat, r.stdout
+
+
+def limits(seconds=15, hold_clients=(8, 16, 32), claim_clients=32, http_vus=200):
+    """pgbench: a hold's writes in one statement at a few client counts (the
+    best is "the pgbench hold limit"), and the smallest seat claim of the
+    earlier tables; k6: /health/live."""
+    d = os.path.join(OUT, "limits")
+    os.makedirs(d, exist_ok=True)
+    db = LIMITS_DB_URL
+    name = limits_database()
+    ulo, uhi = psql("SELECT min(id), max(id) FROM users WHERE role = 'USER'", db=db).split("|")
+
+    hold_script = os.path.join(d, "hold.sql")
+    with open(hold_script, "w") as f:
+        f.write(HOLD_SQL)
+    runs = []
+    for clients in hold_clients:
+        sid, lo, hi = fresh_seat_pool(db)
+        log(f"limits: pgbench hold (one statement, outbox row included), {clients} clients, {seconds} s")
+        tps, lat, out = pgbench(hold_script, clients, seconds, db,
+                                {"lo": lo, "sid": sid, "ulo": ulo, "uhi": uhi}, prepared=True)
+        counts = psql("SELECT (SELECT count(*) FROM seats WHERE status = 'HELD'), "
+                      "(SELECT count(*) FROM reservations), (SELECT count(*) FROM reservation_seats), "
+                      "(SELECT count(*) FROM outbox), (SELECT last_value FROM hold_limit_seat)", db=db)
+        held, reservations, links, events, asked = (int(x) for x in counts.split("|"))
+        if asked > LIMIT_SEATS:
+            die(f"pgbench hold: {asked} holds asked for a pool of {LIMIT_SEATS} seats; make LIMIT_SEATS larger")
+        if not held == reservations == links == events:
+            die(f"pgbench hold wrote {held} HELD seats, {reservations} reservations, {links} links, "
+                f"{events} outbox rows: they must be equal")
+        runs.append({"clients": clients, "seconds": seconds, "tps": tps, "latency_avg_ms": lat,
+                     "holds_written": held, "output": out})
+        log(f"limits: pgbench hold, {clients} clients: {tps:.0f} holds/s (avg {lat} ms), {held} seats held, "
+            f"{events} outbox rows")
+    best = max(runs, key=lambda r: r["tps"])
+    hold = {"tps": best["tps"], "clients": best["clients"], "seconds": seconds,
+            "measured_at": dt.datetime.now().isoformat(timespec="seconds"),
+            "latency_avg_ms": best["latency_avg_ms"], "runs": runs, "script": HOLD_SQL, "protocol": "prepared"}
+    with open(os.path.join(d, "pgbench_hold.json"), "w") as f:
+        json.dump(hold, f, indent=1)
+    log(f"limits: the pgbench hold limit is {hold['tps']:.0f} holds/s ({hold['clients']} clients)")
+
+    sid, lo, hi = fresh_seat_pool(db)
+    log(f"limits: pgbench seat claim (the earlier limit), {claim_clients} clients, {seconds} s")
+    claim_script = os.path.join(d, "claim.sql")
+    with open(claim_script, "w") as f:
+        f.write(CLAIM_SQL)
+    tps, lat, out = pgbench(claim_script, claim_clients, seconds, db,
+                            {"lo": lo, "hi": hi, "uid": ulo, "sid": sid}, prepared=False)
+    claimed = int(psql(f"SELECT count(*) FROM seats WHERE schedule_id = {sid} AND status = 'HELD'", db=db))
+    pg = {"clients": claim_clients, "seconds": seconds, "tps": tps, "latency_avg_ms": lat,
+          "seats_claimed": claimed, "script": CLAIM_SQL, "output": out}
     with open(os.path.join(d, "pgbench.json"), "w") as f:
         json.dump(pg, f, indent=1)
     log(f"limits: pgbench {tps:.0f} claims/s (avg {lat} ms), {claimed} seats claimed")
+    psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', db=f"{PG_SERVER}/postgres")
 
+    if not psql("SELECT 1 FROM pg_database WHERE datname = '%s'" % DB_NAME, db=f"{PG_SERVER}/postgres"):
+        reset_data()
     log(f"limits: HTTP ceiling, k6 GET /health/live, {http_vus} VUs, {seconds} s")
     start_instances("pessimistic", False)
     summary_path = os.path.join(d, "http.k6.json")
@@ -603,17 +926,26 @@ def summary_table():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["run", "smoke", "limits", "all", "audit"])
+    ap.add_argument("command", choices=["run", "steady", "smoke", "limits", "all", "audit"])
     ap.add_argument("--strategy", action="append", choices=STRATEGIES)
     ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", 3)))
     ap.add_argument("--scenarios", default=os.environ.get("BENCH_SCENARIOS", ",".join(DEFAULT_SCENARIOS)))
     ap.add_argument("--schedule", type=int, help="audit: the schedule id")
     ap.add_argument("--first-run", type=int, default=1, help="number the runs from here (add runs to earlier ones)")
+    ap.add_argument("--steady", action="store_true", help="run: the steady-state ladder after the scenarios")
+    ap.add_argument("--no-steady", action="store_true", help="all: leave the steady-state ladder out")
+    ap.add_argument("--rates", default=STEADY_RATES,
+                    help="ladder: climb these holds/s in order (default: double from --start)")
+    ap.add_argument("--start", type=int, default=STEADY_START, help="ladder: the first rate when doubling")
+    ap.add_argument("--refine", type=int, default=STEADY_REFINE, help="ladder: bisections after the climb")
+    ap.add_argument("--duration", type=int, default=STEADY_DURATION, help="ladder: seconds a step")
     a = ap.parse_args()
     scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
     for s in scenarios:
         if s not in SCENARIOS:
             die(f"unknown scenario {s} (known: {', '.join(SCENARIOS)})")
+    steady = {"rates": [int(r) for r in a.rates.split(",") if r.strip()] or None, "start": a.start,
+              "refine": a.refine, "duration": a.duration}
     try:
         if a.command == "audit":
             rep = audit(a.schedule, (a.strategy or ["pessimistic"])[0])
@@ -626,14 +958,18 @@ def main():
             failures = bench_strategy("pessimistic", ["A-smoke"], 1)
         elif a.command == "run":
             for st in a.strategy or ["pessimistic"]:
-                failures += bench_strategy(st, scenarios, a.runs, a.first_run)
+                failures += bench_strategy(st, scenarios, a.runs, a.first_run, steady if a.steady else None)
+            summary_table()
+        elif a.command == "steady":
+            for st in a.strategy or ["pessimistic"]:
+                bench_strategy(st, [], 1, steady=steady)
             summary_table()
         elif a.command == "limits":
             limits()
         elif a.command == "all":
             t0 = time.time()
             for st in a.strategy or STRATEGIES:
-                failures += bench_strategy(st, scenarios, a.runs, a.first_run)
+                failures += bench_strategy(st, scenarios, a.runs, a.first_run, None if a.no_steady else steady)
             limits()
             summary_table()
             subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "report.py")], check=True)

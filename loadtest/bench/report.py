@@ -2,8 +2,9 @@
 """Writes the benchmark part of docs/PERF_RESULT.md (and its SVG charts) from
 target/bench/**.json. Python 3 standard library only.
 
-    report.py            # regenerate docs/PERF_RESULT.md between the markers
-    report.py --summary  # print the summary table to stdout
+    report.py                   # regenerate docs/PERF_RESULT.md between the markers
+    report.py --summary         # print the summary table to stdout
+    report.py --doc /tmp/x.md   # write a scratch copy instead (charts in /tmp/perf/)
 
 Only the text between `<!-- bench:begin -->` and `<!-- bench:end -->` is
 replaced; everything else in the file (e.g. the waiting-room SSE section) is
@@ -17,11 +18,11 @@ import statistics
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-OUT = os.path.join(ROOT, "target", "bench")
+OUT = os.path.abspath(os.environ.get("BENCH_OUT", os.path.join(ROOT, "target", "bench")))
 DOC = os.path.join(ROOT, "docs", "PERF_RESULT.md")
 NOTES = os.path.join(os.path.dirname(__file__), "ANALYSIS.md")
-CHART_RPS = os.path.join(ROOT, "docs", "perf", "throughput.svg")
-CHART_P95 = os.path.join(ROOT, "docs", "perf", "hold-p95.svg")
+# The figures of the tables before the steady-state work, for "before / after".
+BEFORE = os.path.join(os.path.dirname(__file__), "before-2026-11-24.json")
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 STRATEGIES = ["pessimistic", "optimistic", "redis"]
 SCENARIOS = ["A-ref", "A-design", "B-ref", "B-design", "C-ref", "C-design", "H-off", "H-on"]
@@ -32,6 +33,7 @@ TITLES = {
     "B": "B, distinct seats: N users each book a different seat at once (all must win)",
     "C": "C, mixed: ramp 0 -> N VUs in 10 s, 30 s steady; 70% seat map, 30% bookings (80% on the hottest 20%)",
     "H": "H, headline: 10,000 users arrive in a 5 s spike (2,000/s, open model) for 1,000 seats; book 1-2 seats, then pay",
+    "S": "S, steady state: holds of distinct free seats at a constant arrival rate, a rate ladder per strategy",
 }
 SIZES = {
     "A-ref": "100 VUs, 1 seat", "A-design": "1,000 VUs, 1 seat",
@@ -95,12 +97,22 @@ def total(rs, key):
     return sum(get(r, key) or 0 for r in rs)
 
 
+def drain_time(rs):
+    """The slowest drain of the runs' outbox backlogs, e.g. "0.4", or "> 10"."""
+    outs = [r["outbox"] for r in rs if r.get("outbox")]
+    if not outs:
+        return "—"
+    if any(o["seconds_to_zero"] is None for o in outs):
+        return f"> {max(o['wait_limit_s'] for o in outs):.0f}"
+    return f"{max(o['seconds_to_zero'] for o in outs):.1f}"
+
+
 def scenario_rows(runs, scen):
     rows = []
     for st in STRATEGIES:
         rs = runs.get((st, scen), [])
         if not rs:
-            rows.append(f"| {st} | 0 | — | — | — | — | — | — | — | — | — | — | — | — | not run |")
+            rows.append(f"| {st} | 0 | — | — | — | — | — | — | — | — | — | — | — | — | — | — | not run |")
             continue
         viol = sum(len(r["audit"]["violations"]) for r in rs)
         failed = sorted({t for r in rs for t in r["k6"]["thresholds_failed"]})
@@ -112,14 +124,15 @@ def scenario_rows(runs, scen):
             fmt(*ms(rs, "k6.holds_ok")), fmt(*ms(rs, "k6.holds_conflict")), fmt(*ms(rs, "k6.holds_other")),
             str(total(rs, "oversell")), str(int(total(rs, "k6.server_errors"))),
             fmt(*ms(rs, "k6.dropped_iterations")),
+            fmt(*ms(rs, "outbox.backlog")), drain_time(rs),
             (f"{viol} violations" if viol else "0 violations") +
             (f"; thresholds failed: {', '.join(failed)}" if failed else "") +
             ("" if len(rs) >= RUNS else f"; **{RUNS - len(rs)} run(s) missing**"),
         ]
         rows.append("| " + " | ".join(cells) + " |")
     head = ("| strategy | runs | req/s | holds/s | hold p50 ms | hold p95 ms | hold p99 ms | hold max ms | "
-            "201 | 409 | other | oversell | 5xx | dropped iter. | audit |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+            "201 | 409 | other | oversell | 5xx | dropped iter. | outbox backlog | backlog to 0, s | audit |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     return head + "\n" + "\n".join(rows)
 
 
@@ -143,11 +156,91 @@ def queue_rows(runs):
     return "\n".join(out)
 
 
-def limit_section(runs, pg, hc):
+def load_steady():
+    """Each strategy's ladder (target/bench/<strategy>/steady.json)."""
+    out = {}
+    for st in STRATEGIES:
+        r = read_json(os.path.join(OUT, st, "steady.json"))
+        if r:
+            out[st] = r
+    return out
+
+
+def pct(x, y):
+    return f"{x / y:.1%}" if x is not None and y else "—"
+
+
+def seconds_to_zero(o):
+    if not o:
+        return "—"
+    if o["seconds_to_zero"] is None:
+        return f"> {o['wait_limit_s']:.0f}"
+    return f"{o['seconds_to_zero']:.1f}"
+
+
+def steady_section(steady, hold):
+    """The sustained rate of each strategy, then every step of its ladder."""
+    limit = hold and hold["tps"]
+    out = ["| strategy | sustained holds/s | ÷ pgbench hold limit | hold p50 ms | hold p99 ms | "
+           "outbox backlog | backlog to 0, s | first missed | audit |",
+           "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    for st in STRATEGIES:
+        lad = steady.get(st)
+        if not lad:
+            out.append(f"| {st} | — | — | — | — | — | — | not run | — |")
+            continue
+        at = lad["at_sustained"]
+        missed = next((s for s in lad["steps"] if not s["ok"] and s["rate"] == lad["first_missed_per_s"]), None)
+        out.append("| " + " | ".join([
+            st, fmt(lad["sustained_per_s"], 0) if lad["sustained_per_s"] else "none met",
+            pct(lad["sustained_per_s"], limit),
+            fmt(at["hold_ms"]["p50"], 0, 1) if at else "—", fmt(at["hold_ms"]["p99"], 0, 1) if at else "—",
+            fmt(at["outbox"]["backlog"], 0) if at else "—", seconds_to_zero(at and at["outbox"]),
+            f"{missed['rate']:,}/s: {missed['reason']}" if missed else "none (top of the ladder)",
+            f"{lad['violations']} violations",
+        ]) + " |")
+    rated = {st: (lad["sustained_per_s"] or 0) / limit for st, lad in steady.items()} if limit else {}
+    if rated and limit:
+        best = max(rated, key=rated.get)
+        low = min(rated, key=rated.get)
+        at = hold.get("measured_at", "?").replace("T", " ")
+        out += ["", f"Of the pgbench hold limit ({limit:,.0f} holds/s, measured {at}): best **{best}** at "
+                f"{rated[best]:.0%}, lowest **{low}** at {rated[low]:.0%} (the aim: best >= 50%, every "
+                "strategy >= 35%)."]
+    out += ["", "Every step of the ladders (a step is met when hold p99 < "
+            f"{next(iter(steady.values()))['p99_limit_ms'] if steady else 100:.0f} ms, no 5xx, every hold "
+            "answered 201, at most 1% of arrivals dropped and at least 95% of the target rate achieved):", "",
+            "| strategy | step | target holds/s | achieved holds/s | hold p50 ms | hold p99 ms | dropped | 5xx | "
+            "outbox backlog | backlog to 0, s | verdict |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for st in STRATEGIES:
+        for s in (steady.get(st) or {}).get("steps", []):
+            out.append("| " + " | ".join([
+                st, str(s["step"]), f"{s['rate']:,}", fmt(s["achieved_per_s"], 0),
+                fmt(s["hold_ms"]["p50"], 0, 1), fmt(s["hold_ms"]["p99"], 0, 1),
+                fmt(s["dropped_iterations"], 0), fmt(s["server_errors"], 0),
+                fmt(s["outbox"]["backlog"], 0), seconds_to_zero(s["outbox"]),
+                "met" if s["ok"] else f"missed: {s['reason']}",
+            ]) + " |")
+    return "\n".join(out)
+
+
+def limit_section(runs, steady, pg, hold, hc):
     out = []
+    if hold:
+        per = ", ".join(f"{r['clients']} clients {r['tps']:,.0f}/s" for r in hold["runs"])
+        out.append(f"- **pgbench hold limit** (exactly the writes of a hold in one statement, autocommit, prepared: "
+                   f"lock one AVAILABLE seat `FOR UPDATE`, mark it HELD, insert the PENDING reservation, its "
+                   f"`reservation_seats` row and its `reservation.held` outbox row; every transaction a seat never "
+                   f"asked for), {hold['seconds']} s a client count ({per}): "
+                   f"**{hold['tps']:,.0f} holds/s** at {hold['clients']} clients, average latency "
+                   f"{hold['latency_avg_ms']} ms. The steady-state ratios below are to this figure.")
+    else:
+        out.append("- pgbench hold limit: **not measured** (run `just bench-limits`).")
     if pg:
-        out.append(f"- **pgbench seat claim** (one conditional `UPDATE seats ... WHERE status = 'AVAILABLE'` "
-                   f"+ the reservation and reservation_seats `INSERT`s, in one statement, autocommit), "
+        out.append(f"- **pgbench seat claim** (the limit of the earlier tables: one conditional `UPDATE seats ... "
+                   f"WHERE status = 'AVAILABLE'` of a random seat + the reservation and reservation_seats "
+                   f"`INSERT`s, no outbox row, in one statement, autocommit), "
                    f"{pg['clients']} clients (= the two instances' pools of 16), {pg['seconds']} s: "
                    f"**{pg['tps']:,.0f} claims/s**, average latency {pg['latency_avg_ms']} ms.")
     else:
@@ -159,16 +252,61 @@ def limit_section(runs, pg, hc):
     else:
         out.append("- HTTP ceiling: **not measured** (run `just bench-limits`).")
     out.append("")
-    out.append("| strategy | B-design holds/s | ÷ pgbench claims/s | C-design req/s | ÷ HTTP ceiling | "
-               "C-design holds/s | ÷ pgbench claims/s |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    out.append("| strategy | S sustained holds/s | ÷ pgbench hold limit | B-design holds/s | ÷ pgbench claims/s | "
+               "C-design req/s | ÷ HTTP ceiling | C-design holds/s | ÷ pgbench claims/s |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for st in STRATEGIES:
+        sus = (steady.get(st) or {}).get("sustained_per_s")
         b = ms(runs.get((st, "B-design"), []), "k6.holds_per_s")[0]
         c = ms(runs.get((st, "C-design"), []), "k6.rps")[0]
         ch = ms(runs.get((st, "C-design"), []), "k6.holds_per_s")[0]
-        ratio = lambda x, y: f"{x / y:.1%}" if x is not None and y else "—"
-        out.append(f"| {st} | {fmt(b, 0)} | {ratio(b, pg and pg['tps'])} | {fmt(c, 0)} | "
-                   f"{ratio(c, hc and hc['rps'])} | {fmt(ch, 0)} | {ratio(ch, pg and pg['tps'])} |")
+        out.append(f"| {st} | {fmt(sus, 0)} | {pct(sus, hold and hold['tps'])} | {fmt(b, 0)} | "
+                   f"{pct(b, pg and pg['tps'])} | {fmt(c, 0)} | {pct(c, hc and hc['rps'])} | {fmt(ch, 0)} | "
+                   f"{pct(ch, pg and pg['tps'])} |")
+    return "\n".join(out)
+
+
+def after_figures(runs, steady, pg, hold, hc):
+    """This run's figures under the names of the before file."""
+    per = {}
+    for st in STRATEGIES:
+        sold = lambda scen: [r["audit"]["reserved"] for r in runs.get((st, scen), [])]
+        per[st] = {
+            "S sustained holds/s": (steady.get(st) or {}).get("sustained_per_s"),
+            "B-design holds/s": ms(runs.get((st, "B-design"), []), "k6.holds_per_s")[0],
+            "C-design req/s": ms(runs.get((st, "C-design"), []), "k6.rps")[0],
+            "C-design hold p99 ms": ms(runs.get((st, "C-design"), []), "k6.hold_ms.p99")[0],
+            "H-off hold p99 ms": ms(runs.get((st, "H-off"), []), "k6.hold_ms.p99")[0],
+            "H-off seats sold": statistics.mean(sold("H-off")) if sold("H-off") else None,
+            "H-on seats sold": statistics.mean(sold("H-on")) if sold("H-on") else None,
+        }
+    lim = {"pgbench hold limit/s": hold and hold["tps"], "pgbench seat claim/s": pg and pg["tps"],
+           "HTTP ceiling req/s": hc and hc["rps"]}
+    return per, lim
+
+
+def before_after(runs, steady, pg, hold, hc):
+    before = read_json(BEFORE)
+    if not before:
+        return "(loadtest/bench/before-2026-11-24.json is missing)"
+    per, lim = after_figures(runs, steady, pg, hold, hc)
+    starts = sorted([r["started_at"] for v in runs.values() for r in v if r.get("started_at")]
+                    + [lad["finished_at"] for lad in steady.values()])
+    when = starts[-1][:10] if starts else "latest run"
+
+    def row(who, name, b, a):
+        digits = 1 if name.endswith(" ms") or name.endswith(" sold") else 0
+        change = f"{(a - b) / b:+.0%}" if a is not None and b else "—"
+        return f"| {who} | {name} | {fmt(b, 0, digits)} | {fmt(a, 0, digits)} | {change} |"
+    out = [f"Before: {before['source']}. After: this run ({when}). Hold p99 is lower-is-better; the rest "
+           "higher-is-better. S and the pgbench hold limit did not exist before. C now revalidates the seat map with "
+           "`If-None-Match` (304s without a body), so C-design req/s is not the same workload as before.", "",
+           f"| strategy | figure | {before['label']} | after ({when}) | change |", "|---|---|---:|---:|---:|"]
+    for st in STRATEGIES:
+        for name, a in per[st].items():
+            out.append(row(st, name, before["strategies"][st].get(name), a))
+    for name, a in lim.items():
+        out.append(row("limits", name, before["limits"].get(name), a))
     return "\n".join(out)
 
 
@@ -272,6 +410,19 @@ def machine_section(m, runs):
     return "\n".join(out)
 
 
+def not_modified(runs):
+    """How many of C's seat-map reads were revalidated with a 304."""
+    cells = []
+    for scen in ("C-ref", "C-design"):
+        for st in STRATEGIES:
+            rs = [r for r in runs.get((st, scen), []) if "seat_maps_not_modified" in r["k6"]]
+            reads = sum(r["k6"]["http_reqs"] - r["k6"]["hold_attempts"] for r in rs)
+            if reads:
+                cells.append(f"{scen} {st} {total(rs, 'k6.seat_maps_not_modified') / reads:.0%}")
+    return ("Seat-map reads answered 304 (the VU's copy was current): " + ", ".join(cells) + "."
+            if cells else "Seat-map reads answered 304: not recorded in these runs.")
+
+
 def sold_rows(runs):
     """Seats sold in the database after each H run (from the audit), the number a box office cares about."""
     out = ["| strategy | H-off: seats sold of 1,000 | H-on: seats sold of 1,000 |", "|---|---:|---:|"]
@@ -285,32 +436,39 @@ def sold_rows(runs):
     return "\n".join(out)
 
 
-def generate():
+def generate(doc):
     runs = load()
+    steady = load_steady()
     m = read_json(os.path.join(OUT, "machine.json"))
     pg = read_json(os.path.join(OUT, "limits", "pgbench.json"))
+    hold = read_json(os.path.join(OUT, "limits", "pgbench_hold.json"))
     hc = read_json(os.path.join(OUT, "limits", "http.json"))
+    perf = os.path.join(os.path.dirname(doc), "perf")
     charts = []
-    if bar_chart(runs, "k6.rps", "Requests per second (mean of runs; higher is better)", "req/s", CHART_RPS):
+    if bar_chart(runs, "k6.rps", "Requests per second (mean of runs; higher is better)", "req/s",
+                 os.path.join(perf, "throughput.svg")):
         charts.append("![throughput](perf/throughput.svg)")
     if bar_chart(runs, "k6.hold_ms.p95", "Booking latency p95, ms (mean of runs; lower is better; H-on left out)",
-                 "ms", CHART_P95, skip=("H-on",)):
+                 "ms", os.path.join(perf, "hold-p95.svg"), skip=("H-on",)):
         charts.append("![hold p95](perf/hold-p95.svg)")
     n = sum(len(v) for v in runs.values())
     viol = sum(len(r["audit"]["violations"]) for v in runs.values() for r in v)
-    miss = missing(runs)
+    steps = sum(len(lad["steps"]) for lad in steady.values())
+    viol += sum(lad["violations"] for lad in steady.values())
+    miss = missing(runs) + [f"{st} S: no ladder" for st in STRATEGIES if st not in steady]
     parts = [BEGIN, "<!-- Generated by `just bench-report` (loadtest/bench/report.py) from target/bench/. "
              "Do not edit by hand between these markers. -->", "",
              "## Seat-locking strategies: the benchmark", "",
              "Reproduce: `just bench-all` (or `just bench-pessimistic` / `bench-optimistic` / `bench-redis`, "
              "then `just bench-limits` and `just bench-report`). Scenarios: `loadtest/k6/`; driver and audit: "
              "`loadtest/bench/bench.py`.", "",
-             f"**{n} runs, {viol} invariant violations** (every run is audited straight from the tables: no seat "
+             f"**{n} runs and {steps} steady-state steps, {viol} invariant violations** (every run is audited straight from the tables: no seat "
              "in two active reservations, sold + held <= capacity, seat statuses agree with reservations, "
              "payments agree with CONFIRMED reservations, Redis stock == AVAILABLE seats for the redis strategy).",
              ""]
     if miss:
-        parts += ["> **Incomplete.** Not every strategy x scenario has its 3 runs yet; a table cell is the mean "
+        parts += ["> **Incomplete.** Not every strategy x scenario has its 3 runs (and its ladder) yet; a table "
+                  "cell is the mean "
                   "(± sample standard deviation) of the runs that exist. Missing: " + "; ".join(miss) + ".", ""]
     parts += ["### Machine", "", machine_section(m, runs), "",
               "### How it is measured", "",
@@ -330,12 +488,26 @@ def generate():
               "`other` is any other answer to a booking (403, 422, 503...); `5xx` counts every request of the run "
               "answered 5xx or not answered at all (k6 status 0).",
               "- A and B are bursts shorter than a second: their req/s is noisy (see the spread); latencies are "
-              "the better comparison there. C is the steady-state throughput comparison.",
+              "the better comparison there. S is the steady-state throughput comparison.",
+              "- In C each VU keeps the `ETag` of the last seat map it got and sends it as `If-None-Match`, as a "
+              "browser revalidating its copy would; a 304 (no body) counts as a success.",
+              "- S, steady state: k6 `constant-arrival-rate` holds, each of ONE seat no hold asked for before, on "
+              "a fresh schedule per step of at least 100,000 seats (written with SQL in the shape the admin API "
+              "writes; the API stops at 20,000 a schedule), by users taken in turn so that nobody holds more than "
+              "4 seats of a schedule. One warm-up hold per instance precedes each step. The ladder doubles the "
+              "rate until a step misses, then bisects; a step is met when hold p99 < 100 ms, no 5xx, every hold "
+              "answered 201, at most 1% of arrivals dropped and 95% of the target rate achieved. A strategy's "
+              "sustained rate is its highest step met.",
+              "- `outbox backlog` is the number of outbox rows not yet published right after k6 ends; "
+              "`backlog to 0` is how long the instances' relays then took to publish them all (polled for up to "
+              "10 s; `> 10` when they did not). Worst of the runs.",
               ""]
     for letter in "ABCH":
         parts += [f"### {TITLES[letter]}", ""]
         for scen in [s for s in SCENARIOS if s.startswith(letter)]:
             parts += [f"#### {scen}: {SIZES[scen]}", "", scenario_rows(runs, scen), ""]
+        if letter == "C":
+            parts += [not_modified(runs), ""]
         if letter == "H":
             parts += ["Seats sold in the database after each run (the audit's RESERVED seats; every hold of "
                       "H is paid at once):", "", sold_rows(runs), ""]
@@ -343,7 +515,9 @@ def generate():
                       "every 2-6 s, for at most 60 s; `wait` is from entering to holding the token. An admitted "
                       "user whose seats are gone reads the seat map and tries free seats, up to 3 attempts in all; "
                       "`saw sold out` is users who found no free seat.", "", queue_rows(runs), ""]
-    parts += ["### The limits, and each strategy as a ratio of them", "", limit_section(runs, pg, hc), "",
+    parts += [f"### {TITLES['S']}", "", steady_section(steady, hold), ""]
+    parts += ["### The limits, and each strategy as a ratio of them", "", limit_section(runs, steady, pg, hold, hc), "",
+              "### Before / after", "", before_after(runs, steady, pg, hold, hc), "",
               "### Chart", ""] + charts + ["", "### Who wins where (computed from the tables)", "",
                                           winners(runs) or "(needs at least two strategies)", ""]
     if os.path.exists(NOTES):
@@ -352,8 +526,8 @@ def generate():
     parts.append(END)
     section = "\n".join(parts)
     old = ""
-    if os.path.exists(DOC):
-        with open(DOC) as f:
+    if os.path.exists(doc):
+        with open(doc) as f:
             old = f.read()
     if BEGIN in old and END in old:
         new = old[:old.index(BEGIN)] + section + old[old.index(END) + len(END):]
@@ -361,15 +535,16 @@ def generate():
         new = old.rstrip() + "\n\n" + section + "\n"
     else:
         new = "# Performance results\n\n" + section + "\n"
-    with open(DOC, "w") as f:
+    with open(doc, "w") as f:
         f.write(new)
-    print(f"wrote {os.path.relpath(DOC, ROOT)} ({n} runs) and {len(charts)} chart(s) in docs/perf/")
+    print(f"wrote {doc} ({n} runs, {steps} steady-state steps) and {len(charts)} chart(s) in {perf}/")
 
 
 def summary():
     runs = load()
     print(f"\n{'strategy':12} {'scenario':9} {'runs':>4} {'req/s':>9} {'holds/s':>9} {'p50':>8} {'p95':>8} "
-          f"{'p99':>8} {'201':>6} {'409':>7} {'other':>6} {'5xx':>5} {'drop':>6} {'oversell':>8} {'viol':>4}")
+          f"{'p99':>8} {'201':>6} {'409':>7} {'other':>6} {'5xx':>5} {'drop':>6} {'oversell':>8} {'viol':>4} "
+          f"{'outbox':>7} {'to 0 s':>6}")
     for st in STRATEGIES:
         for scen in SCENARIOS:
             rs = runs.get((st, scen))
@@ -380,11 +555,22 @@ def summary():
                   f"{f('k6.hold_ms.p50'):>8.1f} {f('k6.hold_ms.p95'):>8.1f} {f('k6.hold_ms.p99'):>8.1f} "
                   f"{f('k6.holds_ok'):>6.0f} {f('k6.holds_conflict'):>7.0f} {f('k6.holds_other'):>6.0f} "
                   f"{total(rs, 'k6.server_errors'):>5.0f} {f('k6.dropped_iterations'):>6.0f} "
-                  f"{total(rs, 'oversell'):>8} {sum(len(r['audit']['violations']) for r in rs):>4}")
+                  f"{total(rs, 'oversell'):>8} {sum(len(r['audit']['violations']) for r in rs):>4} "
+                  f"{fmt(ms(rs, 'outbox.backlog')[0], 0):>7} {drain_time(rs):>6}")
+    steady = load_steady()
+    hold = read_json(os.path.join(OUT, "limits", "pgbench_hold.json"))
+    if steady:
+        print(f"\nsteady state (hold p99 < 100 ms){'' if hold else '; no pgbench hold limit yet'}:")
+    for st, lad in steady.items():
+        steps = ", ".join(f"{s['rate']} {'met' if s['ok'] else 'missed'} (p99 {s['hold_ms']['p99']:.0f} ms, "
+                          f"backlog {s['outbox']['backlog']} -> 0 in {seconds_to_zero(s['outbox'])} s)"
+                          for s in lad["steps"])
+        print(f"{st:12} sustained {lad['sustained_per_s'] or 0}/s "
+              f"({pct(lad['sustained_per_s'], hold and hold['tps'])} of the pgbench hold limit); {steps}")
 
 
 if __name__ == "__main__":
     if "--summary" in sys.argv:
         summary()
     else:
-        generate()
+        generate(sys.argv[sys.argv.index("--doc") + 1] if "--doc" in sys.argv else DOC)

@@ -31,6 +31,7 @@ export const holdsOther = new Counter('holds_other');
 export const seatsHeld = new Counter('seats_held');
 export const serverErrors = new Counter('server_errors');
 export const paymentsOk = new Counter('payments_ok');
+export const seatMapsNotModified = new Counter('seat_maps_not_modified');
 export const holdDuration = new Trend('hold_duration', true);
 
 // Requests alternate between the two instances (no load balancer needed).
@@ -75,11 +76,16 @@ export function hold(token, seatIds, opts) {
   return res;
 }
 
-export function seatMap(token, keepBody) {
-  const params = { headers: auth(token), tags: { name: 'seatmap' } };
+// GET the seat map. With `etag` (the ETag of the copy the caller has) it
+// asks `If-None-Match`, as a browser revalidating its copy would; 304 (not
+// modified, no body) is a success like 200.
+export function seatMap(token, keepBody, etag) {
+  const headers = etag ? auth(token, { 'If-None-Match': etag }) : auth(token);
+  const params = { headers, tags: { name: 'seatmap' } };
   if (keepBody) params.responseType = 'text';
   const res = http.get(`${base()}/api/concerts/${data.concertId}/schedules/${data.scheduleId}/seats`, params);
   count5xx(res);
+  if (res.status === 304) seatMapsNotModified.add(1);
   return res;
 }
 
