@@ -25,6 +25,21 @@ SELECT s.id, s.status, rs.reservation_id FROM seats s
  WHERE s.schedule_id = $1
  ORDER BY s.id";
 
+/// The ids of one slice of a schedule's seats: after `$2`, at most `$3`.
+const SEAT_IDS_AFTER: &str = "\
+SELECT id FROM seats WHERE schedule_id = $1 AND id > $2 ORDER BY id LIMIT $3";
+
+/// `SEATS_OF_SCHEDULE` for the seats `$2 < id <= $3`.
+const SEATS_OF_SCHEDULE_BETWEEN: &str = "\
+SELECT s.id, s.status, rs.reservation_id FROM seats s
+  LEFT JOIN reservation_seats rs ON rs.seat_id = s.id AND rs.active
+ WHERE s.schedule_id = $1 AND s.id > $2 AND s.id <= $3
+ ORDER BY s.id";
+
+/// Seats per slice of the periodic resync: one script over this many keys
+/// keeps Redis busy for about a millisecond.
+const SLICE: i64 = 1000;
+
 const SCHEDULE_EXISTS: &str = "SELECT id FROM concert_schedules WHERE id = $1";
 
 const ALL_SCHEDULES: &str = "SELECT id FROM concert_schedules ORDER BY id";
@@ -106,13 +121,8 @@ impl RedisSeatLock {
             .arg(millis(self.settings.state_lifetime))
             .arg(millis(self.settings.resync_every));
         for (seat, seen) in holders.iter().zip(seen) {
-            let free = seat.status == SeatStatus::Available.as_str();
             invocation
-                .arg(if free {
-                    String::new()
-                } else {
-                    held_mark(seat.reservation_id.map(ReservationId))
-                })
+                .arg(database_mark(seat))
                 .arg(seen.unwrap_or_default());
         }
         let mut conn = self.redis().await?;
@@ -178,14 +188,102 @@ impl RedisSeatLock {
         Ok(first)
     }
 
-    /// The periodic resync, off the request's path.
+    /// The periodic resync, off the request's path, slice by slice.
     pub(crate) fn resync_in_background(&self, schedule: ScheduleId) {
         let this = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = this.sync(schedule, SyncMode::Resync).await {
+            if let Err(e) = this.patch(schedule).await {
                 tracing::warn!(%schedule, error = %e, "periodic stock resync failed; the next one retries");
             }
         });
+    }
+
+    /// Sets every seat's mark right, `SLICE` seats per script, and moves the
+    /// stock by what that freed or took (`sync_stock.lua`, `patch`). Unlike
+    /// `sync`, it does not recount the stock: a stock that drifted from the
+    /// marks (a dead instance's locks expired with their stock) is recounted
+    /// when it matters, by the `sync` a sold-out or drifted answer starts.
+    async fn patch(&self, schedule: ScheduleId) -> Result<(), HoldError> {
+        let keys = self.keys(schedule);
+        let mut after = 0_i64;
+        let mut moved = 0_i64;
+        loop {
+            let ids: Vec<Id> = {
+                let mut db = self.store.conn().await?;
+                diesel::sql_query(SEAT_IDS_AFTER)
+                    .bind::<BigInt, _>(schedule.0)
+                    .bind::<BigInt, _>(after)
+                    .bind::<BigInt, _>(SLICE)
+                    .load(&mut db)
+                    .await
+                    .map_err(repo_error)?
+            };
+            let (Some(first), Some(last)) = (ids.iter().next(), ids.iter().last()) else {
+                break;
+            };
+            let (from, to) = (first.id - 1, last.id);
+            let lock_keys: Vec<String> = ids.iter().map(|s| keys.lock(SeatId(s.id))).collect();
+            // Before the database is read, as in `sync`: the script leaves
+            // alone any key written since, by someone who knew more.
+            let seen: Vec<Option<String>> = {
+                let mut conn = self.redis().await?;
+                redis::cmd("MGET")
+                    .arg(&lock_keys)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_down)?
+            };
+            let slice: Vec<SeatHolder> = {
+                let mut db = self.store.conn().await?;
+                diesel::sql_query(SEATS_OF_SCHEDULE_BETWEEN)
+                    .bind::<BigInt, _>(schedule.0)
+                    .bind::<BigInt, _>(from)
+                    .bind::<BigInt, _>(to)
+                    .load(&mut db)
+                    .await
+                    .map_err(repo_error)?
+            };
+            if slice.len() != ids.len() || slice.iter().zip(&ids).any(|(h, s)| h.id != s.id) {
+                // The seats changed in between (the schedule was deleted).
+                return Err(HoldError::Contention);
+            }
+            after = to;
+            let mut invocation = self.scripts.sync_stock.key(keys.stock());
+            invocation.key(keys.synced());
+            for key in &lock_keys {
+                invocation.key(key);
+            }
+            invocation
+                .arg("patch")
+                .arg(millis(self.settings.state_lifetime))
+                .arg(millis(self.settings.resync_every));
+            for (seat, seen) in slice.iter().zip(seen) {
+                invocation
+                    .arg(database_mark(seat))
+                    .arg(seen.unwrap_or_default());
+            }
+            let answer: Vec<i64> = {
+                let mut conn = self.redis().await?;
+                invocation
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(redis_down)?
+            };
+            let [1, stock, before] = answer[..] else {
+                // Not loaded (expired or Redis restarted): the next hold loads it.
+                return Ok(());
+            };
+            moved += stock - before;
+            if ids.len() < SLICE as usize {
+                break;
+            }
+        }
+        self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
+        if moved != 0 {
+            self.counters.stock_repairs.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%schedule, moved, "redis seat marks repaired from the database");
+        }
+        Ok(())
     }
 
     /// Gives an ended reservation's seats back to the stock, once however
@@ -230,5 +328,15 @@ impl RedisSeatLock {
             self.reconcile_stock(ScheduleId(schedule.id)).await?;
         }
         Ok(schedules.len())
+    }
+}
+
+/// What the database says of a seat, as its Redis key should hold it: ''
+/// for AVAILABLE, else the held mark.
+fn database_mark(seat: &SeatHolder) -> String {
+    if seat.status == SeatStatus::Available.as_str() {
+        String::new()
+    } else {
+        held_mark(seat.reservation_id.map(ReservationId))
     }
 }

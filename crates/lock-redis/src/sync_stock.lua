@@ -8,20 +8,29 @@
 -- read (a hold, release or give-back that knew more than that read wrote it).
 -- Whatever it writes only decides what Redis refuses: it cannot oversell,
 -- because the database decides every hold.
+-- 'patch' does the same for a slice of the seats (the periodic resync of a
+-- large schedule goes slice by slice, so Redis never stalls on it): it fixes
+-- the slice's marks and moves the stock by what it freed and took, instead
+-- of recounting it.
 -- KEYS[1] stock:{s:<id>}  KEYS[2] synced:{s:<id>}
--- KEYS[3..] lock:{s:<id>}:<seatId>, every seat of the schedule
--- ARGV[1] 'load' (only while the stock is missing) or 'resync'
+-- KEYS[3..] lock:{s:<id>}:<seatId>, every seat of the schedule ('patch': of the slice)
+-- ARGV[1] 'load' (only while the stock is missing), 'resync' or 'patch'
 -- ARGV[2] state lifetime (ms)  ARGV[3] resync period (ms)
 -- ARGV[4..] two per seat, in KEYS order: what the database says ('' for
 -- AVAILABLE, else 'held:<reservationId>'), and what the seat's key held
 -- just before the database was read ('' for nothing)
 -- Returns {1, stock, the stock before or -1}, or {0} when 'load' found the
--- schedule loaded already.
+-- schedule loaded already or 'patch' found it not loaded.
 local before = redis.call('GET', KEYS[1])
 if before and ARGV[1] == 'load' then
   return {0}
 end
+local patch = ARGV[1] == 'patch'
+if patch and not before then
+  return {0}
+end
 local stock = 0
+local moved = 0
 for i = 1, #KEYS - 2 do
   local key = KEYS[2 + i]
   local db, seen = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
@@ -33,12 +42,23 @@ for i = 1, #KEYS - 2 do
   elseif current ~= '' and string.sub(current, 1, 5) ~= 'held:' then
     -- Locked: the hold in flight settles this seat when it ends.
   elseif db == '' then
-    redis.call('DEL', key)
+    if current ~= '' then
+      redis.call('DEL', key)
+      moved = moved + 1
+    end
     stock = stock + 1
   else
+    if current == '' then
+      moved = moved - 1
+    end
     redis.call('SET', key, db, 'PX', ARGV[2])
   end
 end
-redis.call('SET', KEYS[1], stock, 'PX', ARGV[2])
+if patch then
+  stock = redis.call('INCRBY', KEYS[1], moved)
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], stock, 'PX', ARGV[2])
+end
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
 return {1, stock, tonumber(before or '-1')}
