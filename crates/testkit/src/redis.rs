@@ -4,6 +4,7 @@
 //! parallel; its keys are deleted on drop. With neither, the test fails and
 //! says how to provide one.
 
+use std::time::Duration;
 use testcontainers_modules::redis::Redis;
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
 use testcontainers_modules::testcontainers::ContainerAsync;
@@ -76,13 +77,22 @@ impl TestRedis {
         &self.prefix
     }
 
-    /// A connection pool of `size`, as the adapters take.
-    pub fn pool(&self, size: usize) -> deadpool_redis::Pool {
-        let mut config = deadpool_redis::Config::from_url(self.url.as_str());
-        config.pool = Some(deadpool_redis::PoolConfig::new(size));
-        config
-            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-            .unwrap_or_else(|e| panic!("redis pool for {}: {e}", self.url))
+    /// A shared, self-reconnecting connection, as the adapters take; each
+    /// call opens a new one, as another API server would.
+    pub async fn connection_manager(&self) -> redis::aio::ConnectionManager {
+        let client = redis::Client::open(self.url.as_str())
+            .unwrap_or_else(|e| panic!("invalid REDIS_URL {}: {e}", self.url));
+        // As `booking_lock_redis::redis_connection` configures it, with
+        // waits long enough for a loaded test machine: a test against a
+        // stuck Redis fails instead of hanging.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(10))
+            .set_response_timeout(Duration::from_secs(10))
+            .set_number_of_retries(0)
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        redis::aio::ConnectionManager::new_with_config(client, config)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to Redis at {}: {e}", self.url))
     }
 
     /// A plain connection for assertions and fault injection.
