@@ -3,7 +3,7 @@
 
 use crate::auth::Argon2Hasher;
 use crate::config::Settings;
-use crate::connect::{connect_postgres, pool_settings, redis_pool_from, redis_seat_lock};
+use crate::connect::{connect_postgres, pool_settings, redis_connection_from, redis_seat_lock};
 use crate::startup_error::StartupError;
 use booking_domain::{Accounts, User};
 use booking_store_postgres::PgStore;
@@ -28,10 +28,10 @@ pub async fn reconcile_stock(settings: &Settings) -> anyhow::Result<usize> {
         .as_deref()
         .ok_or(StartupError::NoDatabase)?;
     let store = PgStore::connect(&pool_settings(settings, url))?;
-    let pool = redis_pool_from(settings)
+    let redis = redis_connection_from(settings)
         .await?
         .ok_or(StartupError::NoRedis)?;
-    let lock = redis_seat_lock(settings, &store, pool);
+    let lock = redis_seat_lock(settings, &store, redis);
     Ok(lock.reconcile_all_stock().await?)
 }
 

@@ -100,8 +100,9 @@ impl Strategy {
 pub struct RedisSettings {
     /// Required by the `redis` strategy and by the waiting room (unless embedded).
     pub url: Option<String>,
-    pub pool_size: usize,
-    pub pool_wait_ms: u64,
+    /// The longest wait for Redis, to connect and for the answer to one
+    /// command, before the call fails (a 503).
+    pub timeout_ms: u64,
     /// Seat lock lease of the `redis` strategy.
     pub lock_lease_ms: u64,
     /// Prepended to every key.
@@ -112,8 +113,7 @@ impl Default for RedisSettings {
     fn default() -> Self {
         Self {
             url: None,
-            pool_size: 32,
-            pool_wait_ms: 5_000,
+            timeout_ms: 1_000,
             lock_lease_ms: 5_000,
             key_prefix: String::new(),
         }

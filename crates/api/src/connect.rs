@@ -4,10 +4,10 @@
 use crate::config::Settings;
 use crate::startup_error::StartupError;
 use booking_domain::{Readiness, RepoError};
-use booking_lock_redis::{redis_pool, RedisLockSettings, RedisSeatLock};
+use booking_lock_redis::{redis_connection, RedisLockSettings, RedisSeatLock};
 use booking_store_postgres::tx::TxTimeouts;
 use booking_store_postgres::{run_migrations, PgStore, PoolSettings};
-use deadpool_redis::Pool;
+use redis::aio::ConnectionManager;
 use std::time::Duration;
 
 pub fn pool_settings(settings: &Settings, url: &str) -> PoolSettings {
@@ -36,31 +36,36 @@ pub async fn connect_postgres(settings: &Settings, url: &str) -> Result<PgStore,
     Ok(store)
 }
 
-/// One Redis pool for the instance (strategy and waiting room), once Redis
-/// answers; `None` when no Redis URL is configured.
-pub async fn redis_pool_from(settings: &Settings) -> Result<Option<Pool>, StartupError> {
+/// The instance's one Redis connection (strategy and waiting room), once
+/// Redis answers; `None` when no Redis URL is configured. Fails within
+/// `redis.timeout_ms` (twice: to connect, then for the PING) when Redis does
+/// not answer.
+pub async fn redis_connection_from(
+    settings: &Settings,
+) -> Result<Option<ConnectionManager>, StartupError> {
     let redis = &settings.redis;
     let Some(url) = redis.url.as_deref() else {
         return Ok(None);
     };
-    let pool = redis_pool(
-        url,
-        redis.pool_size,
-        Duration::from_millis(redis.pool_wait_ms),
-    )
-    .map_err(|e| StartupError::Redis(e.to_string()))?;
-    RedisReady(pool.clone())
+    let conn = redis_connection(url, Duration::from_millis(redis.timeout_ms))
+        .await
+        .map_err(|e| StartupError::Redis(e.to_string()))?;
+    RedisReady(conn.clone())
         .check_ready()
         .await
         .map_err(|e| StartupError::Redis(e.to_string()))?;
-    Ok(Some(pool))
+    Ok(Some(conn))
 }
 
 /// The `redis` strategy's adapter.
-pub fn redis_seat_lock(settings: &Settings, store: &PgStore, pool: Pool) -> RedisSeatLock {
+pub fn redis_seat_lock(
+    settings: &Settings,
+    store: &PgStore,
+    redis: ConnectionManager,
+) -> RedisSeatLock {
     RedisSeatLock::new(
         store.clone(),
-        pool,
+        redis,
         RedisLockSettings {
             lease: Duration::from_millis(settings.redis.lock_lease_ms),
             key_prefix: settings.redis.key_prefix.clone(),
@@ -69,18 +74,17 @@ pub fn redis_seat_lock(settings: &Settings, store: &PgStore, pool: Pool) -> Redi
     )
 }
 
-/// Redis answers a PING.
-pub(crate) struct RedisReady(pub Pool);
+/// Redis answers a PING on the shared connection (which reconnects first
+/// if it broke).
+pub(crate) struct RedisReady(pub ConnectionManager);
 
 #[async_trait::async_trait]
 impl Readiness for RedisReady {
     async fn check_ready(&self) -> Result<(), RepoError> {
-        let unavailable = |e: String| RepoError::Unavailable(format!("redis: {e}"));
-        let mut conn = self.0.get().await.map_err(|e| unavailable(e.to_string()))?;
         redis::cmd("PING")
-            .query_async::<String>(&mut conn)
+            .query_async::<String>(&mut self.0.clone())
             .await
             .map(drop)
-            .map_err(|e| unavailable(e.to_string()))
+            .map_err(|e| RepoError::Unavailable(format!("redis: {e}")))
     }
 }

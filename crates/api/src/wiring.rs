@@ -4,7 +4,7 @@
 
 use crate::auth::{Argon2Hasher, JwtKeys, MIN_SECRET_LEN};
 use crate::config::{Secrets, Settings, Strategy};
-use crate::connect::{connect_postgres, redis_pool_from, redis_seat_lock, RedisReady};
+use crate::connect::{connect_postgres, redis_connection_from, redis_seat_lock, RedisReady};
 use crate::jobs::{instance_id, JobStores, Jobs};
 use crate::metrics::Metrics;
 use crate::seat_maps::SeatMaps;
@@ -60,7 +60,7 @@ async fn postgres_parts(
     url: &str,
 ) -> Result<StoreParts<PgStore>, StartupError> {
     let store = connect_postgres(settings, url).await?;
-    let redis = redis_pool_from(settings).await?;
+    let redis = redis_connection_from(settings).await?;
     let lock: Arc<dyn SeatLock> = match settings.booking.strategy {
         Strategy::Pessimistic => Arc::new(PessimisticSeatLock::new(store.clone())),
         Strategy::Optimistic => {
@@ -71,8 +71,8 @@ async fn postgres_parts(
             Arc::new(OptimisticSeatLock::new(store.clone(), retry))
         }
         Strategy::Redis => {
-            let pool = redis.clone().ok_or(StartupError::NoRedis)?;
-            let lock = redis_seat_lock(settings, &store, pool);
+            let conn = redis.clone().ok_or(StartupError::NoRedis)?;
+            let lock = redis_seat_lock(settings, &store, conn);
             let schedules = lock
                 .reconcile_all_stock()
                 .await
@@ -83,15 +83,15 @@ async fn postgres_parts(
     };
     let queue: Option<Arc<dyn Queue>> = match (&redis, settings.queue.enabled) {
         (_, false) => None,
-        (Some(pool), true) => Some(Arc::new(RedisQueue::new(
-            pool.clone(),
+        (Some(conn), true) => Some(Arc::new(RedisQueue::new(
+            conn.clone(),
             settings.redis.key_prefix.clone(),
             chrono::Duration::seconds(settings.queue.token_ttl_secs),
         ))),
         (None, true) => return Err(StartupError::NoRedisForQueue),
     };
     let mut ready: Vec<Arc<dyn Readiness>> = vec![Arc::new(store.clone())];
-    ready.extend(redis.map(|pool| Arc::new(RedisReady(pool)) as Arc<dyn Readiness>));
+    ready.extend(redis.map(|conn| Arc::new(RedisReady(conn)) as Arc<dyn Readiness>));
     Ok(StoreParts {
         kind: "postgres",
         lock,

@@ -21,10 +21,11 @@ use anyhow::Context;
 use booking_domain::{InvariantAudit, ScheduleId, SeatLock};
 use booking_lock_optimistic::{OptimisticSeatLock, RetryPolicy};
 use booking_lock_pessimistic::PessimisticSeatLock;
-use booking_lock_redis::{redis_pool, RedisLockSettings, RedisSeatLock};
+use booking_lock_redis::{redis_connection, RedisLockSettings, RedisSeatLock};
 use booking_store_postgres::{PgStore, PoolSettings};
 use clap::Parser;
 use race::{Race, Shape};
+use redis::aio::ConnectionManager;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,7 +90,9 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
 
     let db_url = setup::recreate_database(&cli.database_url, &cli.database_name).await?;
     println!("database  {db_url} (dropped, re-created, migrated)");
-    let redis = redis_pool(&cli.redis_url, 32, Duration::from_secs(5)).context("Redis pool")?;
+    let redis = redis_connection(&cli.redis_url, Duration::from_secs(5))
+        .await
+        .with_context(|| format!("cannot reach Redis at {}", cli.redis_url))?;
     let stale = setup::delete_keys(&redis, KEY_PREFIX)
         .await
         .with_context(|| format!("cannot reach Redis at {}", cli.redis_url))?;
@@ -186,12 +189,12 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
 /// The redis strategy's stock, once its race is over, counts exactly the
 /// AVAILABLE seats: nothing it took is left out, nothing counted twice.
 async fn audit_redis_stock(
-    redis: &deadpool_redis::Pool,
+    redis: &ConnectionManager,
     lock: &RedisSeatLock,
     schedule: ScheduleId,
     available: i64,
 ) -> anyhow::Result<bool> {
-    let mut conn = redis.get().await?;
+    let mut conn = redis.clone();
     let stock: Option<i64> = redis::cmd("GET")
         .arg(lock.keys(schedule).stock())
         .query_async(&mut conn)

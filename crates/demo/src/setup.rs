@@ -6,6 +6,7 @@ use booking_domain::*;
 use booking_store_postgres::{run_migrations, PgStore};
 use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use redis::aio::ConnectionManager;
 
 /// Drops `name` on the server of `admin_url`, creates it again, migrates it,
 /// and returns its URL.
@@ -106,8 +107,8 @@ pub async fn create_schedule(
 }
 
 /// Deletes every key under `prefix`; returns how many.
-pub async fn delete_keys(redis: &deadpool_redis::Pool, prefix: &str) -> anyhow::Result<usize> {
-    let mut conn = redis.get().await?;
+pub async fn delete_keys(redis: &ConnectionManager, prefix: &str) -> anyhow::Result<usize> {
+    let mut conn = redis.clone();
     let mut cursor: u64 = 0;
     let mut deleted = 0;
     loop {

@@ -27,18 +27,18 @@
 //!
 //! This file is the hold path; the stock and marks outside it (loading them
 //! from the database, repairing them, the seat-release consumer's give-back)
-//! are in `stock.rs`; the settings, the pool and the key layout in
-//! `setup.rs`.
+//! are in `stock.rs`; the settings, the Redis connection and the key layout
+//! in `setup.rs`.
 
 use async_trait::async_trait;
 use booking_domain::*;
 use booking_store_postgres::holds::{refuse_unholdable, total_price, SeatSnapshot};
 use booking_store_postgres::tx::{in_bounded_transaction, run_to_completion, TxError};
 use booking_store_postgres::{hold_error, insert_pending_reservation, repo_error, PgStore};
-use deadpool_redis::Pool;
 use diesel::sql_types::{Array, BigInt};
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use redis::aio::ConnectionManager;
 use redis::Script;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -48,7 +48,7 @@ mod setup;
 mod stock;
 
 use setup::millis;
-pub use setup::{held_mark, redis_pool, Keys, RedisLockSettings, RedisSetupError};
+pub use setup::{held_mark, redis_connection, Keys, RedisLockSettings, RedisSetupError};
 use stock::SyncMode;
 
 /// A plain read: the Redis lock, not a row lock, keeps racers apart.
@@ -125,7 +125,8 @@ struct Counters {
 #[derive(Clone)]
 pub struct RedisSeatLock {
     store: PgStore,
-    redis: Pool,
+    /// Shared with every clone (and the waiting room): one pipelined connection.
+    redis: ConnectionManager,
     settings: RedisLockSettings,
     scripts: Arc<Scripts>,
     counters: Arc<Counters>,
@@ -146,7 +147,7 @@ fn redis_down(e: impl std::fmt::Display) -> RepoError {
 impl RedisSeatLock {
     pub const NAME: &'static str = "redis";
 
-    pub fn new(store: PgStore, redis: Pool, settings: RedisLockSettings) -> Self {
+    pub fn new(store: PgStore, redis: ConnectionManager, settings: RedisLockSettings) -> Self {
         // `Script` sends EVALSHA and falls back to loading the script on
         // NOSCRIPT, so each script crosses the wire once per server.
         let scripts = Scripts {
@@ -171,8 +172,9 @@ impl RedisSeatLock {
         }
     }
 
-    async fn redis(&self) -> Result<deadpool_redis::Connection, RepoError> {
-        self.redis.get().await.map_err(redis_down)
+    /// A handle on the shared connection: no I/O, no wait.
+    fn redis(&self) -> ConnectionManager {
+        self.redis.clone()
     }
 
     /// Step 1: locks every requested seat and takes its stock, or refuses:
@@ -234,7 +236,7 @@ impl RedisSeatLock {
             invocation.key(key);
         }
         let answer: Vec<i64> = {
-            let mut conn = self.redis().await?;
+            let mut conn = self.redis();
             invocation
                 .arg(&owner)
                 .arg(millis(self.settings.lease))
@@ -300,7 +302,7 @@ impl RedisSeatLock {
         for mark in marks {
             invocation.arg(mark);
         }
-        let mut conn = self.redis().await?;
+        let mut conn = self.redis();
         let (released, returned): (usize, usize) = invocation
             .invoke_async(&mut conn)
             .await

@@ -1,11 +1,12 @@
-//! The redis strategy's settings, its Redis pool, and the key layout of a
-//! schedule (every key shares the hash tag `{s:<id>}`), and the readiness
-//! check.
+//! The redis strategy's settings, the instance's Redis connection, the key
+//! layout of a schedule (every key shares the hash tag `{s:<id>}`), and the
+//! readiness check.
 
 use crate::{redis_down, RedisSeatLock};
 use async_trait::async_trait;
 use booking_domain::{Readiness, RepoError, ReservationId, ScheduleId, SeatId};
-use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::io::tcp::TcpSettings;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -47,21 +48,36 @@ pub(crate) fn millis(d: Duration) -> u64 {
 pub enum RedisSetupError {
     #[error("invalid Redis configuration: {0}")]
     Config(String),
+    #[error("cannot connect to Redis: {0}")]
+    Connect(String),
 }
 
-/// A Redis pool of `max_size` connections that waits at most `wait`.
-pub fn redis_pool(url: &str, max_size: usize, wait: Duration) -> Result<Pool, RedisSetupError> {
-    let mut config = deadpool_redis::Config::from_url(url);
-    let mut pool = PoolConfig::new(max_size);
-    pool.timeouts = Timeouts {
-        wait: Some(wait),
-        create: Some(wait),
-        recycle: Some(wait),
-    };
-    config.pool = Some(pool);
-    config
-        .create_pool(Some(Runtime::Tokio1))
-        .map_err(|e| RedisSetupError::Config(e.to_string()))
+/// The instance's one Redis connection, shared by every clone (the redis
+/// strategy and the waiting room): commands from all tasks are pipelined on
+/// it, with no checkout and no PING per call. Connects now, or fails within
+/// `timeout`.
+///
+/// Every command fails after `timeout` without an answer (Redis stalled).
+/// A command that finds the connection broken fails, and the connection is
+/// rebuilt in the background; commands meanwhile wait for that one attempt
+/// (at most `timeout`), never for a retry schedule: redis-rs waits at least
+/// a second between retries, so there are none.
+pub async fn redis_connection(
+    url: &str,
+    timeout: Duration,
+) -> Result<ConnectionManager, RedisSetupError> {
+    let client = redis::Client::open(url).map_err(|e| RedisSetupError::Config(e.to_string()))?;
+    // Many small commands share one socket: Nagle would hold each behind
+    // the previous one's ACK.
+    let tcp = TcpSettings::default().set_nodelay(true);
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(timeout)
+        .set_response_timeout(timeout)
+        .set_number_of_retries(0)
+        .set_tcp_settings(tcp);
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .map_err(|e| RedisSetupError::Connect(e.to_string()))
 }
 
 /// The Redis keys of one schedule; all share the hash tag `{s:<id>}`.
@@ -115,9 +131,8 @@ pub fn held_mark(reservation: Option<ReservationId>) -> String {
 impl RedisSeatLock {
     /// Redis answers a PING.
     pub async fn ping(&self) -> Result<(), RepoError> {
-        let mut conn = self.redis().await?;
         redis::cmd("PING")
-            .query_async::<String>(&mut conn)
+            .query_async::<String>(&mut self.redis())
             .await
             .map(drop)
             .map_err(redis_down)

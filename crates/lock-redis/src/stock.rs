@@ -87,7 +87,7 @@ impl RedisSeatLock {
         let seen: Vec<Option<String>> = if lock_keys.is_empty() {
             Vec::new()
         } else {
-            let mut conn = self.redis().await?;
+            let mut conn = self.redis();
             redis::cmd("MGET")
                 .arg(&lock_keys)
                 .query_async(&mut conn)
@@ -125,7 +125,7 @@ impl RedisSeatLock {
                 .arg(database_mark(seat))
                 .arg(seen.unwrap_or_default());
         }
-        let mut conn = self.redis().await?;
+        let mut conn = self.redis();
         let answer: Vec<i64> = invocation
             .invoke_async(&mut conn)
             .await
@@ -170,7 +170,7 @@ impl RedisSeatLock {
         how: SyncMode,
     ) -> Result<bool, HoldError> {
         let first: bool = {
-            let mut conn = self.redis().await?;
+            let mut conn = self.redis();
             redis::cmd("SET")
                 .arg(self.keys(schedule).syncing())
                 .arg(1)
@@ -295,7 +295,7 @@ impl RedisSeatLock {
         for seat in &reservation.seat_ids {
             invocation.key(keys.lock(*seat));
         }
-        let mut conn = self.redis().await?;
+        let mut conn = self.redis();
         let given: i64 = invocation
             .arg(held_mark(Some(reservation.id)))
             .arg(RELEASED_MARKER_MS)

@@ -5,7 +5,7 @@
 
 use booking_domain::*;
 use booking_lock_redis::{
-    claim_seats, read_requested_seats, redis_pool, RedisLockSettings, RedisSeatLock,
+    claim_seats, read_requested_seats, redis_connection, RedisLockSettings, RedisSeatLock,
 };
 use booking_store_postgres::tx::TxError;
 use booking_testkit::conformance::is_refusal;
@@ -16,15 +16,15 @@ use diesel_async::AsyncConnection;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn instance(db: &TestDb, redis: &TestRedis, lease: Duration) -> RedisSeatLock {
-    with_settings(db, redis, |s| s.lease = lease)
+async fn instance(db: &TestDb, redis: &TestRedis, lease: Duration) -> RedisSeatLock {
+    with_settings(db, redis, |s| s.lease = lease).await
 }
 
 /// One instance over fresh stores, and the fixture on it (both of its
 /// "servers" are that instance).
 async fn one_instance(lease: Duration) -> (TestDb, TestRedis, RedisSeatLock, LockFixture) {
     let (db, redis) = (TestDb::new().await, TestRedis::new().await);
-    let lock = instance(&db, &redis, lease);
+    let lock = instance(&db, &redis, lease).await;
     let store = db.store();
     let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
     (db, redis, lock, f)
@@ -32,19 +32,21 @@ async fn one_instance(lease: Duration) -> (TestDb, TestRedis, RedisSeatLock, Loc
 
 /// An instance whose disagreement resyncs are not held back, so each test
 /// step that needs one gets one.
-fn with_settings(
+async fn with_settings(
     db: &TestDb,
     redis: &TestRedis,
     change: impl FnOnce(&mut RedisLockSettings),
 ) -> RedisSeatLock {
-    let pool = redis_pool(redis.url(), 16, Duration::from_secs(5)).unwrap();
+    let conn = redis_connection(redis.url(), Duration::from_secs(5))
+        .await
+        .unwrap();
     let mut settings = RedisLockSettings {
         key_prefix: redis.prefix().to_owned(),
         resync_gap: Duration::from_millis(1),
         ..RedisLockSettings::default()
     };
     change(&mut settings);
-    RedisSeatLock::new(db.store(), pool, settings)
+    RedisSeatLock::new(db.store(), conn, settings)
 }
 
 async fn redis_fixture() -> LockFixture {
@@ -52,8 +54,8 @@ async fn redis_fixture() -> LockFixture {
     let store = db.store();
     LockFixture::on_postgres(
         &store,
-        Arc::new(instance(&db, &redis, Duration::from_secs(5))),
-        Arc::new(instance(&db, &redis, Duration::from_secs(5))),
+        Arc::new(instance(&db, &redis, Duration::from_secs(5)).await),
+        Arc::new(instance(&db, &redis, Duration::from_secs(5)).await),
         (db, redis),
     )
 }
@@ -66,8 +68,8 @@ booking_testkit::seat_lock_conformance_suite!(redis_fixture);
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stale_lock_holder_cannot_write() {
     let (db, redis) = (TestDb::new().await, TestRedis::new().await);
-    let slow = instance(&db, &redis, Duration::from_millis(200));
-    let other = instance(&db, &redis, Duration::from_secs(5));
+    let slow = instance(&db, &redis, Duration::from_millis(200)).await;
+    let other = instance(&db, &redis, Duration::from_secs(5)).await;
     let store = db.store();
     let f = LockFixture::on_postgres(&store, Arc::new(slow.clone()), Arc::new(other.clone()), ());
     let (schedule, seats) = f.schedule_with_seats(2).await;
@@ -124,8 +126,8 @@ async fn stale_lock_holder_cannot_write() {
 async fn release_never_deletes_another_owners_lock() {
     let (db, redis) = (TestDb::new().await, TestRedis::new().await);
     // Long enough that b's first try always finds a's locks, even on a loaded machine.
-    let a = instance(&db, &redis, Duration::from_millis(800));
-    let b = instance(&db, &redis, Duration::from_secs(5));
+    let a = instance(&db, &redis, Duration::from_millis(800)).await;
+    let b = instance(&db, &redis, Duration::from_secs(5)).await;
     let store = db.store();
     let f = LockFixture::on_postgres(&store, Arc::new(a.clone()), Arc::new(b.clone()), ());
     let (schedule, seats) = f.schedule_with_seats(4).await;
@@ -274,7 +276,7 @@ async fn a_stock_set_too_low_by_hand_heals_without_reconcile() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stock_set_too_high_by_hand_heals_without_reconcile() {
     let (db, redis) = (TestDb::new().await, TestRedis::new().await);
-    let lock = with_settings(&db, &redis, |s| s.resync_every = Duration::from_secs(3));
+    let lock = with_settings(&db, &redis, |s| s.resync_every = Duration::from_secs(3)).await;
     let store = db.store();
     let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
     let (schedule, seats) = f.schedule_with_seats(2).await;
@@ -359,8 +361,8 @@ async fn a_lost_redis_state_is_loaded_from_the_database() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dead_instances_stock_comes_back_without_reconcile() {
     let (db, redis) = (TestDb::new().await, TestRedis::new().await);
-    let dying = instance(&db, &redis, Duration::from_millis(200));
-    let lock = instance(&db, &redis, Duration::from_secs(5));
+    let dying = instance(&db, &redis, Duration::from_millis(200)).await;
+    let lock = instance(&db, &redis, Duration::from_secs(5)).await;
     let store = db.store();
     let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
     let (schedule, seats) = f.schedule_with_seats(2).await;
@@ -432,7 +434,7 @@ async fn a_released_hold_gives_its_stock_back_exactly_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_release_missed_by_the_consumer_heals_on_the_next_resync() {
     let (db, redis) = (TestDb::new().await, TestRedis::new().await);
-    let lock = with_settings(&db, &redis, |s| s.resync_every = Duration::from_millis(300));
+    let lock = with_settings(&db, &redis, |s| s.resync_every = Duration::from_millis(300)).await;
     let store = db.store();
     let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
     let (schedule, seats) = f.schedule_with_seats(2).await;

@@ -11,7 +11,14 @@ use std::sync::Arc;
 async fn memory_queue(token_ttl: Duration) -> QueueFixture {
     let queue = MemoryQueue::new(token_ttl);
     // In memory, another "server" can only share the rooms themselves.
-    QueueFixture::new(move || -> Arc<dyn Queue> { Arc::new(queue.clone()) }, ())
+    QueueFixture::new(
+        move || {
+            let queue: Arc<dyn Queue> = Arc::new(queue.clone());
+            async move { queue }
+        },
+        (),
+    )
+    .await
 }
 
 booking_testkit::queue_conformance_suite!(memory_queue);

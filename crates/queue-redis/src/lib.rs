@@ -20,8 +20,8 @@
 use async_trait::async_trait;
 use booking_domain::*;
 use chrono::{DateTime, Duration, Utc};
-use deadpool_redis::Pool;
 use rand::RngCore;
+use redis::aio::ConnectionManager;
 use redis::Script;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -39,7 +39,8 @@ struct Scripts {
 
 #[derive(Clone)]
 pub struct RedisQueue {
-    redis: Pool,
+    /// Shared with every clone (and the redis strategy): one pipelined connection.
+    redis: ConnectionManager,
     prefix: String,
     token_ttl: Duration,
     scripts: Arc<Scripts>,
@@ -74,9 +75,10 @@ fn parse_user(raw: &str) -> Option<UserId> {
 }
 
 impl RedisQueue {
-    /// `prefix` is prepended to every key (tests, tenants); `token_ttl` is
-    /// how long an entry token, and so an unused slot, lives.
-    pub fn new(redis: Pool, prefix: impl Into<String>, token_ttl: Duration) -> Self {
+    /// `redis` is the instance's shared connection; `prefix` is prepended
+    /// to every key (tests, tenants); `token_ttl` is how long an entry
+    /// token, and so an unused slot, lives.
+    pub fn new(redis: ConnectionManager, prefix: impl Into<String>, token_ttl: Duration) -> Self {
         let scripts = Scripts {
             enter: Script::new(include_str!("enter.lua")),
             admit: Script::new(include_str!("admit.lua")),
@@ -105,8 +107,9 @@ impl RedisQueue {
         format!("{}queues", self.prefix)
     }
 
-    async fn conn(&self) -> Result<deadpool_redis::Connection, RepoError> {
-        self.redis.get().await.map_err(redis_down)
+    /// A handle on the shared connection: no I/O, no wait.
+    fn conn(&self) -> ConnectionManager {
+        self.redis.clone()
     }
 }
 
@@ -118,7 +121,7 @@ impl Queue for RedisQueue {
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<QueuePosition, RepoError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         let (position, waiting, admitted): (u64, u64, u8) = self
             .scripts
             .enter
@@ -152,7 +155,7 @@ impl Queue for RedisQueue {
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<Option<QueuePosition>, RepoError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         let (slot, rank, waiting): (Option<f64>, Option<u64>, u64) = redis::pipe()
             .cmd("ZSCORE")
             .arg(self.key("active", schedule))
@@ -185,7 +188,7 @@ impl Queue for RedisQueue {
         users: &[UserId],
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<QueuePosition>>, RepoError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         // Two reads for any number of users: the whole queue in order, and
         // the live slots.
         let (queue, active): (Vec<String>, Vec<String>) = redis::pipe()
@@ -245,7 +248,7 @@ impl Queue for RedisQueue {
         for _ in 0..active_limit {
             invocation.arg(fresh_token());
         }
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         let admitted: Vec<String> = invocation
             .invoke_async(&mut conn)
             .await
@@ -254,7 +257,7 @@ impl Queue for RedisQueue {
     }
 
     async fn schedules_waiting(&self) -> Result<Vec<ScheduleId>, RepoError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         let known: Vec<i64> = redis::cmd("SMEMBERS")
             .arg(self.index_key())
             .query_async(&mut conn)
@@ -279,7 +282,7 @@ impl Queue for RedisQueue {
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<Option<EntryToken>, RepoError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         let key = self.token_key(schedule, user);
         let (token, ttl_ms): (Option<String>, i64) = redis::pipe()
             .cmd("GET")
@@ -304,7 +307,7 @@ impl Queue for RedisQueue {
         token: &str,
         _now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         let claimed: i64 = self
             .scripts
             .claim_token
@@ -322,7 +325,7 @@ impl Queue for RedisQueue {
         user: UserId,
         token: &str,
     ) -> Result<(), RepoError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         self.scripts
             .restore_token
             .key(self.token_key(schedule, user))
@@ -340,7 +343,7 @@ impl Queue for RedisQueue {
         token: &str,
         until: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         self.scripts
             .consume_token
             .key(self.token_key(schedule, user))
@@ -356,7 +359,7 @@ impl Queue for RedisQueue {
 
     /// Also drops an unused token: it must not outlive its slot.
     async fn free_slot(&self, schedule: ScheduleId, user: UserId) -> Result<(), RepoError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         redis::pipe()
             .atomic()
             .cmd("ZREM")
@@ -376,7 +379,7 @@ impl Queue for RedisQueue {
         schedule: ScheduleId,
         now: DateTime<Utc>,
     ) -> Result<QueueStats, RepoError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         let (waiting, active): (u64, u64) = redis::pipe()
             .cmd("ZCARD")
             .arg(self.key("queue", schedule))

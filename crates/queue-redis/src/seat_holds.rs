@@ -29,7 +29,7 @@ impl RedisQueue {
                 .arg(ttl)
                 .ignore();
         }
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         pipe.query_async::<()>(&mut conn).await.map_err(redis_down)
     }
 
@@ -44,7 +44,7 @@ impl RedisQueue {
         for seat in seats {
             invocation.key(self.hold_key(schedule, *seat));
         }
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         invocation
             .arg(reservation.0)
             .invoke_async::<i64>(&mut conn)
@@ -60,7 +60,7 @@ impl RedisQueue {
     ) -> Result<Vec<SeatId>, RepoError> {
         let pattern = format!("{}:*", self.key("hold", schedule));
         let prefix_len = pattern.len() - 1;
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn();
         let mut cursor: u64 = 0;
         let mut seats = Vec::new();
         loop {

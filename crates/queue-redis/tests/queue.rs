@@ -9,16 +9,21 @@ use booking_testkit::TestRedis;
 use chrono::Duration;
 use std::sync::Arc;
 
-/// Each instance has its own pool, as another API server would.
+/// Each instance has its own connection, as another API server would.
 async fn redis_queue(token_ttl: Duration) -> QueueFixture {
     let redis = Arc::new(TestRedis::new().await);
     let server = Arc::clone(&redis);
     QueueFixture::new(
-        move || -> Arc<dyn Queue> {
-            Arc::new(RedisQueue::new(server.pool(8), server.prefix(), token_ttl))
+        move || {
+            let server = Arc::clone(&server);
+            async move {
+                let conn = server.connection_manager().await;
+                Arc::new(RedisQueue::new(conn, server.prefix(), token_ttl)) as Arc<dyn Queue>
+            }
         },
         redis,
     )
+    .await
 }
 
 booking_testkit::queue_conformance_suite!(redis_queue);

@@ -10,4 +10,4 @@ pub mod redis;
 
 pub use kafka::TestKafka;
 pub use postgres::TestDb;
-pub use redis::TestRedis;
+pub use redis::{RedisProcess, TestRedis};

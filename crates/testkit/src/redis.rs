@@ -2,8 +2,11 @@
 //! `just infra-up` starts one), else a container where a Docker engine runs.
 //! Each `TestRedis` has its own key prefix, so tests share one server in
 //! parallel; its keys are deleted on drop. With neither, the test fails and
-//! says how to provide one.
+//! says how to provide one. A test that stops or pauses Redis runs a
+//! `RedisProcess` of its own instead.
 
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 use testcontainers_modules::redis::Redis;
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
 use testcontainers_modules::testcontainers::ContainerAsync;
@@ -76,13 +79,22 @@ impl TestRedis {
         &self.prefix
     }
 
-    /// A connection pool of `size`, as the adapters take.
-    pub fn pool(&self, size: usize) -> deadpool_redis::Pool {
-        let mut config = deadpool_redis::Config::from_url(self.url.as_str());
-        config.pool = Some(deadpool_redis::PoolConfig::new(size));
-        config
-            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-            .unwrap_or_else(|e| panic!("redis pool for {}: {e}", self.url))
+    /// A shared, self-reconnecting connection, as the adapters take; each
+    /// call opens a new one, as another API server would.
+    pub async fn connection_manager(&self) -> redis::aio::ConnectionManager {
+        let client = redis::Client::open(self.url.as_str())
+            .unwrap_or_else(|e| panic!("invalid REDIS_URL {}: {e}", self.url));
+        // As `booking_lock_redis::redis_connection` configures it, with
+        // waits long enough for a loaded test machine: a test against a
+        // stuck Redis fails instead of hanging.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(10))
+            .set_response_timeout(Duration::from_secs(10))
+            .set_number_of_retries(0)
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        redis::aio::ConnectionManager::new_with_config(client, config)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to Redis at {}: {e}", self.url))
     }
 
     /// A plain connection for assertions and fault injection.
@@ -110,5 +122,104 @@ impl Drop for TestRedis {
             Some(())
         })
         .join();
+    }
+}
+
+/// A redis-server of one test's own, on a free port, that the test stops,
+/// pauses and restarts (by its pid) to see what the adapters do meanwhile.
+/// Needs `redis-server` on the PATH (`deploy/local/up` installs it).
+pub struct RedisProcess {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl std::fmt::Debug for RedisProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisProcess")
+            .field("port", &self.port)
+            .field("pid", &self.child.as_ref().map(Child::id))
+            .finish()
+    }
+}
+
+impl RedisProcess {
+    pub async fn start() -> RedisProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("no free port for a redis-server: {e}"));
+        let mut server = RedisProcess { port, child: None };
+        server.restart().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it; the port stays this test's, for `restart`.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it (again) on the same port, empty as a Redis restarted
+    /// without persistence; returns once it accepts connections.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let port = self.port.to_string();
+        let dir = std::env::temp_dir();
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "no", "--dir"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}): install it (deploy/local/up does)")
+            });
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        for _ in 0..250 {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("redis-server on port {port} exited at start: {status}");
+            }
+            if std::net::TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_ok() {
+                self.child = Some(child);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("redis-server on port {port} does not accept connections");
+    }
+
+    /// Freezes it (SIGSTOP): connections stay open, nothing answers.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("redis-server is running").id();
+        let sent = Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(sent, "kill {signal} {pid} failed");
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

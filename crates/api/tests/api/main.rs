@@ -11,4 +11,5 @@ mod expiry;
 mod helpers;
 mod metrics;
 mod queue;
+mod redis_outage;
 mod seat_map;

@@ -34,10 +34,14 @@ use std::sync::Arc;
 /// time: the adapter's fixture, boxed by `queue_conformance_suite!`.
 pub type FreshQueue<'a> = &'a dyn Fn(Duration) -> Pin<Box<dyn Future<Output = QueueFixture>>>;
 
+/// Opens the waiting room again, as another API server would.
+type NewInstance =
+    Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn Queue>> + Send>> + Send + Sync>;
+
 /// A waiting room under test.
 pub struct QueueFixture {
     pub queue: Arc<dyn Queue>,
-    new_instance: Box<dyn Fn() -> Arc<dyn Queue> + Send + Sync>,
+    new_instance: NewInstance,
     /// Whatever must live as long as the test (a `TestRedis`).
     _guard: Box<dyn Any + Send + Sync>,
 }
@@ -50,22 +54,24 @@ impl std::fmt::Debug for QueueFixture {
 
 impl QueueFixture {
     /// `new_instance` opens the same waiting room again, as another API
-    /// server would (its own pool and clients where it has any); the first
-    /// call gives `queue`.
-    pub fn new(
-        new_instance: impl Fn() -> Arc<dyn Queue> + Send + Sync + 'static,
-        guard: impl Any + Send + Sync,
-    ) -> Self {
+    /// server would (its own connection and clients where it has any); the
+    /// first call gives `queue`.
+    pub async fn new<F, Opened>(new_instance: F, guard: impl Any + Send + Sync) -> Self
+    where
+        F: Fn() -> Opened + Send + Sync + 'static,
+        Opened: Future<Output = Arc<dyn Queue>> + Send + 'static,
+    {
+        let new_instance: NewInstance = Box::new(move || Box::pin(new_instance()));
         Self {
-            queue: new_instance(),
-            new_instance: Box::new(new_instance),
+            queue: new_instance().await,
+            new_instance,
             _guard: Box::new(guard),
         }
     }
 
     /// Another instance over the same waiting room.
-    pub fn instance(&self) -> Arc<dyn Queue> {
-        (self.new_instance)()
+    pub async fn instance(&self) -> Arc<dyn Queue> {
+        (self.new_instance)().await
     }
 }
 

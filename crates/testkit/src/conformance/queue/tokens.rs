@@ -67,7 +67,10 @@ pub async fn a_claim_blocks_concurrent_claims_until_restored(fresh_queue: FreshQ
     enter_and_admit(queue, &users(1..=1), 1, at).await;
     let token = token_of(queue, 1, at).await;
 
-    let instances: Vec<_> = (0..4).map(|_| f.instance()).collect();
+    let mut instances = Vec::new();
+    for _ in 0..4 {
+        instances.push(f.instance().await);
+    }
     let racers: Vec<_> = (0..50)
         .map(|i| {
             let (queue, token) = (Arc::clone(&instances[i % 4]), token.clone());

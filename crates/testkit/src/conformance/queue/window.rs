@@ -132,12 +132,13 @@ pub async fn concurrent_admissions_never_exceed_the_window(fresh_queue: FreshQue
     let f = fresh_queue(LONG_TTL).await;
     let (queue, at) = (&*f.queue, Utc::now());
     enter_all(queue, &users(1..=500), at).await;
-    let admitters: Vec<_> = (0..8)
-        .map(|_| {
-            let queue = f.instance();
-            tokio::spawn(async move { queue.admit_next(S, 100, at).await })
-        })
-        .collect();
+    let mut admitters = Vec::new();
+    for _ in 0..8 {
+        let queue = f.instance().await;
+        admitters.push(tokio::spawn(
+            async move { queue.admit_next(S, 100, at).await },
+        ));
+    }
     let mut all = Vec::new();
     for admitter in admitters {
         all.extend(admitter.await.unwrap().unwrap());
