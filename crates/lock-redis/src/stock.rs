@@ -36,6 +36,10 @@ SELECT s.id, s.status, rs.reservation_id FROM seats s
  WHERE s.schedule_id = $1 AND s.id > $2 AND s.id <= $3
  ORDER BY s.id";
 
+/// Up to this many seats a full recount stalls Redis for about 10 ms: the
+/// periodic resync recounts such a schedule whenever its count disagrees.
+const FULL_RECOUNT_MAX: i64 = 10_000;
+
 /// Seats per slice of the periodic resync: one script over this many keys
 /// keeps Redis busy for about a millisecond.
 const SLICE: i64 = 1000;
@@ -130,7 +134,7 @@ impl RedisSeatLock {
             .invoke_async(&mut conn)
             .await
             .map_err(redis_down)?;
-        let [1, stock, before] = answer[..] else {
+        let [1, stock, before, _] = answer[..] else {
             return Ok(None);
         };
         self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
@@ -199,14 +203,19 @@ impl RedisSeatLock {
     }
 
     /// Sets every seat's mark right, `SLICE` seats per script, and moves the
-    /// stock by what that freed or took (`sync_stock.lua`, `patch`). Unlike
-    /// `sync`, it does not recount the stock: a stock that drifted from the
-    /// marks (a dead instance's locks expired with their stock) is recounted
-    /// when it matters, by the `sync` a sold-out or drifted answer starts.
+    /// stock by what that freed or took (`sync_stock.lua`, `patch`). The
+    /// slices also count their free seats; if the stock disagrees with that
+    /// count, it drifted from the marks (a dead instance's locks expired with
+    /// their stock, a value set by hand) and a full `sync` recounts it. The
+    /// slices are counted at different moments, so under load a count is
+    /// trusted only for a small schedule (a full recount costs little) or a
+    /// gap over 1% of the seats; while nobody locked a seat, always.
     async fn patch(&self, schedule: ScheduleId) -> Result<(), HoldError> {
         let keys = self.keys(schedule);
+        let fence_before = self.fence(schedule).await?;
         let mut after = 0_i64;
         let mut moved = 0_i64;
+        let (mut seats, mut free, mut stock) = (0_i64, 0_i64, 0_i64);
         loop {
             let ids: Vec<Id> = {
                 let mut db = self.store.conn().await?;
@@ -226,7 +235,7 @@ impl RedisSeatLock {
             // Before the database is read, as in `sync`: the script leaves
             // alone any key written since, by someone who knew more.
             let seen: Vec<Option<String>> = {
-                let mut conn = self.redis().await?;
+                let mut conn = self.redis();
                 redis::cmd("MGET")
                     .arg(&lock_keys)
                     .query_async(&mut conn)
@@ -263,17 +272,20 @@ impl RedisSeatLock {
                     .arg(seen.unwrap_or_default());
             }
             let answer: Vec<i64> = {
-                let mut conn = self.redis().await?;
+                let mut conn = self.redis();
                 invocation
                     .invoke_async(&mut conn)
                     .await
                     .map_err(redis_down)?
             };
-            let [1, stock, before] = answer[..] else {
+            let [1, now, before, slice_free] = answer[..] else {
                 // Not loaded (expired or Redis restarted): the next hold loads it.
                 return Ok(());
             };
-            moved += stock - before;
+            moved += now - before;
+            stock = now;
+            free += slice_free;
+            seats += ids.len() as i64;
             if ids.len() < SLICE as usize {
                 break;
             }
@@ -283,7 +295,24 @@ impl RedisSeatLock {
             self.counters.stock_repairs.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%schedule, moved, "redis seat marks repaired from the database");
         }
+        let quiet = self.fence(schedule).await? == fence_before;
+        let gap = (stock - free).abs();
+        if gap > 0 && (quiet || seats <= FULL_RECOUNT_MAX || gap * 100 > seats) {
+            tracing::info!(%schedule, stock, free, "redis stock drifted from the seat marks: recounting");
+            self.sync(schedule, SyncMode::Resync).await?;
+        }
         Ok(())
+    }
+
+    /// How many locks were ever taken on the schedule (`acquire_locks.lua`).
+    async fn fence(&self, schedule: ScheduleId) -> Result<i64, HoldError> {
+        let mut conn = self.redis();
+        let fence: Option<i64> = redis::cmd("GET")
+            .arg(self.keys(schedule).fence())
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_down)?;
+        Ok(fence.unwrap_or_default())
     }
 
     /// Gives an ended reservation's seats back to the stock, once however

@@ -19,8 +19,9 @@
 -- ARGV[4..] two per seat, in KEYS order: what the database says ('' for
 -- AVAILABLE, else 'held:<reservationId>'), and what the seat's key held
 -- just before the database was read ('' for nothing)
--- Returns {1, stock, the stock before or -1}, or {0} when 'load' found the
--- schedule loaded already or 'patch' found it not loaded.
+-- Returns {1, stock, the stock before or -1, free}, free being the seats of
+-- KEYS that are free and unlocked now; or {0} when 'load' found the schedule
+-- loaded already or 'patch' found it not loaded.
 local before = redis.call('GET', KEYS[1])
 if before and ARGV[1] == 'load' then
   return {0}
@@ -54,6 +55,7 @@ for i = 1, #KEYS - 2 do
     redis.call('SET', key, db, 'PX', ARGV[2])
   end
 end
+local free = stock
 if patch then
   stock = redis.call('INCRBY', KEYS[1], moved)
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -61,4 +63,4 @@ else
   redis.call('SET', KEYS[1], stock, 'PX', ARGV[2])
 end
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-return {1, stock, tonumber(before or '-1')}
+return {1, stock, tonumber(before or '-1'), free}

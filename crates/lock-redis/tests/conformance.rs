@@ -469,6 +469,44 @@ async fn a_release_missed_by_the_consumer_heals_on_the_next_resync() {
     drop((db, redis));
 }
 
+/// A schedule larger than one resync slice (2,500 seats, three slices)
+/// heals the same way: a release the consumer missed frees its seat on the
+/// next periodic resync, and a stock set wrong by hand while nobody holds
+/// is recounted from the marks.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_schedule_heals_slice_by_slice() {
+    let (db, redis) = (TestDb::new().await, TestRedis::new().await);
+    let lock = with_settings(&db, &redis, |s| s.resync_every = Duration::from_millis(300)).await;
+    let store = db.store();
+    let f = LockFixture::on_postgres(&store, Arc::new(lock.clone()), Arc::new(lock.clone()), ());
+    let (schedule, seats) = f.schedule_with_seats(2500).await;
+    let users = f.users(2).await;
+    let last = seats[seats.len() - 1];
+    let held = f
+        .lock
+        .hold_seats(&request(users[0], schedule, &[last]))
+        .await
+        .unwrap();
+    store
+        .cancel_reservation(held.id, chrono::Utc::now(), None)
+        .await
+        .unwrap();
+    set_stock(&redis, &lock, schedule, 7).await;
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // This refusal starts the periodic resync.
+    let _ = f
+        .lock
+        .hold_seats(&request(users[1], schedule, &[last]))
+        .await;
+    wait_for_stock(&redis, &lock, schedule, 2500).await;
+    f.lock
+        .hold_seats(&request(users[1], schedule, &[last]))
+        .await
+        .expect("freed by the resync");
+    drop((db, redis));
+}
+
 async fn stock(redis: &TestRedis, lock: &RedisSeatLock, schedule: ScheduleId) -> i64 {
     redis::cmd("GET")
         .arg(lock.keys(schedule).stock())
