@@ -227,7 +227,7 @@ impl RedisSeatLock {
                     .await
                     .map_err(repo_error)?
             };
-            let (Some(first), Some(last)) = (ids.iter().next(), ids.iter().last()) else {
+            let (Some(first), Some(last)) = (<[Id]>::first(&ids), <[Id]>::last(&ids)) else {
                 break;
             };
             let (from, to) = (first.id - 1, last.id);
