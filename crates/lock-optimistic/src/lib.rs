@@ -37,7 +37,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The whole hold. `seen` is a plain read (no row lock); `claimed` claims
+/// The whole hold. `seen` is a plain read (no row lock) that filters on
+/// nothing but the primary key, so no plan can scan a schedule's seats to
+/// find them; `claimed` claims
 /// each seat only at the version `seen` read, so a seat someone wrote since
 /// (PostgreSQL re-checks the `WHERE` against the latest version) is not
 /// claimed; `claim_all_or_nothing` (a migration) aborts the statement if
@@ -45,15 +47,16 @@ use std::time::Duration;
 pub const HOLD: &str = concat!(
     "\
 WITH seen AS (
-    SELECT id, version FROM seats
-     WHERE id = ANY($1) AND schedule_id = $2 AND status = 'AVAILABLE'
+    SELECT id, schedule_id, status, version FROM seats
+     WHERE id = ANY($1)
      ORDER BY id
 ), claimed AS (
     UPDATE seats SET status = 'HELD', version = seats.version + 1
       FROM seen
      WHERE seats.id = seen.id AND seats.version = seen.version
        AND seats.status = 'AVAILABLE'
-       AND (SELECT count(*) FROM seen) = cardinality($1)
+       AND (SELECT count(*) FROM seen
+             WHERE schedule_id = $2 AND status = 'AVAILABLE') = cardinality($1)
     RETURNING seats.id, seats.price
 ), granted AS (
     SELECT sum(price)::bigint AS total FROM claimed

@@ -24,20 +24,23 @@ use diesel::query_builder::AstPass;
 use diesel::OptionalExtension;
 use diesel_async::RunQueryDsl;
 
-/// The whole hold. `locked` takes the row locks, ascending, of the seats
-/// that are the schedule's and free; the seats become HELD only if that is
-/// all of them.
+/// The whole hold. `locked` takes the row locks of the requested seats,
+/// ascending; they become HELD only if every one is the schedule's and
+/// AVAILABLE. `locked` filters on nothing but the primary key, so no plan
+/// (a generic one on stale statistics included) can scan a schedule's seats
+/// to find them.
 pub const HOLD: &str = concat!(
     "\
 WITH locked AS (
-    SELECT id, price FROM seats
-     WHERE id = ANY($1) AND schedule_id = $2 AND status = 'AVAILABLE'
+    SELECT id, schedule_id, status FROM seats
+     WHERE id = ANY($1)
      ORDER BY id
        FOR UPDATE
 ), held AS (
     UPDATE seats SET status = 'HELD', version = version + 1
      WHERE id IN (SELECT id FROM locked)
-       AND (SELECT count(*) FROM locked) = cardinality($1)
+       AND (SELECT count(*) FROM locked
+             WHERE schedule_id = $2 AND status = 'AVAILABLE') = cardinality($1)
     RETURNING id, price
 ), granted AS (
     SELECT sum(price)::bigint AS total FROM held

@@ -32,11 +32,16 @@
 
 use async_trait::async_trait;
 use booking_domain::*;
-use booking_store_postgres::holds::{refuse_unholdable, total_price, SeatSnapshot};
-use booking_store_postgres::tx::{in_bounded_transaction, run_to_completion, TxError};
-use booking_store_postgres::{hold_error, insert_pending_reservation, repo_error, PgStore};
+use booking_store_postgres::holds::{
+    is_lost_race, refuse_unholdable, Granted, HoldParams, SeatSnapshot,
+};
+use booking_store_postgres::prepared::{no_such_parameter, Prepared, Statement};
+use booking_store_postgres::tx::{run_to_completion, TxError};
+use booking_store_postgres::{hold_error, hold_writes_sql, repo_error, PgStore};
+use diesel::pg::Pg;
+use diesel::query_builder::AstPass;
 use diesel::sql_types::{Array, BigInt};
-use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel::OptionalExtension;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use redis::aio::ConnectionManager;
 use redis::Script;
@@ -52,16 +57,60 @@ pub use setup::{held_mark, redis_connection, Keys, RedisLockSettings, RedisSetup
 use stock::SyncMode;
 
 /// A plain read: the Redis lock, not a row lock, keeps racers apart.
-const READ_SEATS: &str = "\
+pub const READ_SEATS: &str = "\
 SELECT id, schedule_id, status, price, version FROM seats
  WHERE id = ANY($1)
  ORDER BY id";
 
-/// Fenced by the version read under the lock: a stale lock holder's claim
-/// matches no row once anyone else has written the seat.
-const CLAIM_SEAT: &str = "\
-UPDATE seats SET status = 'HELD', version = version + 1
- WHERE id = $1 AND version = $2 AND status = 'AVAILABLE'";
+/// Claims every seat at the version read under the lock and writes the
+/// reservation, all or nothing, in one statement. Fenced by those versions:
+/// a stale lock holder's claim matches no row once anyone else has written
+/// the seat. `$9` / `$10`: the seat ids and the versions read.
+pub const CLAIM_SEATS: &str = concat!(
+    "\
+WITH claimed AS (
+    UPDATE seats SET status = 'HELD', version = seats.version + 1
+      FROM unnest($9::bigint[], $10::bigint[]) AS read (id, version)
+     WHERE seats.id = read.id AND seats.version = read.version
+       AND seats.status = 'AVAILABLE'
+    RETURNING seats.id, seats.price
+), granted AS (
+    SELECT sum(price)::bigint AS total FROM claimed
+    HAVING claim_all_or_nothing(count(*), cardinality($1))
+),",
+    hold_writes_sql!()
+);
+
+struct ReadSeats(Vec<i64>);
+
+impl Statement for ReadSeats {
+    const SQL: &'static str = READ_SEATS;
+
+    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        match n {
+            1 => out.push_bind_param::<Array<BigInt>, _>(&self.0),
+            _ => Err(no_such_parameter::<Self>(n)),
+        }
+    }
+}
+
+struct ClaimSeats {
+    hold: HoldParams,
+    ids: Vec<i64>,
+    versions: Vec<i64>,
+}
+
+impl Statement for ClaimSeats {
+    const SQL: &'static str = CLAIM_SEATS;
+
+    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        match n {
+            9 => out.push_bind_param::<Array<BigInt>, _>(&self.ids),
+            10 => out.push_bind_param::<Array<BigInt>, _>(&self.versions),
+            _ => self.hold.bind::<Self>(n, out),
+        }
+    }
+}
 
 /// Tries of the lock script per hold, with a load or a resync in between:
 /// enough to outwait `resync_gap`, the longest a dead resyncer blocks.
@@ -313,21 +362,23 @@ impl RedisSeatLock {
         })
     }
 
-    /// Step 2: the database transaction, on a connection taken only now
-    /// that the locks are held, so no connection waits on Redis.
+    /// Step 2: the database's part, on a connection taken only now that the
+    /// locks are held, so no connection waits on Redis: the seats read, the
+    /// checks, then the fenced claim and the writes in one statement.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn write_hold(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
-        let conn = self.store.conn().await?;
+        let mut conn = self.store.conn().await?;
         let owned = request.clone();
-        in_bounded_transaction(conn, move |conn| {
-            async move {
-                let seats = read_requested_seats(conn, &owned).await?;
-                claim_seats(conn, &owned, &seats).await
-            }
-            .scope_boxed()
+        // Its own task: a dropped caller cannot cut the claim short.
+        run_to_completion(async move {
+            let seats = read_requested_seats(&mut conn, &owned)
+                .await
+                .map_err(|e| hold_error(e, &owned))?;
+            claim_seats(&mut conn, &owned, &seats)
+                .await
+                .map_err(|e| e.into_inner(|db| hold_error(db, &owned)))
         })
-        .await
-        .map_err(|e| e.into_inner(|db| hold_error(db, request)))
+        .await?
     }
 
     /// Why the database would refuse a request whose seats Redis counts as
@@ -369,16 +420,13 @@ pub async fn read_requested_seats(
     conn: &mut AsyncPgConnection,
     request: &HoldRequest,
 ) -> diesel::QueryResult<Vec<SeatSnapshot>> {
-    diesel::sql_query(READ_SEATS)
-        .bind::<Array<BigInt>, _>(request.seat_ids.raw())
-        .load(conn)
-        .await
+    Prepared(ReadSeats(request.seat_ids.raw())).load(conn).await
 }
 
-/// Checks `seats` and claims each at the version it was read with, then
-/// writes the reservation. A claim that matches no row means the seat was
-/// written since it was read: this request's lock was not exclusive (its
-/// lease ran out), so it is refused.
+/// Checks `seats` and claims each at the version it was read with, writing
+/// the reservation in the same statement. A claim that matches no row means
+/// the seat was written since it was read: this request's lock was not
+/// exclusive (its lease ran out), so it is refused.
 pub async fn claim_seats(
     conn: &mut AsyncPgConnection,
     request: &HoldRequest,
@@ -387,21 +435,22 @@ pub async fn claim_seats(
     refuse_unholdable(conn, request, seats)
         .await?
         .map_err(TxError::Abort)?;
-    for seat in seats {
-        let claimed = diesel::sql_query(CLAIM_SEAT)
-            .bind::<BigInt, _>(seat.id)
-            .bind::<BigInt, _>(seat.version)
-            .execute(conn)
-            .await?;
-        if claimed == 0 {
-            tracing::warn!(
-                seat = seat.id,
-                "claim refused: the seat changed under a stale lock"
-            );
-            return Err(TxError::Abort(HoldError::SeatTaken(vec![SeatId(seat.id)])));
-        }
+    let claim = ClaimSeats {
+        hold: HoldParams::new(request),
+        ids: seats.iter().map(|s| s.id).collect(),
+        versions: seats.iter().map(|s| s.version).collect(),
+    };
+    let stale = || {
+        tracing::warn!("claim refused: a seat changed under a stale lock");
+        TxError::Abort(HoldError::SeatTaken(request.seat_ids.as_slice().to_vec()))
+    };
+    match Prepared(claim).get_result::<Granted>(conn).await.optional() {
+        Ok(Some(granted)) => Ok(granted.reservation(request)),
+        Ok(None) => Err(stale()),
+        // Some seats claimed, others not: `claim_all_or_nothing` undid them.
+        Err(e) if is_lost_race(&e) => Err(stale()),
+        Err(e) => Err(TxError::Db(e)),
     }
-    Ok(insert_pending_reservation(conn, request, total_price(seats)).await?)
 }
 
 #[async_trait]

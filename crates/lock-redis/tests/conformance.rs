@@ -566,3 +566,14 @@ async fn delete_all_keys(redis: &TestRedis) {
         .await
         .unwrap();
 }
+
+/// The design document shows the hold's statements as they run.
+#[test]
+fn design_md_shows_the_hold_statements() {
+    for (what, sql) in [
+        ("READ_SEATS", booking_lock_redis::READ_SEATS),
+        ("CLAIM_SEATS", booking_lock_redis::CLAIM_SEATS),
+    ] {
+        booking_testkit::docs::assert_design_shows_sql("The Redis strategy", what, sql);
+    }
+}

@@ -3,9 +3,8 @@
 //! explain a refused hold ("unknown", "not yours", "taken"), and what a
 //! failed hold statement means.
 
-use crate::outbox::{outbox_headers, write_outbox};
+use crate::outbox::outbox_headers;
 use crate::prepared::no_such_parameter;
-use crate::schema::{reservation_seats, reservations};
 use crate::{constraint_violated, is_transient_conflict, repo_error};
 use booking_domain::{
     HoldError, HoldRequest, NewOutboxEvent, Reservation, ReservationId, ReservationStatus, SeatId,
@@ -242,59 +241,6 @@ pub async fn refuse_unholdable(
         return Ok(Err(HoldError::SeatTaken(taken)));
     }
     Ok(Ok(()))
-}
-
-/// The total price of the seats.
-pub fn total_price(seats: &[SeatSnapshot]) -> i64 {
-    seats.iter().map(|s| s.price).sum()
-}
-
-/// Writes what a successful hold consists of: the PENDING reservation, its
-/// seats (active) and its `reservation.held` outbox row. The caller has
-/// already made the seats HELD with a conditional write; the partial unique
-/// index on active reservation seats would refuse a second holder even if it
-/// had not.
-pub async fn insert_pending_reservation(
-    conn: &mut AsyncPgConnection,
-    request: &HoldRequest,
-    total_amount: i64,
-) -> QueryResult<Reservation> {
-    let id: i64 = diesel::insert_into(reservations::table)
-        .values((
-            reservations::user_id.eq(request.user_id.0),
-            reservations::schedule_id.eq(request.schedule_id.0),
-            reservations::status.eq(ReservationStatus::Pending.as_str()),
-            reservations::total_amount.eq(total_amount),
-            reservations::expires_at.eq(request.expires_at),
-            reservations::idempotency_key.eq(request.idempotency_key.as_ref().map(|k| k.as_str())),
-            reservations::created_at.eq(request.now),
-            reservations::updated_at.eq(request.now),
-        ))
-        .returning(reservations::id)
-        .get_result(conn)
-        .await?;
-    let links: Vec<_> = request
-        .seat_ids
-        .as_slice()
-        .iter()
-        .map(|s| {
-            (
-                reservation_seats::reservation_id.eq(id),
-                reservation_seats::seat_id.eq(s.0),
-            )
-        })
-        .collect();
-    diesel::insert_into(reservation_seats::table)
-        .values(links)
-        .execute(conn)
-        .await?;
-    let reservation = pending(request, ReservationId(id), total_amount);
-    write_outbox(
-        conn,
-        &NewOutboxEvent::for_reservation(&reservation, request.now, request.request_id.as_ref()),
-    )
-    .await?;
-    Ok(reservation)
 }
 
 /// The `HoldError` a failed hold statement means, for every strategy.

@@ -20,7 +20,7 @@ pub mod tx;
 mod users;
 
 pub use error::{constraint_violated, is_transient_conflict, repo_error};
-pub use holds::{hold_error, insert_pending_reservation};
+pub use holds::hold_error;
 pub use migrate::{run_migrations, MigrationError};
 pub use models::ReservationRow;
 pub use outbox::write_outbox;
