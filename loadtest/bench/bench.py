@@ -141,6 +141,9 @@ def app_env(queue_on, db_url=DB_URL):
         "BOOKING__EVENTS__KAFKA_PREFIX": "bench.",
         "BOOKING__QUEUE__ENABLED": "true" if queue_on else "false",
         "BOOKING__LOG__FILTER": "warn",
+        # Two instances and PostgreSQL share 2 cores: 8 connections each
+        # held the steady state's p99 better than the default 16.
+        "BOOKING__DATABASE__POOL_SIZE": os.environ.get("BENCH_DB_POOL", "8"),
         "BOOKING_JWT_SECRET": SECRET,
         "NO_COLOR": "1",
         "RUST_LOG": "warn",

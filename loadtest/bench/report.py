@@ -396,7 +396,7 @@ def machine_section(m, runs):
         f"- {m['booking']}" + (f" at commit `{m['commit']}`" if m.get("commit") else "") + f"; {m['rustc']}",
         f"- PostgreSQL {m['postgres']}, Redis {m['redis']}, {m['pgbench']}, {m['k6']}, Python {m['python']}",
         "- Everything on this one machine over loopback, sharing the 2 cores: the two `booking` instances "
-        "(2 HTTP workers each, DB pool 16 each), PostgreSQL, Redis, the Kafka-compatible broker (tansu) and k6.",
+        "(2 HTTP workers each, DB pool 8 each: on 2 cores, 16 connections per instance cost more in context switches than they win), PostgreSQL, Redis, the Kafka-compatible broker (tansu) and k6.",
     ]
     every = [r for v in runs.values() for r in v]
     starts = sorted(r["started_at"] for r in every if r.get("started_at"))

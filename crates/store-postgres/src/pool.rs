@@ -39,10 +39,14 @@ impl PoolSettings {
 
 /// Bounds every statement of the session, so a stuck one cannot hold seat
 /// rows forever: a lock wait longer than `lock` or a statement longer than
-/// `statement` is cancelled (and its transaction rolled back).
+/// `statement` is cancelled (and its transaction rolled back). Prepared
+/// statements keep one generic plan instead of planning each call afresh
+/// (PostgreSQL's default does that whenever a custom plan looks cheaper,
+/// and planning the hold statement cost more than running it); the hold
+/// statements filter seats by primary key, which no generic plan gets wrong.
 fn session_timeouts(timeouts: TxTimeouts) -> String {
     format!(
-        "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'",
+        "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'; SET plan_cache_mode = force_generic_plan",
         timeouts.lock.as_millis(),
         timeouts.statement.as_millis()
     )
