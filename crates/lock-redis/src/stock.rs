@@ -207,9 +207,9 @@ impl RedisSeatLock {
     /// slices also count their free seats; if the stock disagrees with that
     /// count, it drifted from the marks (a dead instance's locks expired with
     /// their stock, a value set by hand) and a full `sync` recounts it. The
-    /// slices are counted at different moments, so under load a count is
-    /// trusted only for a small schedule (a full recount costs little) or a
-    /// gap over 1% of the seats; while nobody locked a seat, always.
+    /// slices are counted at different moments, so a gap that the locks
+    /// taken during the pass could explain is trusted only for a small
+    /// schedule, where a full recount costs little.
     async fn patch(&self, schedule: ScheduleId) -> Result<(), HoldError> {
         let keys = self.keys(schedule);
         let fence_before = self.fence(schedule).await?;
@@ -295,9 +295,12 @@ impl RedisSeatLock {
             self.counters.stock_repairs.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%schedule, moved, "redis seat marks repaired from the database");
         }
-        let quiet = self.fence(schedule).await? == fence_before;
+        // Each lock taken during the pass moves at most MAX seats twice (the
+        // lock, then its release): more gap than that is drift.
+        let locked = self.fence(schedule).await? - fence_before;
+        let explained = locked * 2 * SeatIds::MAX as i64;
         let gap = (stock - free).abs();
-        if gap > 0 && (quiet || seats <= FULL_RECOUNT_MAX || gap * 100 > seats) {
+        if gap > 0 && (seats <= FULL_RECOUNT_MAX || gap > explained) {
             tracing::info!(%schedule, stock, free, "redis stock drifted from the seat marks: recounting");
             self.sync(schedule, SyncMode::Resync).await?;
         }
