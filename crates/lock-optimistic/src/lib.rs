@@ -24,12 +24,10 @@
 
 use async_trait::async_trait;
 use booking_domain::*;
-use booking_store_postgres::holds::{explain_refusal, is_lost_race, Granted, HoldParams};
-use booking_store_postgres::prepared::{Prepared, Statement};
+use booking_store_postgres::holds::{explain_refusal, is_lost_race, Granted, Hold, HoldSql};
+use booking_store_postgres::prepared::Prepared;
 use booking_store_postgres::tx::run_to_completion;
 use booking_store_postgres::{hold_error, hold_writes_sql, PgStore};
-use diesel::pg::Pg;
-use diesel::query_builder::AstPass;
 use diesel::OptionalExtension;
 use diesel_async::RunQueryDsl;
 use rand::Rng;
@@ -65,14 +63,10 @@ WITH seen AS (
     hold_writes_sql!()
 );
 
-struct Hold(HoldParams);
+struct OptimisticHold;
 
-impl Statement for Hold {
+impl HoldSql for OptimisticHold {
     const SQL: &'static str = HOLD;
-
-    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
-        self.0.bind::<Self>(n, out)
-    }
 }
 
 /// How often and how patiently a hold retries after losing a race.
@@ -171,7 +165,7 @@ impl OptimisticSeatLock {
         let owned = request.clone();
         // Its own task: a dropped caller cannot cut the statement short.
         run_to_completion(async move {
-            let granted: Option<Granted> = match Prepared(Hold(HoldParams::new(&owned)))
+            let granted: Option<Granted> = match Prepared(Hold::<OptimisticHold>::new(&owned))
                 .get_result(&mut conn)
                 .await
                 .optional()

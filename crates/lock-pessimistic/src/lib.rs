@@ -15,12 +15,10 @@
 
 use async_trait::async_trait;
 use booking_domain::*;
-use booking_store_postgres::holds::{explain_refusal, Granted, HoldParams};
-use booking_store_postgres::prepared::{Prepared, Statement};
+use booking_store_postgres::holds::{explain_refusal, Granted, Hold, HoldSql};
+use booking_store_postgres::prepared::Prepared;
 use booking_store_postgres::tx::run_to_completion;
 use booking_store_postgres::{hold_error, hold_writes_sql, PgStore};
-use diesel::pg::Pg;
-use diesel::query_builder::AstPass;
 use diesel::OptionalExtension;
 use diesel_async::RunQueryDsl;
 
@@ -49,14 +47,10 @@ WITH locked AS (
     hold_writes_sql!()
 );
 
-struct Hold(HoldParams);
+struct PessimisticHold;
 
-impl Statement for Hold {
+impl HoldSql for PessimisticHold {
     const SQL: &'static str = HOLD;
-
-    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
-        self.0.bind::<Self>(n, out)
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -88,7 +82,7 @@ impl SeatLock for PessimisticSeatLock {
         let owned = request.clone();
         // Its own task: a dropped caller cannot cut the statement short.
         run_to_completion(async move {
-            let granted: Option<Granted> = Prepared(Hold(HoldParams::new(&owned)))
+            let granted: Option<Granted> = Prepared(Hold::<PessimisticHold>::new(&owned))
                 .get_result(&mut conn)
                 .await
                 .optional()

@@ -83,8 +83,34 @@ impl RedisSeatLock {
     /// and the stock. Returns the stock, or `None` when `Load` found the
     /// schedule loaded already.
     async fn sync(&self, schedule: ScheduleId, how: SyncMode) -> Result<Option<i64>, HoldError> {
-        let keys = self.keys(schedule);
         let seats = self.seat_ids(schedule).await?;
+        let mode = match how {
+            SyncMode::Load => "load",
+            SyncMode::Resync => "resync",
+        };
+        let answer = self.sync_seats(schedule, &seats, true, mode).await?;
+        let [1, stock, before, _] = answer[..] else {
+            return Ok(None);
+        };
+        self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
+        if before >= 0 && before != stock {
+            self.counters.stock_repairs.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%schedule, before, stock, "redis stock repaired from the database");
+        }
+        Ok(Some(stock))
+    }
+
+    /// One run of `sync_stock.lua` in `mode` over `seats` (ascending; all
+    /// of the schedule's when `whole`, else a slice): what their keys hold,
+    /// then what the database says of them, then the script with both.
+    async fn sync_seats(
+        &self,
+        schedule: ScheduleId,
+        seats: &[Id],
+        whole: bool,
+        mode: &str,
+    ) -> Result<Vec<i64>, HoldError> {
+        let keys = self.keys(schedule);
         let lock_keys: Vec<String> = seats.iter().map(|s| keys.lock(SeatId(s.id))).collect();
         // What each seat's key holds before the database is read: the
         // script leaves alone any key written since, by someone who knew more.
@@ -101,27 +127,36 @@ impl RedisSeatLock {
         // No database connection is held across a Redis round trip.
         let holders: Vec<SeatHolder> = {
             let mut db = self.store.conn().await?;
-            diesel::sql_query(SEATS_OF_SCHEDULE)
-                .bind::<BigInt, _>(schedule.0)
-                .load(&mut db)
-                .await
-                .map_err(repo_error)?
+            let (from, to) = match (seats.first(), seats.last()) {
+                (Some(first), Some(last)) if !whole => (first.id - 1, last.id),
+                _ => (0, 0),
+            };
+            if whole {
+                diesel::sql_query(SEATS_OF_SCHEDULE)
+                    .bind::<BigInt, _>(schedule.0)
+                    .load(&mut db)
+                    .await
+            } else {
+                diesel::sql_query(SEATS_OF_SCHEDULE_BETWEEN)
+                    .bind::<BigInt, _>(schedule.0)
+                    .bind::<BigInt, _>(from)
+                    .bind::<BigInt, _>(to)
+                    .load(&mut db)
+                    .await
+            }
+            .map_err(repo_error)?
         };
-        if holders.len() != seats.len() || holders.iter().zip(&seats).any(|(h, s)| h.id != s.id) {
+        if holders.len() != seats.len() || holders.iter().zip(seats).any(|(h, s)| h.id != s.id) {
             // The seats changed in between (the schedule was deleted).
             return Err(HoldError::Contention);
         }
-
         let mut invocation = self.scripts.sync_stock.key(keys.stock());
         invocation.key(keys.synced());
         for key in &lock_keys {
             invocation.key(key);
         }
         invocation
-            .arg(match how {
-                SyncMode::Load => "load",
-                SyncMode::Resync => "resync",
-            })
+            .arg(mode)
             .arg(millis(self.settings.state_lifetime))
             .arg(millis(self.settings.resync_every));
         for (seat, seen) in holders.iter().zip(seen) {
@@ -130,19 +165,11 @@ impl RedisSeatLock {
                 .arg(seen.unwrap_or_default());
         }
         let mut conn = self.redis();
-        let answer: Vec<i64> = invocation
+        invocation
             .invoke_async(&mut conn)
             .await
-            .map_err(redis_down)?;
-        let [1, stock, before, _] = answer[..] else {
-            return Ok(None);
-        };
-        self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
-        if before >= 0 && before != stock {
-            self.counters.stock_repairs.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(%schedule, before, stock, "redis stock repaired from the database");
-        }
-        Ok(Some(stock))
+            .map_err(redis_down)
+            .map_err(HoldError::from)
     }
 
     /// The schedule's seats, ascending; `ScheduleNotFound` if it is unknown.
@@ -211,7 +238,6 @@ impl RedisSeatLock {
     /// taken during the pass could explain is trusted only for a small
     /// schedule, where a full recount costs little.
     async fn patch(&self, schedule: ScheduleId) -> Result<(), HoldError> {
-        let keys = self.keys(schedule);
         let fence_before = self.fence(schedule).await?;
         let mut after = 0_i64;
         let mut moved = 0_i64;
@@ -227,57 +253,11 @@ impl RedisSeatLock {
                     .await
                     .map_err(repo_error)?
             };
-            let (Some(first), Some(last)) = (<[Id]>::first(&ids), <[Id]>::last(&ids)) else {
+            let Some(last) = <[Id]>::last(&ids) else {
                 break;
             };
-            let (from, to) = (first.id - 1, last.id);
-            let lock_keys: Vec<String> = ids.iter().map(|s| keys.lock(SeatId(s.id))).collect();
-            // Before the database is read, as in `sync`: the script leaves
-            // alone any key written since, by someone who knew more.
-            let seen: Vec<Option<String>> = {
-                let mut conn = self.redis();
-                redis::cmd("MGET")
-                    .arg(&lock_keys)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(redis_down)?
-            };
-            let slice: Vec<SeatHolder> = {
-                let mut db = self.store.conn().await?;
-                diesel::sql_query(SEATS_OF_SCHEDULE_BETWEEN)
-                    .bind::<BigInt, _>(schedule.0)
-                    .bind::<BigInt, _>(from)
-                    .bind::<BigInt, _>(to)
-                    .load(&mut db)
-                    .await
-                    .map_err(repo_error)?
-            };
-            if slice.len() != ids.len() || slice.iter().zip(&ids).any(|(h, s)| h.id != s.id) {
-                // The seats changed in between (the schedule was deleted).
-                return Err(HoldError::Contention);
-            }
-            after = to;
-            let mut invocation = self.scripts.sync_stock.key(keys.stock());
-            invocation.key(keys.synced());
-            for key in &lock_keys {
-                invocation.key(key);
-            }
-            invocation
-                .arg("patch")
-                .arg(millis(self.settings.state_lifetime))
-                .arg(millis(self.settings.resync_every));
-            for (seat, seen) in slice.iter().zip(seen) {
-                invocation
-                    .arg(database_mark(seat))
-                    .arg(seen.unwrap_or_default());
-            }
-            let answer: Vec<i64> = {
-                let mut conn = self.redis();
-                invocation
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(redis_down)?
-            };
+            after = last.id;
+            let answer = self.sync_seats(schedule, &ids, false, "patch").await?;
             let [1, now, before, slice_free] = answer[..] else {
                 // Not loaded (expired or Redis restarted): the next hold loads it.
                 return Ok(());

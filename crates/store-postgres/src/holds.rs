@@ -4,7 +4,7 @@
 //! failed hold statement means.
 
 use crate::outbox::outbox_headers;
-use crate::prepared::no_such_parameter;
+use crate::prepared::{no_such_parameter, Statement};
 use crate::{constraint_violated, is_transient_conflict, repo_error};
 use booking_domain::{
     HoldError, HoldRequest, NewOutboxEvent, Reservation, ReservationId, ReservationStatus, SeatId,
@@ -18,6 +18,7 @@ use diesel::result::{DatabaseErrorKind, Error};
 use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use std::marker::PhantomData;
 
 /// The end of every one-statement hold, after the strategy's own CTEs. It
 /// expects a CTE `granted` with one column `total` that has exactly one row
@@ -98,6 +99,30 @@ impl HoldParams {
             8 => out.push_bind_param::<Jsonb, _>(&self.headers),
             _ => Err(no_such_parameter::<S>(n)),
         }
+    }
+}
+
+/// A strategy's whole hold statement: its own CTEs, then
+/// `hold_writes_sql!`, over the parameters of `HoldParams`.
+pub trait HoldSql: Send + Sync + 'static {
+    const SQL: &'static str;
+}
+
+/// The `Statement` of a `HoldSql`: run it as `Prepared(Hold::<S>::new(..))`.
+#[derive(Debug)]
+pub struct Hold<S>(HoldParams, PhantomData<fn() -> S>);
+
+impl<S: HoldSql> Hold<S> {
+    pub fn new(request: &HoldRequest) -> Self {
+        Self(HoldParams::new(request), PhantomData)
+    }
+}
+
+impl<S: HoldSql> Statement for Hold<S> {
+    const SQL: &'static str = S::SQL;
+
+    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.0.bind::<Self>(n, out)
     }
 }
 
