@@ -25,92 +25,30 @@
 //! success. One schedule's keys share the hash tag `{s:<id>}`, so the
 //! scripts work on Redis Cluster.
 //!
-//! This file is the hold path; the stock and marks outside it (loading them
-//! from the database, repairing them, the seat-release consumer's give-back)
-//! are in `stock.rs`; the settings, the Redis connection and the key layout
-//! in `setup.rs`.
+//! This file is the hold path, its database step in `claim.rs`; the stock
+//! and marks outside it (loading them from the database, repairing them,
+//! the seat-release consumer's give-back) are in `stock.rs`; the settings,
+//! the Redis connection and the key layout in `setup.rs`.
 
 use async_trait::async_trait;
 use booking_domain::*;
-use booking_store_postgres::holds::{
-    is_lost_race, refuse_unholdable, Granted, HoldParams, SeatSnapshot,
-};
-use booking_store_postgres::prepared::{no_such_parameter, Prepared, Statement};
-use booking_store_postgres::tx::{run_to_completion, TxError};
-use booking_store_postgres::{hold_error, hold_writes_sql, repo_error, PgStore};
-use diesel::pg::Pg;
-use diesel::query_builder::AstPass;
-use diesel::sql_types::{Array, BigInt};
-use diesel::OptionalExtension;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use booking_store_postgres::holds::refuse_unholdable;
+use booking_store_postgres::tx::run_to_completion;
+use booking_store_postgres::{hold_error, repo_error, PgStore};
 use redis::aio::ConnectionManager;
 use redis::Script;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod claim;
 mod setup;
 mod stock;
 
+pub use claim::{claim_seats, read_requested_seats, CLAIM_SEATS, READ_SEATS};
 use setup::millis;
 pub use setup::{held_mark, redis_connection, Keys, RedisLockSettings, RedisSetupError};
 use stock::SyncMode;
-
-/// A plain read: the Redis lock, not a row lock, keeps racers apart.
-pub const READ_SEATS: &str = "\
-SELECT id, schedule_id, status, price, version FROM seats
- WHERE id = ANY($1)
- ORDER BY id";
-
-/// Claims every seat at the version read under the lock and writes the
-/// reservation, all or nothing, in one statement. Fenced by those versions:
-/// a stale lock holder's claim matches no row once anyone else has written
-/// the seat. `$9` / `$10`: the seat ids and the versions read.
-pub const CLAIM_SEATS: &str = concat!(
-    "\
-WITH claimed AS (
-    UPDATE seats SET status = 'HELD', version = seats.version + 1
-      FROM unnest($9::bigint[], $10::bigint[]) AS read (id, version)
-     WHERE seats.id = read.id AND seats.version = read.version
-       AND seats.status = 'AVAILABLE'
-    RETURNING seats.id, seats.price
-), granted AS (
-    SELECT sum(price)::bigint AS total FROM claimed
-    HAVING claim_all_or_nothing(count(*), cardinality($1))
-),",
-    hold_writes_sql!()
-);
-
-struct ReadSeats(Vec<i64>);
-
-impl Statement for ReadSeats {
-    const SQL: &'static str = READ_SEATS;
-
-    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
-        match n {
-            1 => out.push_bind_param::<Array<BigInt>, _>(&self.0),
-            _ => Err(no_such_parameter::<Self>(n)),
-        }
-    }
-}
-
-struct ClaimSeats {
-    hold: HoldParams,
-    ids: Vec<i64>,
-    versions: Vec<i64>,
-}
-
-impl Statement for ClaimSeats {
-    const SQL: &'static str = CLAIM_SEATS;
-
-    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
-        match n {
-            9 => out.push_bind_param::<Array<BigInt>, _>(&self.ids),
-            10 => out.push_bind_param::<Array<BigInt>, _>(&self.versions),
-            _ => self.hold.bind::<Self>(n, out),
-        }
-    }
-}
 
 /// Tries of the lock script per hold, with a load or a resync in between:
 /// enough to outwait `resync_gap`, the longest a dead resyncer blocks.
@@ -412,44 +350,6 @@ impl RedisSeatLock {
             tracing::warn!(error = %e, token = locks.token, "seat locks not released");
         }
         written
-    }
-}
-
-/// Reads the requested seats with their versions.
-pub async fn read_requested_seats(
-    conn: &mut AsyncPgConnection,
-    request: &HoldRequest,
-) -> diesel::QueryResult<Vec<SeatSnapshot>> {
-    Prepared(ReadSeats(request.seat_ids.raw())).load(conn).await
-}
-
-/// Checks `seats` and claims each at the version it was read with, writing
-/// the reservation in the same statement. A claim that matches no row means
-/// the seat was written since it was read: this request's lock was not
-/// exclusive (its lease ran out), so it is refused.
-pub async fn claim_seats(
-    conn: &mut AsyncPgConnection,
-    request: &HoldRequest,
-    seats: &[SeatSnapshot],
-) -> Result<Reservation, TxError<HoldError>> {
-    refuse_unholdable(conn, request, seats)
-        .await?
-        .map_err(TxError::Abort)?;
-    let claim = ClaimSeats {
-        hold: HoldParams::new(request),
-        ids: seats.iter().map(|s| s.id).collect(),
-        versions: seats.iter().map(|s| s.version).collect(),
-    };
-    let stale = || {
-        tracing::warn!("claim refused: a seat changed under a stale lock");
-        TxError::Abort(HoldError::SeatTaken(request.seat_ids.as_slice().to_vec()))
-    };
-    match Prepared(claim).get_result::<Granted>(conn).await.optional() {
-        Ok(Some(granted)) => Ok(granted.reservation(request)),
-        Ok(None) => Err(stale()),
-        // Some seats claimed, others not: `claim_all_or_nothing` undid them.
-        Err(e) if is_lost_race(&e) => Err(stale()),
-        Err(e) => Err(TxError::Db(e)),
     }
 }
 
