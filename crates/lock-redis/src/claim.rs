@@ -4,22 +4,17 @@
 
 use booking_domain::*;
 use booking_store_postgres::hold_writes_sql;
+pub use booking_store_postgres::holds::READ_SEATS;
 use booking_store_postgres::holds::{
-    is_lost_race, refuse_unholdable, Granted, HoldParams, SeatSnapshot,
+    is_lost_race, read_seats, refuse_unholdable, Granted, HoldParams, SeatSnapshot,
 };
-use booking_store_postgres::prepared::{no_such_parameter, Prepared, Statement};
+use booking_store_postgres::prepared::{Prepared, Statement};
 use booking_store_postgres::tx::TxError;
 use diesel::pg::Pg;
 use diesel::query_builder::AstPass;
 use diesel::sql_types::{Array, BigInt};
 use diesel::OptionalExtension;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-
-/// A plain read: the Redis lock, not a row lock, keeps racers apart.
-pub const READ_SEATS: &str = "\
-SELECT id, schedule_id, status, price, version FROM seats
- WHERE id = ANY($1)
- ORDER BY id";
 
 /// Claims every seat at the version read under the lock and writes the
 /// reservation, all or nothing, in one statement. Fenced by those versions:
@@ -40,19 +35,6 @@ WITH claimed AS (
     hold_writes_sql!()
 );
 
-struct ReadSeats(Vec<i64>);
-
-impl Statement for ReadSeats {
-    const SQL: &'static str = READ_SEATS;
-
-    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
-        match n {
-            1 => out.push_bind_param::<Array<BigInt>, _>(&self.0),
-            _ => Err(no_such_parameter::<Self>(n)),
-        }
-    }
-}
-
 struct ClaimSeats {
     hold: HoldParams,
     ids: Vec<i64>,
@@ -71,12 +53,13 @@ impl Statement for ClaimSeats {
     }
 }
 
-/// Reads the requested seats with their versions.
+/// Reads the requested seats with their versions: a plain read, the Redis
+/// locks, not row locks, keep racers apart.
 pub async fn read_requested_seats(
     conn: &mut AsyncPgConnection,
     request: &HoldRequest,
 ) -> diesel::QueryResult<Vec<SeatSnapshot>> {
-    Prepared(ReadSeats(request.seat_ids.raw())).load(conn).await
+    read_seats(conn, request).await
 }
 
 /// Checks `seats` and claims each at the version it was read with, writing

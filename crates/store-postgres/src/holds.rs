@@ -4,7 +4,7 @@
 //! failed hold statement means.
 
 use crate::outbox::outbox_headers;
-use crate::prepared::{no_such_parameter, Statement};
+use crate::prepared::{no_such_parameter, Prepared, Statement};
 use crate::{constraint_violated, is_transient_conflict, repo_error};
 use booking_domain::{
     HoldError, HoldRequest, NewOutboxEvent, Reservation, ReservationId, ReservationStatus, SeatId,
@@ -159,11 +159,33 @@ fn pending(request: &HoldRequest, id: ReservationId, total_amount: i64) -> Reser
     }
 }
 
-/// A plain read of the requested seats, for explaining a refusal.
-const READ_SEATS: &str = "\
+/// A plain read of the requested seats: the redis strategy's read under
+/// its locks, and every strategy's explanation of a refusal.
+pub const READ_SEATS: &str = "\
 SELECT id, schedule_id, status, price, version FROM seats
  WHERE id = ANY($1)
  ORDER BY id";
+
+struct ReadSeats(Vec<i64>);
+
+impl Statement for ReadSeats {
+    const SQL: &'static str = READ_SEATS;
+
+    fn bind<'b>(&'b self, n: usize, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match n {
+            1 => out.push_bind_param::<Array<BigInt>, _>(&self.0),
+            _ => Err(no_such_parameter::<Self>(n)),
+        }
+    }
+}
+
+/// The requested seats as they are now (`READ_SEATS`, prepared).
+pub async fn read_seats(
+    conn: &mut AsyncPgConnection,
+    request: &HoldRequest,
+) -> QueryResult<Vec<SeatSnapshot>> {
+    Prepared(ReadSeats(request.seat_ids.raw())).load(conn).await
+}
 
 /// Why a hold that was not granted was refused, read afresh: `None` when
 /// every seat is the schedule's and free now (it was not a moment ago: a
@@ -172,10 +194,7 @@ pub async fn explain_refusal(
     conn: &mut AsyncPgConnection,
     request: &HoldRequest,
 ) -> QueryResult<Option<HoldError>> {
-    let seats: Vec<SeatSnapshot> = diesel::sql_query(READ_SEATS)
-        .bind::<Array<BigInt>, _>(request.seat_ids.raw())
-        .load(conn)
-        .await?;
+    let seats = read_seats(conn, request).await?;
     Ok(refuse_unholdable(conn, request, &seats).await?.err())
 }
 
