@@ -18,18 +18,12 @@ use std::sync::atomic::Ordering;
 
 const SEAT_IDS: &str = "SELECT id FROM seats WHERE schedule_id = $1 ORDER BY id";
 
-/// Every seat of one schedule, and the reservation that has it, if any.
-const SEATS_OF_SCHEDULE: &str = "\
-SELECT s.id, s.status, rs.reservation_id FROM seats s
-  LEFT JOIN reservation_seats rs ON rs.seat_id = s.id AND rs.active
- WHERE s.schedule_id = $1
- ORDER BY s.id";
-
 /// The ids of one slice of a schedule's seats: after `$2`, at most `$3`.
 const SEAT_IDS_AFTER: &str = "\
 SELECT id FROM seats WHERE schedule_id = $1 AND id > $2 ORDER BY id LIMIT $3";
 
-/// `SEATS_OF_SCHEDULE` for the seats `$2 < id <= $3`.
+/// A schedule's seats `$2 < id <= $3`, and the reservation that has each,
+/// if any: all of them for a full resync, a slice for the periodic one.
 const SEATS_OF_SCHEDULE_BETWEEN: &str = "\
 SELECT s.id, s.status, rs.reservation_id FROM seats s
   LEFT JOIN reservation_seats rs ON rs.seat_id = s.id AND rs.active
@@ -88,7 +82,7 @@ impl RedisSeatLock {
             SyncMode::Load => "load",
             SyncMode::Resync => "resync",
         };
-        let answer = self.sync_seats(schedule, &seats, true, mode).await?;
+        let answer = self.sync_seats(schedule, &seats, mode).await?;
         let [1, stock, before, _] = answer[..] else {
             return Ok(None);
         };
@@ -100,14 +94,13 @@ impl RedisSeatLock {
         Ok(Some(stock))
     }
 
-    /// One run of `sync_stock.lua` in `mode` over `seats` (ascending; all
-    /// of the schedule's when `whole`, else a slice): what their keys hold,
-    /// then what the database says of them, then the script with both.
+    /// One run of `sync_stock.lua` in `mode` over `seats` (ascending: all of
+    /// the schedule's, or a slice): what their keys hold, then what the
+    /// database says of them, then the script with both.
     async fn sync_seats(
         &self,
         schedule: ScheduleId,
         seats: &[Id],
-        whole: bool,
         mode: &str,
     ) -> Result<Vec<i64>, HoldError> {
         let keys = self.keys(schedule);
@@ -128,23 +121,16 @@ impl RedisSeatLock {
         let holders: Vec<SeatHolder> = {
             let mut db = self.store.conn().await?;
             let (from, to) = match (seats.first(), seats.last()) {
-                (Some(first), Some(last)) if !whole => (first.id - 1, last.id),
+                (Some(first), Some(last)) => (first.id - 1, last.id),
                 _ => (0, 0),
             };
-            if whole {
-                diesel::sql_query(SEATS_OF_SCHEDULE)
-                    .bind::<BigInt, _>(schedule.0)
-                    .load(&mut db)
-                    .await
-            } else {
-                diesel::sql_query(SEATS_OF_SCHEDULE_BETWEEN)
-                    .bind::<BigInt, _>(schedule.0)
-                    .bind::<BigInt, _>(from)
-                    .bind::<BigInt, _>(to)
-                    .load(&mut db)
-                    .await
-            }
-            .map_err(repo_error)?
+            diesel::sql_query(SEATS_OF_SCHEDULE_BETWEEN)
+                .bind::<BigInt, _>(schedule.0)
+                .bind::<BigInt, _>(from)
+                .bind::<BigInt, _>(to)
+                .load(&mut db)
+                .await
+                .map_err(repo_error)?
         };
         if holders.len() != seats.len() || holders.iter().zip(seats).any(|(h, s)| h.id != s.id) {
             // The seats changed in between (the schedule was deleted).
@@ -257,7 +243,7 @@ impl RedisSeatLock {
                 break;
             };
             after = last.id;
-            let answer = self.sync_seats(schedule, &ids, false, "patch").await?;
+            let answer = self.sync_seats(schedule, &ids, "patch").await?;
             let [1, now, before, slice_free] = answer[..] else {
                 // Not loaded (expired or Redis restarted): the next hold loads it.
                 return Ok(());
