@@ -7,7 +7,7 @@ use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, SaltString};
 use argon2::{Argon2, PasswordVerifier};
 use async_trait::async_trait;
-use booking_domain::{BoxError, Password, PasswordHasher, Role, User, UserId};
+use booking_domain::{BoxError, Password, PasswordHasher, Role, ScheduleId, User, UserId};
 use chrono::{DateTime, Duration, Utc};
 use futures::future::{ready, Ready};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -25,6 +25,19 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
 }
+
+/// A stream ticket: opens one user's waiting-room stream for one schedule
+/// and nothing else (no `role`, so it never passes as a login token, and a
+/// login token has no `purpose`, so it never passes as a ticket).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StreamTicketClaims {
+    sub: String,
+    sch: i64,
+    purpose: String,
+    exp: i64,
+}
+
+const STREAM_PURPOSE: &str = "queue-stream";
 
 /// Signs and checks tokens. The algorithm is pinned: a token claiming any
 /// other `alg` (including `none`) is refused.
@@ -72,6 +85,42 @@ impl JwtKeys {
             .map_err(ApiError::internal)
     }
 
+    pub fn issue_stream_ticket(
+        &self,
+        user: UserId,
+        schedule: ScheduleId,
+        _now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<String, ApiError> {
+        let claims = StreamTicketClaims {
+            sub: user.to_string(),
+            sch: schedule.0,
+            purpose: STREAM_PURPOSE.into(),
+            exp: expires_at.timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)
+    }
+
+    /// The user a stream ticket was issued to, if it is valid for `schedule`.
+    pub fn verify_stream_ticket(
+        &self,
+        ticket: &str,
+        schedule: ScheduleId,
+    ) -> Result<UserId, ApiError> {
+        let refused = || {
+            ApiError::Unauthorized("the stream ticket is invalid or has expired: ask POST /api/queue/stream-ticket for a new one".into())
+        };
+        let claims =
+            jsonwebtoken::decode::<StreamTicketClaims>(ticket, &self.decoding, &self.validation)
+                .map_err(|_| refused())?
+                .claims;
+        if claims.purpose != STREAM_PURPOSE || claims.sch != schedule.0 {
+            return Err(refused());
+        }
+        claims.sub.parse().map(UserId).map_err(|_| refused())
+    }
+
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
@@ -94,7 +143,7 @@ pub struct AuthenticatedUser {
     pub role: Role,
 }
 
-fn authenticate(req: &HttpRequest) -> Result<AuthenticatedUser, ApiError> {
+pub fn authenticate(req: &HttpRequest) -> Result<AuthenticatedUser, ApiError> {
     let keys = req
         .app_data::<web::Data<JwtKeys>>()
         .ok_or_else(|| ApiError::internal("JwtKeys are not registered"))?;

@@ -197,37 +197,41 @@ impl Default for RetentionSettings {
     }
 }
 
-/// The waiting room.
+/// The waiting room and its admission rules (ADR 0008).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct QueueSettings {
     /// Off only for benchmarks of the raw strategies: then reservations need
     /// no entry token (logged loudly, and reported by /health/ready).
     pub enabled: bool,
-    /// At most this many users of a schedule hold a slot (token or hold).
-    pub active_limit: usize,
-    /// Entry token lifetime.
+    /// Passes (entry tokens) handed out per second per schedule, across all
+    /// instances.
+    pub admit_rate_per_sec: f64,
+    /// At most this many users of a schedule hold a pass or a hold at once.
+    pub active_limit: u64,
+    /// At most this many unused passes per free seat.
+    pub passes_per_free_seat: f64,
+    /// How often each instance runs admission and updates its streams.
+    pub tick_ms: u64,
+    /// Entry token (pass) lifetime.
     pub token_ttl_secs: i64,
-    /// How often each instance runs admission.
-    pub admit_interval_ms: u64,
-    /// SSE: how often positions are recomputed and sent if changed.
-    pub sse_tick_ms: u64,
     /// SSE: a comment line this often keeps proxies from closing the stream.
     pub sse_heartbeat_secs: u64,
-    /// A rough time an admitted user keeps a slot, for wait estimates.
-    pub expected_session_secs: i64,
+    /// How long a stream ticket (`POST /api/queue/stream-ticket`) lives.
+    pub stream_ticket_secs: i64,
 }
 
 impl Default for QueueSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            active_limit: 100,
+            admit_rate_per_sec: 200.0,
+            active_limit: 500,
+            passes_per_free_seat: 2.0,
+            tick_ms: 250,
             token_ttl_secs: 300,
-            admit_interval_ms: 1_000,
-            sse_tick_ms: 1_000,
             sse_heartbeat_secs: 15,
-            expected_session_secs: 60,
+            stream_ticket_secs: 30,
         }
     }
 }

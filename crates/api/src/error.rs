@@ -40,8 +40,8 @@ pub enum ApiError {
         detail: String,
         seats: Option<Vec<SeatId>>,
     },
-    #[error("{0}")]
-    Gone(String),
+    #[error("{detail}")]
+    Gone { kind: &'static str, detail: String },
     #[error("{detail}")]
     Unprocessable {
         kind: &'static str,
@@ -74,7 +74,7 @@ impl ApiError {
             Self::Forbidden(_) => ("forbidden", "Forbidden"),
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::Conflict { kind, .. } => (kind, "Conflict"),
-            Self::Gone(_) => ("hold-expired", "Hold expired"),
+            Self::Gone { kind, .. } => (kind, "Gone"),
             Self::Unprocessable { kind, .. } => (kind, "Invalid request"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
             Self::Internal(_) => ("internal", "Internal error"),
@@ -90,7 +90,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::Gone(_) => StatusCode::GONE,
+            Self::Gone { .. } => StatusCode::GONE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -223,9 +223,10 @@ impl From<ReservationError> for ApiError {
             ReservationError::NotFound => Self::NotFound(detail),
             // Expired by the scheduler or not yet: the same answer either way.
             ReservationError::NotPending(ReservationStatus::Expired)
-            | ReservationError::Expired => {
-                Self::Gone("the hold has expired; its seats are being released, book again".into())
-            }
+            | ReservationError::Expired => Self::Gone {
+                kind: "hold-expired",
+                detail: "the hold has expired; its seats are being released, book again".into(),
+            },
             ReservationError::NotPending(_) => Self::Conflict {
                 kind: "state-conflict",
                 detail,
@@ -291,6 +292,16 @@ impl From<QueueError> for ApiError {
                 kind: "token-used",
                 detail,
                 seats: None,
+            },
+            QueueError::BeforeOpening => Self::Conflict {
+                kind: "not-admitted",
+                detail,
+                seats: None,
+            },
+            QueueError::NotDrawnYet => Self::NotFound(detail),
+            QueueError::SoldOut => Self::Gone {
+                kind: "sold-out",
+                detail,
             },
             QueueError::Repo(e) => e.into(),
         }

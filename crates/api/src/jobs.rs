@@ -4,7 +4,9 @@
 //! and the oversell audit.
 
 use crate::config::Settings;
+use crate::sse::QueueHub;
 use booking_domain::*;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -188,28 +190,61 @@ async fn prune_continuously(jobs: Jobs, clock: Arc<dyn Clock>, mut stopped: watc
     }
 }
 
-/// Admission runs on a timer in every instance, whether or not anyone polls;
-/// the queue makes each admission atomic, so instances do not race.
-pub async fn admit_continuously(
+/// The sale ticker: every tick, one admission step per open room (atomic in
+/// the queue, so instances do not race), whose update also goes to this
+/// instance's streams; and the streams' heartbeat.
+pub async fn run_sales(
     admissions: Admissions,
+    hub: Option<QueueHub>,
     every: Duration,
     admitted: prometheus::IntCounter,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut cursors: HashMap<ScheduleId, String> = HashMap::new();
+    let mut last_heartbeat = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = interval.tick() => {}
             _ = stopped.changed() => return,
         }
-        match admissions.admit_waiting().await {
-            Ok(0) => {}
-            Ok(n) => {
-                admitted.inc_by(n as u64);
-                tracing::debug!(admitted = n, "admitted from the waiting room");
+        let mut rooms = match admissions.open_rooms().await {
+            Ok(rooms) => rooms,
+            Err(e) => {
+                tracing::warn!(error = %e, "open rooms unavailable; retrying next tick");
+                Vec::new()
             }
-            Err(e) => tracing::warn!(error = %e, "admission failed; retrying next tick"),
+        };
+        if let Some(hub) = &hub {
+            rooms.extend(hub.schedules());
+        }
+        rooms.sort_unstable();
+        rooms.dedup();
+        for schedule in rooms {
+            let cursor = cursors.get(&schedule).map(String::as_str);
+            match admissions.tick(schedule, cursor).await {
+                Ok(update) => {
+                    admitted.inc_by(update.tick.handed_out);
+                    if let Some(hub) = &hub {
+                        hub.publish(schedule, &update).await;
+                    }
+                    if update.sold_out() {
+                        cursors.remove(&schedule);
+                    } else {
+                        cursors.insert(schedule, update.tick.cursor);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%schedule, error = %e, "admission failed; retrying next tick")
+                }
+            }
+        }
+        if let Some(hub) = &hub {
+            if last_heartbeat.elapsed() >= hub.heartbeat_every() {
+                last_heartbeat = tokio::time::Instant::now();
+                hub.heartbeat();
+            }
         }
     }
 }

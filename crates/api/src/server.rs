@@ -3,7 +3,7 @@
 
 use crate::config::{Secrets, ServerSettings, Settings};
 use crate::error::ApiError;
-use crate::jobs::{admit_continuously, audit_continuously};
+use crate::jobs::{audit_continuously, run_sales};
 use crate::openapi::ApiDoc;
 use crate::routes;
 use crate::startup_error::StartupError;
@@ -24,7 +24,8 @@ pub struct Application {
     port: u16,
     server: Server,
     components: Components,
-    admit_interval: Duration,
+    /// The sale ticker's period.
+    tick: Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -51,7 +52,7 @@ impl Application {
             port,
             server,
             components,
-            admit_interval: Duration::from_millis(settings.queue.admit_interval_ms.max(10)),
+            tick: Duration::from_millis(settings.queue.tick_ms.max(10)),
         })
     }
 
@@ -85,9 +86,10 @@ impl Application {
         );
         state.jobs.spawn(state.clock.clone(), stopped.clone());
         if service.waiting_room_enabled() {
-            tokio::spawn(admit_continuously(
+            tokio::spawn(run_sales(
                 service.admissions.clone(),
-                self.admit_interval,
+                state.hub.clone(),
+                self.tick,
                 state.metrics.queue_admitted.clone(),
                 stopped.clone(),
             ));

@@ -1,19 +1,23 @@
-//! Live waiting-room positions over Server-Sent Events.
+//! Live waiting-room streams over Server-Sent Events.
 //!
-//! One ticker per schedule per instance reads the standings of all of this
-//! instance's connections for that schedule with one `Admissions::standings`
-//! call a tick (one positions read in the queue), and sends each connection its position only when it changed
-//! (so at most once a tick), a heartbeat comment every so often, and finally
-//! the `admitted` event with the entry token, which ends the stream. No
-//! timer or Redis round trip per connection.
+//! The hub holds this instance's streams, grouped by schedule. It has no
+//! timer and reads nothing per stream: the sale ticker (`jobs::run_sales`)
+//! hands it each admission tick's `SaleUpdate`, from which every stream's
+//! status follows (position = ticket - head + 1), and the passes handed out
+//! by any instance since the last tick. A stream gets a `position` frame
+//! when its status changed, `admitted` with its pass, or `sold-out`; the
+//! last two end it. Streams with the same status share one encoded frame.
 
-use booking_domain::{Admissions, EntryToken, QueueView, ScheduleId, Standing, UserId};
-use chrono::SecondsFormat;
+use crate::routes::queue::QueueStatusResponse;
+use booking_domain::{
+    Admissions, EntryToken, Pass, QueueStatus, SaleUpdate, ScheduleId, StreamStart, UserId,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Bytes of one SSE frame.
 pub type Frame = actix_web::web::Bytes;
@@ -21,21 +25,26 @@ pub type Frame = actix_web::web::Bytes;
 /// A slow client's updates are dropped rather than buffered without bound.
 const CHANNEL_FRAMES: usize = 8;
 
-pub fn position_frame(view: &QueueView) -> Frame {
-    let data = json!({
-        "position": view.position.position,
-        "waiting": view.position.waiting,
-        "estimatedWaitSecs": view.estimated_wait.num_seconds(),
-    });
+pub fn position_frame(schedule: ScheduleId, status: &QueueStatus) -> Frame {
+    let data = serde_json::to_string(&QueueStatusResponse::new(schedule, status))
+        .unwrap_or_else(|_| "{}".into());
     Frame::from(format!("event: position\ndata: {data}\n\n"))
 }
 
-pub fn admitted_frame(token: &EntryToken) -> Frame {
+pub fn admitted_frame(token: &EntryToken, admitted_at: Option<DateTime<Utc>>) -> Frame {
     let data = json!({
         "token": token.token,
         "expiresAt": token.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "admittedAt": admitted_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
     });
     Frame::from(format!("event: admitted\ndata: {data}\n\n"))
+}
+
+pub fn sold_out_frame(schedule: ScheduleId) -> Frame {
+    Frame::from(format!(
+        "event: sold-out\ndata: {}\n\n",
+        json!({ "scheduleId": schedule.0 })
+    ))
 }
 
 fn left_frame() -> Frame {
@@ -46,13 +55,16 @@ const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
 struct Subscriber {
     user: UserId,
+    /// The place in line; `None` until the pre-queue is drawn.
+    ticket: Option<u64>,
     tx: mpsc::Sender<Frame>,
-    last: Option<QueueView>,
+    last: Option<QueueStatus>,
+    /// A pass the client's full channel could not take yet.
+    pass: Option<Pass>,
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct HubSettings {
-    pub tick: Duration,
     pub heartbeat: Duration,
 }
 
@@ -60,14 +72,13 @@ struct Inner {
     admissions: Admissions,
     settings: HubSettings,
     schedules: Mutex<HashMap<ScheduleId, Vec<Subscriber>>>,
-    shutdown: watch::Receiver<bool>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// The SSE connections of this instance, grouped by schedule.
 #[derive(Clone)]
 pub struct QueueHub {
     inner: Arc<Inner>,
-    stop: Arc<watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for QueueHub {
@@ -78,24 +89,36 @@ impl std::fmt::Debug for QueueHub {
     }
 }
 
+fn send(sub: &mut Subscriber, frame: Frame) -> Result<(), mpsc::error::TrySendError<Frame>> {
+    sub.tx.try_send(frame)
+}
+
 impl QueueHub {
     pub fn new(admissions: Admissions, settings: HubSettings) -> Self {
-        let (stop, shutdown) = watch::channel(false);
         let inner = Inner {
             admissions,
             settings,
             schedules: Mutex::new(HashMap::new()),
-            shutdown,
+            closed: std::sync::atomic::AtomicBool::new(false),
         };
         Self {
             inner: Arc::new(inner),
-            stop: Arc::new(stop),
         }
+    }
+
+    pub fn heartbeat_every(&self) -> Duration {
+        self.inner.settings.heartbeat
     }
 
     /// Open connections, all schedules.
     pub fn connections(&self) -> usize {
         self.lock().values().map(Vec::len).sum()
+    }
+
+    /// Schedules with a stream open here: the ticker visits them even when
+    /// their room has just closed, so the streams hear the end.
+    pub fn schedules(&self) -> Vec<ScheduleId> {
+        self.lock().keys().copied().collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ScheduleId, Vec<Subscriber>>> {
@@ -110,109 +133,164 @@ impl QueueHub {
         &self,
         schedule: ScheduleId,
         user: UserId,
-        view: QueueView,
+        start: StreamStart,
     ) -> mpsc::Receiver<Frame> {
         let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
-        let _ = tx.try_send(position_frame(&view));
-        if *self.inner.shutdown.borrow() {
+        let (status, ticket) = match start {
+            StreamStart::Admitted(token) => {
+                let _ = tx.try_send(admitted_frame(&token, None));
+                return rx;
+            }
+            StreamStart::Waiting { status, ticket } => (status, ticket),
+        };
+        let _ = tx.try_send(position_frame(schedule, &status));
+        if self.inner.closed.load(std::sync::atomic::Ordering::Relaxed) {
             return rx;
         }
-        let mut schedules = self.lock();
-        let subscribers = schedules.entry(schedule).or_default();
-        let start_ticker = subscribers.is_empty();
-        subscribers.push(Subscriber {
+        self.lock().entry(schedule).or_default().push(Subscriber {
             user,
+            ticket,
             tx,
-            last: Some(view),
+            last: Some(status),
+            pass: None,
         });
-        drop(schedules);
-        if start_ticker {
-            let hub = self.clone();
-            tokio::spawn(async move { hub.run_ticker(schedule).await });
-        }
         rx
     }
 
     /// Ends every stream (server shutdown): each client sees its stream close.
     pub fn shutdown(&self) {
-        let _ = self.stop.send(true);
+        self.inner
+            .closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.lock().clear();
     }
 
-    async fn run_ticker(&self, schedule: ScheduleId) {
-        let settings = self.inner.settings;
-        let mut interval = tokio::time::interval(settings.tick);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut shutdown = self.inner.shutdown.clone();
-        let mut last_heartbeat = Instant::now();
-        loop {
-            tokio::select! {
-                _ = interval.tick() => {}
-                _ = shutdown.changed() => return,
+    /// A comment line to every stream; drops the ones whose client left.
+    pub fn heartbeat(&self) {
+        let mut schedules = self.lock();
+        for subscribers in schedules.values_mut() {
+            subscribers.retain(|sub| {
+                !matches!(
+                    sub.tx.try_send(Frame::from_static(HEARTBEAT)),
+                    Err(mpsc::error::TrySendError::Closed(_))
+                )
+            });
+        }
+        schedules.retain(|_, subscribers| !subscribers.is_empty());
+    }
+
+    /// Tells the schedule's streams what the tick changed for them.
+    pub async fn publish(&self, schedule: ScheduleId, update: &SaleUpdate) {
+        let (undrawn, lost) = self.deliver(schedule, update);
+        if !undrawn.is_empty() {
+            self.learn_tickets(schedule, &undrawn).await;
+        }
+        for user in lost {
+            self.settle_lost(schedule, user).await;
+        }
+    }
+
+    /// Sends what it can without a round trip; returns the users whose drawn
+    /// ticket must be read, and those who left the line without a pass this
+    /// instance saw (joined after the tick that admitted them).
+    fn deliver(&self, schedule: ScheduleId, update: &SaleUpdate) -> (Vec<UserId>, Vec<UserId>) {
+        let mut schedules = self.lock();
+        let Some(subscribers) = schedules.get_mut(&schedule) else {
+            return (Vec::new(), Vec::new());
+        };
+        if update.sold_out() {
+            let frame = sold_out_frame(schedule);
+            for sub in subscribers.iter() {
+                let _ = sub.tx.try_send(frame.clone());
             }
-            // Only this ticker removes subscribers; others only append, so
-            // the first `users.len()` entries stay the ones asked about.
-            let users: Vec<UserId> = {
-                let mut schedules = self.lock();
-                let Some(subscribers) = schedules.get(&schedule) else {
-                    return;
+            schedules.remove(&schedule);
+            return (Vec::new(), Vec::new());
+        }
+        let passes: HashMap<UserId, &Pass> =
+            update.tick.admitted.iter().map(|p| (p.user, p)).collect();
+        let mut frames: HashMap<QueueStatus, Frame> = HashMap::new();
+        let (mut undrawn, mut lost) = (Vec::new(), Vec::new());
+        subscribers.retain_mut(|sub| {
+            let pass = sub
+                .pass
+                .take()
+                .or_else(|| passes.get(&sub.user).map(|p| (*p).clone()));
+            if let Some(pass) = pass {
+                return match send(sub, admitted_frame(&pass.token, Some(pass.admitted_at))) {
+                    Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => false,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        sub.pass = Some(pass);
+                        true
+                    }
                 };
-                if subscribers.is_empty() {
-                    schedules.remove(&schedule);
-                    return;
-                }
-                subscribers.iter().map(|s| s.user).collect()
-            };
-            let heartbeat = last_heartbeat.elapsed() >= settings.heartbeat;
-            if heartbeat {
-                last_heartbeat = Instant::now();
             }
-            match self.inner.admissions.standings(schedule, &users).await {
-                Ok(standings) => self.deliver(schedule, &standings, heartbeat),
-                Err(e) => {
-                    tracing::warn!(%schedule, error = %e, "queue positions unavailable");
-                    // Keep the streams alive; positions resume with Redis.
-                    self.deliver(schedule, &[], heartbeat);
+            let Some(status) = update.status_of(sub.ticket) else {
+                lost.push(sub.user);
+                return true;
+            };
+            if sub.ticket.is_none() && update.tick.sale.opened {
+                undrawn.push(sub.user);
+            }
+            if sub.last == Some(status) {
+                return true;
+            }
+            let frame = frames
+                .entry(status)
+                .or_insert_with(|| position_frame(schedule, &status))
+                .clone();
+            match send(sub, frame) {
+                Ok(()) => {
+                    sub.last = Some(status);
+                    true
                 }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                // A slow client: it gets the news next tick.
+                Err(mpsc::error::TrySendError::Full(_)) => true,
+            }
+        });
+        (undrawn, lost)
+    }
+
+    async fn learn_tickets(&self, schedule: ScheduleId, users: &[UserId]) {
+        let tickets = match self.inner.admissions.tickets(schedule, users).await {
+            Ok(tickets) => tickets,
+            Err(e) => {
+                tracing::warn!(%schedule, error = %e, "drawn tickets unavailable; next tick retries");
+                return;
+            }
+        };
+        let drawn: HashMap<UserId, u64> = users
+            .iter()
+            .zip(tickets)
+            .filter_map(|(user, ticket)| Some((*user, ticket?)))
+            .collect();
+        if let Some(subscribers) = self.lock().get_mut(&schedule) {
+            for sub in subscribers.iter_mut().filter(|s| s.ticket.is_none()) {
+                sub.ticket = drawn.get(&sub.user).copied();
             }
         }
     }
 
-    /// Sends each subscriber what changed for it; `standings` is empty when
-    /// they could not be read (only heartbeats then).
-    fn deliver(&self, schedule: ScheduleId, standings: &[Standing], heartbeat: bool) {
-        let mut schedules = self.lock();
-        let Some(subscribers) = schedules.get_mut(&schedule) else {
-            return;
-        };
-        let mut index = 0;
-        subscribers.retain_mut(|sub| {
-            // `None`: joined after the read, or the read failed.
-            let read = standings.get(index);
-            index += 1;
-            let (frame, seen, ends) = match read {
-                Some(Standing::Admitted(Some(token))) => (Some(admitted_frame(token)), None, true),
-                // The token is in use or gone: nothing to send.
-                Some(Standing::Admitted(None)) => (None, None, false),
-                Some(Standing::Waiting(view)) if sub.last != Some(*view) => {
-                    (Some(position_frame(view)), Some(*view), false)
-                }
-                Some(Standing::Gone) => (Some(left_frame()), None, true),
-                _ => (None, None, false),
-            };
-            let Some(frame) = frame.or_else(|| heartbeat.then(|| Frame::from_static(HEARTBEAT)))
-            else {
-                return true;
-            };
-            match sub.tx.try_send(frame) {
-                Ok(()) => {
-                    sub.last = seen.or(sub.last);
-                    !ends
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-                // A full channel (slow client): it gets the news next tick.
-                Err(mpsc::error::TrySendError::Full(_)) => true,
+    /// A stream whose user left the line unseen: the pass if they have one,
+    /// else `left`.
+    async fn settle_lost(&self, schedule: ScheduleId, user: UserId) {
+        let frame = match self.inner.admissions.pass_of(user, schedule).await {
+            Ok(Some(token)) => admitted_frame(&token, None),
+            Ok(None) => left_frame(),
+            Err(e) => {
+                tracing::warn!(%schedule, %user, error = %e, "pass unavailable; next tick retries");
+                return;
             }
-        });
+        };
+        let mut schedules = self.lock();
+        if let Some(subscribers) = schedules.get_mut(&schedule) {
+            subscribers.retain(|sub| {
+                if sub.user != user {
+                    return true;
+                }
+                let ended = sub.tx.try_send(frame.clone());
+                matches!(ended, Err(mpsc::error::TrySendError::Full(_)))
+            });
+        }
     }
 }

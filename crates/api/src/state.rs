@@ -18,6 +18,8 @@ pub struct AppState {
     pub store_kind: &'static str,
     /// The SSE streams of the waiting room; `None` when it is off.
     pub hub: Option<QueueHub>,
+    /// How long a stream ticket opens a stream.
+    pub stream_ticket_ttl: chrono::Duration,
     pub jobs: Jobs,
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,

@@ -188,6 +188,7 @@ where
         readiness,
         store_kind: kind,
         hub,
+        stream_ticket_ttl: chrono::Duration::seconds(settings.queue.stream_ticket_secs.max(1)),
         jobs,
         clock,
         metrics,
@@ -287,18 +288,21 @@ fn waiting_room(settings: &Settings, queue: Option<Arc<dyn Queue>>) -> Option<Wa
         tracing::warn!("==================================================================");
         return None;
     };
+    let q = &settings.queue;
     Some(WaitingRoom {
         queue,
-        active_limit: settings.queue.active_limit,
-        expected_session: chrono::Duration::seconds(settings.queue.expected_session_secs),
+        rules: AdmissionRules {
+            rate_per_sec: q.admit_rate_per_sec,
+            tick: chrono::Duration::milliseconds(q.tick_ms.max(10) as i64),
+            active_limit: q.active_limit,
+            passes_per_free_seat: q.passes_per_free_seat,
+        },
     })
 }
 
 fn hub_for(settings: &Settings, service: &BookingService) -> QueueHub {
-    let q = &settings.queue;
     let hub = HubSettings {
-        tick: Duration::from_millis(q.sse_tick_ms.max(10)),
-        heartbeat: Duration::from_secs(q.sse_heartbeat_secs.max(1)),
+        heartbeat: Duration::from_secs(settings.queue.sse_heartbeat_secs.max(1)),
     };
     QueueHub::new(service.admissions.clone(), hub)
 }

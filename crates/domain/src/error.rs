@@ -120,6 +120,12 @@ pub enum QueueError {
     NotAdmittedYet(u64),
     #[error("your entry token was already used")]
     TokenUsed,
+    #[error("the sale has not opened yet: the order of everyone who entered before the opening is drawn at the opening")]
+    BeforeOpening,
+    #[error("this schedule is sold out: no seat is free or held")]
+    SoldOut,
+    #[error("the sale has no draw yet: it is drawn at the opening")]
+    NotDrawnYet,
     #[error(transparent)]
     Repo(#[from] RepoError),
 }

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod jobs;
 pub mod ports;
 pub mod reservation;
+pub mod sale;
 pub mod service;
 pub mod user;
 
@@ -22,5 +23,6 @@ pub use ids::*;
 pub use jobs::*;
 pub use ports::*;
 pub use reservation::*;
+pub use sale::*;
 pub use service::*;
 pub use user::*;

@@ -250,86 +250,71 @@ pub trait EventHandler: Send + Sync {
     async fn handle(&self, event: &OutboxEvent) -> Result<(), BoxError>;
 }
 
-/// A user's place in a schedule's waiting room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueuePosition {
-    /// 1-based place among those still waiting; 0 once admitted.
-    pub position: u64,
-    /// How many are waiting in all.
-    pub waiting: u64,
-    pub admitted: bool,
-}
-
-/// A single-use entry token bound to (user, schedule).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntryToken {
-    pub token: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// The size of one schedule's waiting room and admission window.
+/// The size of one schedule's waiting room and admission window (metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueStats {
     pub waiting: u64,
-    /// Admitted users holding a slot: an unused token, or a live hold.
+    /// Admitted users holding a slot: an unused pass, or a live hold.
     pub active: u64,
 }
 
-/// The waiting room: arrival order, a capped admission window, entry tokens
-/// consumed by one successful reservation, and the seat-hold markers.
+/// The waiting room of a sale: a pre-queue drawn at the opening, a line in
+/// drawn-then-arrival order, admission by a tick that hands out passes
+/// (entry tokens) at a rate and under caps, passes consumed by one
+/// successful hold, and the seat-hold markers.
 ///
-/// A user's slot in the window is taken from admission until their token
-/// expires unused, or, once used, until their hold is paid, cancelled or
-/// expires.
+/// A user's slot is taken from admission until their pass expires unused,
+/// or, once used, until their hold is paid, cancelled or expires.
 #[async_trait]
 pub trait Queue: Send + Sync {
-    /// Idempotent: entering twice keeps the first place; an admitted user
-    /// stays admitted.
+    /// Enters the room, idempotently: entering again keeps one's place.
+    /// Before `opens_at` the user joins the pre-queue; after it the draw is
+    /// made first if nobody has made it yet. Once the sale is sold out
+    /// nobody enters (`sale.sold_out`, `place` as it was).
     async fn enter(
         &self,
         schedule: ScheduleId,
         user: UserId,
+        opens_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<QueuePosition, RepoError>;
+    ) -> Result<RoomView, RepoError>;
 
-    /// `None` when the user neither waits nor holds a slot.
-    async fn position(
+    /// One user's place and the room, read in one atomic step.
+    async fn view(
         &self,
         schedule: ScheduleId,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> Result<Option<QueuePosition>, RepoError>;
+    ) -> Result<RoomView, RepoError>;
 
-    /// The positions of many users of one schedule in one round trip (the
-    /// SSE ticker), in the order of `users`.
-    async fn positions(
+    /// The tickets of many users of one schedule (`None`: not in line), in
+    /// one round trip: a stream learns its user's drawn place once.
+    async fn tickets(
         &self,
         schedule: ScheduleId,
         users: &[UserId],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Option<QueuePosition>>, RepoError>;
+    ) -> Result<Vec<Option<u64>>, RepoError>;
 
-    /// Admits waiting users in arrival order while fewer than `active_limit`
-    /// slots are taken, issuing each a token that lives `token_ttl`; returns
-    /// the users admitted by this call. Atomic: safe to run from several
-    /// instances at once.
-    async fn admit_next(
+    /// One admission step for one schedule, atomic, safe from any number of
+    /// instances at once: draws the pre-queue when the opening has come,
+    /// records a sell-out, then hands out passes (each a token living
+    /// `token_ttl`) in line order as far as `plan` allows; returns what it
+    /// saw and the passes any instance handed out after `cursor` (`None`:
+    /// start from about now). A constant number of round trips, however
+    /// many wait.
+    async fn tick(
         &self,
         schedule: ScheduleId,
-        active_limit: usize,
+        plan: &AdmissionPlan,
+        cursor: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<UserId>, RepoError>;
+    ) -> Result<SaleTick, RepoError>;
 
-    /// Schedules whose waiting room has anyone waiting.
-    async fn schedules_waiting(&self) -> Result<Vec<ScheduleId>, RepoError>;
+    /// Schedules whose room is in use and not sold out (the ticker's list).
+    async fn open_rooms(&self) -> Result<Vec<ScheduleId>, RepoError>;
 
-    /// The user's unused, unexpired token for the schedule.
-    async fn entry_token(
-        &self,
-        schedule: ScheduleId,
-        user: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<EntryToken>, RepoError>;
+    /// The recorded draw of the schedule's pre-queue, once made.
+    async fn draw_record(&self, schedule: ScheduleId) -> Result<Option<DrawRecord>, RepoError>;
 
     /// Reserves the token for one reservation attempt, atomically: false if
     /// it is not this user's live token for this schedule, or another
@@ -350,8 +335,9 @@ pub trait Queue: Send + Sync {
         token: &str,
     ) -> Result<(), RepoError>;
 
-    /// The attempt succeeded: the token is gone for good, and the user's
-    /// slot stays taken until `until` (the hold's expiry) or `free_slot`.
+    /// The attempt succeeded: the token is used for good (`Place::Holding`),
+    /// and the user's slot stays taken until `until` (the hold's expiry) or
+    /// `free_slot`.
     async fn consume_token(
         &self,
         schedule: ScheduleId,
@@ -360,7 +346,8 @@ pub trait Queue: Send + Sync {
         until: DateTime<Utc>,
     ) -> Result<(), RepoError>;
 
-    /// The user's hold was paid or cancelled: their slot goes to the next.
+    /// The user is done (paid, cancelled, or nothing was left to hold):
+    /// their slot and unused pass go.
     async fn free_slot(&self, schedule: ScheduleId, user: UserId) -> Result<(), RepoError>;
 
     async fn stats(

@@ -60,8 +60,12 @@ impl World {
         let queue = MemoryQueue::default();
         let room = WaitingRoom {
             queue: Arc::new(queue.clone()),
-            active_limit,
-            expected_session: Duration::minutes(2),
+            rules: AdmissionRules {
+                rate_per_sec: 100.0,
+                tick: Duration::milliseconds(250),
+                active_limit: active_limit as u64,
+                passes_per_free_seat: 2.0,
+            },
         };
         (Self::build(Some(room)).await, queue)
     }
@@ -740,21 +744,17 @@ async fn an_admitted_user_holds_seats_with_the_entry_token() {
 
     let entered = w.service.admissions.enter_queue(user, s).await.unwrap();
     assert_eq!(
-        entered.position,
-        QueuePosition {
-            position: 1,
-            waiting: 1,
-            admitted: false
-        }
+        (entered.state, entered.position, entered.waiting),
+        (RoomState::Waiting, Some(1), 1)
     );
     assert!(matches!(
         w.service.admissions.entry_token(user, s).await,
         Err(QueueError::NotAdmittedYet(1))
     ));
     assert_eq!(w.service.admissions.admit_waiting().await.unwrap(), 1);
-    let view = w.service.admissions.queue_position(user, s).await.unwrap();
-    assert!(view.position.admitted);
-    assert_eq!(view.estimated_wait, Duration::zero());
+    let view = w.service.admissions.queue_status(user, s).await.unwrap();
+    assert_eq!((view.state, view.position), (RoomState::Admitted, Some(0)));
+    assert_eq!(view.estimated_wait, None);
     let token = w.service.admissions.entry_token(user, s).await.unwrap();
     assert_eq!(token.expires_at, w.clock.now() + Duration::minutes(5));
 
@@ -803,7 +803,7 @@ async fn an_entry_token_holds_seats_once() {
         .enter_queue(user, w.schedule.id)
         .await
         .unwrap();
-    assert!(view.position.admitted);
+    assert_eq!(view.state, RoomState::Admitted);
 
     // A retry of the hold that used the token replays it.
     let retry = w
@@ -882,21 +882,11 @@ async fn paying_frees_the_slot_for_the_next_in_line() {
 
     w.service.admissions.enter_queue(second, s).await.unwrap();
     assert_eq!(w.service.admissions.admit_waiting().await.unwrap(), 0);
-    let view = w
-        .service
-        .admissions
-        .queue_position(second, s)
-        .await
-        .unwrap();
+    let view = w.service.admissions.queue_status(second, s).await.unwrap();
     assert_eq!(
-        view.position,
-        QueuePosition {
-            position: 1,
-            waiting: 1,
-            admitted: false
-        }
+        (view.state, view.position, view.waiting),
+        (RoomState::Waiting, Some(1), 1)
     );
-    assert_eq!(view.estimated_wait, Duration::minutes(2));
 
     let r = w
         .hold_with_token(first, &[1], None, Some(&token))
@@ -1003,7 +993,7 @@ async fn with_the_waiting_room_off_no_token_is_needed_and_the_queue_is_disabled(
         Err(QueueError::Disabled)
     ));
     assert!(matches!(
-        w.service.admissions.queue_position(user, s).await,
+        w.service.admissions.queue_status(user, s).await,
         Err(QueueError::Disabled)
     ));
     assert!(matches!(
@@ -1028,10 +1018,7 @@ async fn only_a_known_schedule_has_a_waiting_room() {
         Err(QueueError::ScheduleNotFound)
     ));
     assert!(matches!(
-        w.service
-            .admissions
-            .queue_position(user, w.schedule.id)
-            .await,
+        w.service.admissions.queue_status(user, w.schedule.id).await,
         Err(QueueError::NotInQueue)
     ));
     assert!(matches!(

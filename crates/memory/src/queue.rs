@@ -1,24 +1,26 @@
 //! `MemoryQueue`: the waiting room in memory, shaped like the Redis one.
 //!
-//! Per schedule: a waiting list in arrival order (`queue:` ZSET), a window of
-//! slots user -> until when it is taken (the active set, scored by expiry),
-//! entry tokens user -> (token, expiry, claimed) (`token:` keys), and the
-//! seat-hold markers (`hold:` keys). Everything sits behind one mutex that is
-//! never held across an `.await`, so every call is atomic, like one Lua script.
+//! Per schedule: the pre-queue in arrival order, the line (ticket -> user,
+//! tickets from one counter), the passes handed out and the holds that used
+//! them, the admission credit, a log of passes for the ticks' cursors, the
+//! recorded draw, and the seat-hold markers (`hold:` keys). Everything sits
+//! behind one mutex that is never held across an `.await`, so every call is
+//! atomic, like one Lua script.
 
 use async_trait::async_trait;
 use booking_domain::{
-    EntryToken, Queue, QueuePosition, QueueStats, RepoError, ReservationId, ScheduleId, SeatId,
-    UserId,
+    draw_order, AdmissionPlan, DrawRecord, EntryToken, Pass, Place, Queue, QueueStats, RepoError,
+    ReservationId, RoomView, SaleState, SaleTick, ScheduleId, SeatId, UserId,
 };
 use chrono::{DateTime, Duration, Utc};
-use std::collections::{BTreeMap, HashMap};
+use rand::Rng;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Debug, Clone)]
 pub struct MemoryQueue {
-    rooms: Arc<Mutex<Rooms>>,
+    rooms: Arc<Mutex<HashMap<ScheduleId, Room>>>,
     token_ttl: Duration,
 }
 
@@ -33,7 +35,7 @@ impl MemoryQueue {
         }
     }
 
-    fn rooms(&self) -> Result<MutexGuard<'_, Rooms>, RepoError> {
+    fn rooms(&self) -> Result<MutexGuard<'_, HashMap<ScheduleId, Room>>, RepoError> {
         self.rooms
             .lock()
             .map_err(|_| RepoError::unexpected("memory queue lock poisoned by a panic"))
@@ -46,37 +48,42 @@ impl Default for MemoryQueue {
     }
 }
 
-#[derive(Debug, Default)]
-struct Rooms {
-    /// One counter for every room: arrival order is strict, never a tie.
-    arrivals: u64,
-    by_schedule: HashMap<ScheduleId, Room>,
-}
+/// The window over which `SaleState::admission_rate` is measured.
+const RATE_WINDOW: Duration = Duration::seconds(5);
 
 #[derive(Debug, Default)]
 struct Room {
-    /// Arrival number -> user, for the users still waiting.
-    waiting: BTreeMap<u64, UserId>,
-    arrival_of: HashMap<UserId, u64>,
-    /// Admitted user -> until when their slot is taken. Expired entries
-    /// count for nothing and are swept by `admit_next`.
-    slots: HashMap<UserId, DateTime<Utc>>,
-    tokens: HashMap<UserId, Token>,
+    /// Someone entered: the ticker looks after this room until it sells out.
+    entered: bool,
+    sold_out: bool,
+    /// When the pre-queue was drawn; `None` until the opening.
+    opened_at: Option<DateTime<Utc>>,
+    /// Before the opening, in arrival order.
+    pre_queue: Vec<UserId>,
+    in_pre_queue: HashSet<UserId>,
+    /// Ticket -> user, for those still in line; the first key is the head.
+    line: BTreeMap<u64, UserId>,
+    ticket_of: HashMap<UserId, u64>,
+    /// The last ticket given; the drawn and the later arrivals share it.
+    last_ticket: u64,
+    passes: HashMap<UserId, UnusedPass>,
+    /// User -> until when their used pass's hold keeps the slot.
+    holding: HashMap<UserId, DateTime<Utc>>,
+    /// Admission credit and when the last tick topped it up; `None`: no tick yet.
+    credit: f64,
+    last_tick: Option<DateTime<Utc>>,
+    /// Passes handed out, numbered, oldest first: what the cursors point into.
+    pass_log: VecDeque<(u64, Pass)>,
+    last_pass: u64,
+    draw: Option<DrawRecord>,
     holds: HashMap<SeatId, HoldMarker>,
 }
 
 #[derive(Debug)]
-struct Token {
-    token: String,
-    expires_at: DateTime<Utc>,
+struct UnusedPass {
+    token: EntryToken,
     /// A reservation attempt is using it right now.
     claimed: bool,
-}
-
-impl Token {
-    fn is_live(&self, now: DateTime<Utc>) -> bool {
-        self.expires_at > now
-    }
 }
 
 #[derive(Debug)]
@@ -87,63 +94,186 @@ struct HoldMarker {
 }
 
 impl Room {
-    fn has_slot(&self, user: UserId, now: DateTime<Utc>) -> bool {
-        self.slots.get(&user).is_some_and(|until| *until > now)
+    fn live_pass(&self, user: UserId, now: DateTime<Utc>) -> Option<&UnusedPass> {
+        self.passes
+            .get(&user)
+            .filter(|pass| pass.token.expires_at > now)
     }
 
-    /// Admitted: a live unused token, or a slot still taken.
-    fn is_admitted(&self, user: UserId, now: DateTime<Utc>) -> bool {
-        self.has_slot(user, now) || self.tokens.get(&user).is_some_and(|t| t.is_live(now))
+    fn is_holding(&self, user: UserId, now: DateTime<Utc>) -> bool {
+        self.holding.get(&user).is_some_and(|until| *until > now)
     }
 
-    fn occupied(&self, now: DateTime<Utc>) -> usize {
-        self.slots.values().filter(|until| **until > now).count()
+    fn head(&self) -> Option<u64> {
+        self.line.keys().next().copied()
     }
 
-    fn waiting_count(&self) -> u64 {
-        self.waiting.len() as u64
+    fn place(&self, user: UserId, now: DateTime<Utc>) -> Option<Place> {
+        if let Some(pass) = self.live_pass(user, now) {
+            return Some(Place::Admitted(pass.token.clone()));
+        }
+        if self.is_holding(user, now) {
+            return Some(Place::Holding);
+        }
+        if self.in_pre_queue.contains(&user) {
+            return Some(Place::PreQueue);
+        }
+        let ticket = *self.ticket_of.get(&user)?;
+        let head = self.head().unwrap_or(ticket);
+        Some(Place::InLine {
+            ticket,
+            position: ticket - head + 1,
+        })
     }
 
-    fn admitted_position(&self) -> QueuePosition {
-        QueuePosition {
-            position: 0,
-            waiting: self.waiting_count(),
-            admitted: true,
+    fn sale(&self, now: DateTime<Utc>) -> SaleState {
+        let opened = self.opened_at.is_some();
+        SaleState {
+            opened,
+            sold_out: self.sold_out,
+            waiting: if opened {
+                self.line.len()
+            } else {
+                self.pre_queue.len()
+            } as u64,
+            admission_rate: self.admission_rate(now),
         }
     }
 
-    fn waiting_position(&self, place: u64) -> QueuePosition {
-        QueuePosition {
-            position: place,
-            waiting: self.waiting_count(),
-            admitted: false,
+    /// Passes of the last 5 s per second, over less while the sale is younger.
+    fn admission_rate(&self, now: DateTime<Utc>) -> f64 {
+        let Some(opened_at) = self.opened_at else {
+            return 0.0;
+        };
+        let span = RATE_WINDOW.min(now - opened_at);
+        if span <= Duration::zero() {
+            return 0.0;
+        }
+        let since = now - RATE_WINDOW;
+        let recent = self
+            .pass_log
+            .iter()
+            .rev()
+            .take_while(|(_, pass)| pass.admitted_at > since)
+            .filter(|(_, pass)| pass.admitted_at <= now)
+            .count();
+        recent as f64 / (span.num_milliseconds() as f64 / 1_000.0)
+    }
+
+    fn view(&self, user: UserId, now: DateTime<Utc>) -> RoomView {
+        RoomView {
+            place: self.place(user, now),
+            sale: self.sale(now),
         }
     }
 
-    /// 1-based place among those waiting (ZRANK + 1).
-    fn place_in_line(&self, user: UserId) -> Option<u64> {
-        let arrival = *self.arrival_of.get(&user)?;
-        Some(self.waiting.range(..arrival).count() as u64 + 1)
+    fn opening_has_come(opens_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        opens_at.is_none_or(|at| at <= now)
     }
 
-    /// `place` answers "where does this user wait", so `positions` can
-    /// rank everyone in one pass.
-    fn position_of(
-        &self,
-        user: UserId,
-        now: DateTime<Utc>,
-        place: impl Fn(UserId) -> Option<u64>,
-    ) -> Option<QueuePosition> {
-        if self.is_admitted(user, now) {
-            return Some(self.admitted_position());
+    /// The pre-queue goes into the line in the order `draw_order` gives a
+    /// random seed, recorded so that anyone can replay it.
+    fn draw(&mut self, schedule: ScheduleId, now: DateTime<Utc>) {
+        // Below the generator's modulus 2^31 - 1, and exact in a Lua double.
+        let seed = rand::thread_rng().gen_range(1..=2_147_483_646_u64);
+        let arrivals = std::mem::take(&mut self.pre_queue);
+        self.in_pre_queue.clear();
+        let drawn: Vec<UserId> = draw_order(seed, arrivals.len())
+            .into_iter()
+            .map(|k| arrivals[k])
+            .collect();
+        for user in &drawn {
+            self.join_line(*user);
         }
-        place(user).map(|p| self.waiting_position(p))
+        self.opened_at = Some(now);
+        self.draw = Some(DrawRecord {
+            schedule,
+            seed,
+            drawn_at: now,
+            arrivals,
+            drawn,
+        });
     }
 
-    /// What Redis expiry does on its own: expired slots and tokens go.
-    fn sweep_expired(&mut self, now: DateTime<Utc>) {
-        self.slots.retain(|_, until| *until > now);
-        self.tokens.retain(|_, t| t.is_live(now));
+    fn join_line(&mut self, user: UserId) {
+        self.last_ticket += 1;
+        self.line.insert(self.last_ticket, user);
+        self.ticket_of.insert(user, self.last_ticket);
+    }
+
+    /// What Redis expiry does on its own: expired passes and holds go.
+    fn sweep_expired(&mut self, now: DateTime<Utc>, token_ttl: Duration) {
+        self.passes.retain(|_, pass| pass.token.expires_at > now);
+        self.holding.retain(|_, until| *until > now);
+        // An expired pass is of no use to a cursor that missed it.
+        let keep = now - RATE_WINDOW.max(token_ttl);
+        while self
+            .pass_log
+            .front()
+            .is_some_and(|(_, pass)| pass.admitted_at <= keep)
+        {
+            self.pass_log.pop_front();
+        }
+    }
+
+    fn top_up_credit(&mut self, plan: &AdmissionPlan, now: DateTime<Utc>) {
+        let burst = f64::from(plan.burst);
+        self.credit = match self.last_tick {
+            None => burst,
+            Some(last) => {
+                let elapsed = (now - last).num_milliseconds().max(0) as f64 / 1_000.0;
+                burst.min(self.credit + plan.rate_per_sec * elapsed)
+            }
+        };
+        self.last_tick = Some(now);
+    }
+
+    /// Hands out passes from the head of the line; returns how many.
+    fn admit(&mut self, plan: &AdmissionPlan, now: DateTime<Utc>, token_ttl: Duration) -> u64 {
+        let (passes, holding) = (self.passes.len() as u64, self.holding.len() as u64);
+        let n = (self.credit.floor().max(0.0) as u64)
+            .min(plan.active_limit.saturating_sub(passes + holding))
+            .min(plan.pass_limit.saturating_sub(passes))
+            .min(self.line.len() as u64);
+        let expires_at = now + token_ttl;
+        for _ in 0..n {
+            let Some((_, user)) = self.line.pop_first() else {
+                break;
+            };
+            self.ticket_of.remove(&user);
+            let token = EntryToken {
+                token: new_token(),
+                expires_at,
+            };
+            self.passes.insert(
+                user,
+                UnusedPass {
+                    token: token.clone(),
+                    claimed: false,
+                },
+            );
+            self.last_pass += 1;
+            self.pass_log.push_back((
+                self.last_pass,
+                Pass {
+                    user,
+                    token,
+                    admitted_at: now,
+                },
+            ));
+        }
+        self.credit -= n as f64;
+        n
+    }
+
+    fn passes_after(&self, after: u64) -> Vec<Pass> {
+        let first = self
+            .pass_log
+            .partition_point(|(number, _)| *number <= after);
+        self.pass_log
+            .range(first..)
+            .map(|(_, pass)| pass.clone())
+            .collect()
     }
 }
 
@@ -162,126 +292,112 @@ impl Queue for MemoryQueue {
         &self,
         schedule: ScheduleId,
         user: UserId,
+        opens_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<QueuePosition, RepoError> {
+    ) -> Result<RoomView, RepoError> {
         let mut rooms = self.rooms()?;
-        let Rooms {
-            arrivals,
-            by_schedule,
-        } = &mut *rooms;
-        let room = by_schedule.entry(schedule).or_default();
-        if room.is_admitted(user, now) {
-            return Ok(room.admitted_position());
+        let room = rooms.entry(schedule).or_default();
+        room.entered = true;
+        if room.sold_out || room.place(user, now).is_some() {
+            return Ok(room.view(user, now));
         }
-        if let Some(place) = room.place_in_line(user) {
-            return Ok(room.waiting_position(place));
+        // A spent or expired admission keeps no place.
+        room.passes.remove(&user);
+        room.holding.remove(&user);
+        if room.opened_at.is_none() {
+            if !Room::opening_has_come(opens_at, now) {
+                room.pre_queue.push(user);
+                room.in_pre_queue.insert(user);
+                return Ok(room.view(user, now));
+            }
+            room.draw(schedule, now);
         }
-        // A spent or expired admission keeps no place: queue at the back.
-        room.slots.remove(&user);
-        room.tokens.remove(&user);
-        *arrivals += 1;
-        room.waiting.insert(*arrivals, user);
-        room.arrival_of.insert(user, *arrivals);
-        // The newest arrival is last in line.
-        Ok(room.waiting_position(room.waiting_count()))
+        room.join_line(user);
+        Ok(room.view(user, now))
     }
 
-    async fn position(
+    async fn view(
         &self,
         schedule: ScheduleId,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> Result<Option<QueuePosition>, RepoError> {
+    ) -> Result<RoomView, RepoError> {
         let rooms = self.rooms()?;
         Ok(rooms
-            .by_schedule
             .get(&schedule)
-            .and_then(|room| room.position_of(user, now, |u| room.place_in_line(u))))
+            .map(|room| room.view(user, now))
+            .unwrap_or(RoomView {
+                place: None,
+                sale: SaleState::default(),
+            }))
     }
 
-    async fn positions(
+    async fn tickets(
         &self,
         schedule: ScheduleId,
         users: &[UserId],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Option<QueuePosition>>, RepoError> {
+    ) -> Result<Vec<Option<u64>>, RepoError> {
         let rooms = self.rooms()?;
-        let Some(room) = rooms.by_schedule.get(&schedule) else {
-            return Ok(vec![None; users.len()]);
-        };
-        // One pass over the line instead of one per user.
-        let places: HashMap<UserId, u64> = room
-            .waiting
-            .values()
-            .zip(1..)
-            .map(|(user, place)| (*user, place))
-            .collect();
+        let room = rooms.get(&schedule);
         Ok(users
             .iter()
-            .map(|user| room.position_of(*user, now, |u| places.get(&u).copied()))
+            .map(|user| room.and_then(|room| room.ticket_of.get(user).copied()))
             .collect())
     }
 
-    async fn admit_next(
+    async fn tick(
         &self,
         schedule: ScheduleId,
-        active_limit: usize,
+        plan: &AdmissionPlan,
+        cursor: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<UserId>, RepoError> {
+    ) -> Result<SaleTick, RepoError> {
         let mut rooms = self.rooms()?;
-        let Some(room) = rooms.by_schedule.get_mut(&schedule) else {
-            return Ok(Vec::new());
-        };
-        room.sweep_expired(now);
-        let expires_at = now + self.token_ttl;
-        let mut admitted = Vec::new();
-        while room.slots.len() < active_limit {
-            let Some((_, user)) = room.waiting.pop_first() else {
-                break;
-            };
-            room.arrival_of.remove(&user);
-            room.slots.insert(user, expires_at);
-            room.tokens.insert(
-                user,
-                Token {
-                    token: new_token(),
-                    expires_at,
-                    claimed: false,
-                },
-            );
-            admitted.push(user);
+        let room = rooms.entry(schedule).or_default();
+        if room.opened_at.is_none() && Room::opening_has_come(plan.opens_at, now) {
+            room.draw(schedule, now);
         }
-        Ok(admitted)
+        if plan.sold_out {
+            room.sold_out = true;
+        }
+        room.sweep_expired(now, self.token_ttl);
+        room.top_up_credit(plan, now);
+        // A cursor this room never gave (another room's, or garbage) reads
+        // like none: from this tick on.
+        let after = cursor
+            .and_then(|c| c.parse::<u64>().ok())
+            .filter(|after| *after <= room.last_pass)
+            .unwrap_or(room.last_pass);
+        let handed_out = if room.opened_at.is_some() && !room.sold_out {
+            room.admit(plan, now, self.token_ttl)
+        } else {
+            0
+        };
+        Ok(SaleTick {
+            sale: room.sale(now),
+            head: room.head(),
+            passes: room.passes.len() as u64,
+            holding: room.holding.len() as u64,
+            handed_out,
+            admitted: room.passes_after(after),
+            cursor: room.last_pass.to_string(),
+        })
     }
 
-    async fn schedules_waiting(&self) -> Result<Vec<ScheduleId>, RepoError> {
+    async fn open_rooms(&self) -> Result<Vec<ScheduleId>, RepoError> {
         let rooms = self.rooms()?;
-        let mut schedules: Vec<ScheduleId> = rooms
-            .by_schedule
+        let mut open: Vec<ScheduleId> = rooms
             .iter()
-            .filter(|(_, room)| !room.waiting.is_empty())
+            .filter(|(_, room)| room.entered && !room.sold_out)
             .map(|(schedule, _)| *schedule)
             .collect();
-        schedules.sort_unstable();
-        Ok(schedules)
+        open.sort_unstable();
+        Ok(open)
     }
 
-    async fn entry_token(
-        &self,
-        schedule: ScheduleId,
-        user: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<EntryToken>, RepoError> {
+    async fn draw_record(&self, schedule: ScheduleId) -> Result<Option<DrawRecord>, RepoError> {
         let rooms = self.rooms()?;
-        Ok(rooms
-            .by_schedule
-            .get(&schedule)
-            .and_then(|room| room.tokens.get(&user))
-            .filter(|t| t.is_live(now))
-            .map(|t| EntryToken {
-                token: t.token.clone(),
-                expires_at: t.expires_at,
-            }))
+        Ok(rooms.get(&schedule).and_then(|room| room.draw.clone()))
     }
 
     async fn claim_token(
@@ -292,17 +408,16 @@ impl Queue for MemoryQueue {
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
         let mut rooms = self.rooms()?;
-        let Some(found) = rooms
-            .by_schedule
+        let Some(pass) = rooms
             .get_mut(&schedule)
-            .and_then(|room| room.tokens.get_mut(&user))
+            .and_then(|room| room.passes.get_mut(&user))
         else {
             return Ok(false);
         };
-        if found.claimed || !found.is_live(now) || found.token != token {
+        if pass.claimed || pass.token.expires_at <= now || pass.token.token != token {
             return Ok(false);
         }
-        found.claimed = true;
+        pass.claimed = true;
         Ok(true)
     }
 
@@ -313,13 +428,12 @@ impl Queue for MemoryQueue {
         token: &str,
     ) -> Result<(), RepoError> {
         let mut rooms = self.rooms()?;
-        if let Some(found) = rooms
-            .by_schedule
+        if let Some(pass) = rooms
             .get_mut(&schedule)
-            .and_then(|room| room.tokens.get_mut(&user))
-            .filter(|t| t.token == token)
+            .and_then(|room| room.passes.get_mut(&user))
+            .filter(|pass| pass.token.token == token)
         {
-            found.claimed = false;
+            pass.claimed = false;
         }
         Ok(())
     }
@@ -332,23 +446,27 @@ impl Queue for MemoryQueue {
         until: DateTime<Utc>,
     ) -> Result<(), RepoError> {
         let mut rooms = self.rooms()?;
-        let room = rooms.by_schedule.entry(schedule).or_default();
-        if room.tokens.get(&user).is_some_and(|t| t.token == token) {
-            room.tokens.remove(&user);
+        let room = rooms.entry(schedule).or_default();
+        if room
+            .passes
+            .get(&user)
+            .is_some_and(|pass| pass.token.token == token)
+        {
+            room.passes.remove(&user);
         }
-        // The hold exists whatever happened to the token meanwhile (expired
+        // The hold exists whatever happened to the pass meanwhile (expired
         // mid-attempt): its slot counts until the hold ends.
-        room.slots.insert(user, until);
+        room.holding.insert(user, until);
         Ok(())
     }
 
-    /// Also drops an unused token: a token must not outlive its slot, or
-    /// its user could hold seats outside the window.
+    /// Also drops an unused pass: a pass must not outlive its slot, or its
+    /// user could hold seats outside the window.
     async fn free_slot(&self, schedule: ScheduleId, user: UserId) -> Result<(), RepoError> {
         let mut rooms = self.rooms()?;
-        if let Some(room) = rooms.by_schedule.get_mut(&schedule) {
-            room.slots.remove(&user);
-            room.tokens.remove(&user);
+        if let Some(room) = rooms.get_mut(&schedule) {
+            room.passes.remove(&user);
+            room.holding.remove(&user);
         }
         Ok(())
     }
@@ -360,11 +478,16 @@ impl Queue for MemoryQueue {
     ) -> Result<QueueStats, RepoError> {
         let rooms = self.rooms()?;
         Ok(rooms
-            .by_schedule
             .get(&schedule)
             .map(|room| QueueStats {
-                waiting: room.waiting_count(),
-                active: room.occupied(now) as u64,
+                waiting: (room.pre_queue.len() + room.line.len()) as u64,
+                active: (room
+                    .passes
+                    .values()
+                    .filter(|pass| pass.token.expires_at > now)
+                    .count()
+                    + room.holding.values().filter(|until| **until > now).count())
+                    as u64,
             })
             .unwrap_or_default())
     }
@@ -377,7 +500,7 @@ impl Queue for MemoryQueue {
         until: DateTime<Utc>,
     ) -> Result<(), RepoError> {
         let mut rooms = self.rooms()?;
-        let room = rooms.by_schedule.entry(schedule).or_default();
+        let room = rooms.entry(schedule).or_default();
         for seat in seats {
             room.holds.insert(*seat, HoldMarker { reservation, until });
         }
@@ -391,7 +514,7 @@ impl Queue for MemoryQueue {
         reservation: ReservationId,
     ) -> Result<(), RepoError> {
         let mut rooms = self.rooms()?;
-        if let Some(room) = rooms.by_schedule.get_mut(&schedule) {
+        if let Some(room) = rooms.get_mut(&schedule) {
             for seat in seats {
                 if room
                     .holds
@@ -410,7 +533,7 @@ impl Queue for MemoryQueue {
     async fn held_seats(&self, schedule: ScheduleId) -> Result<Vec<SeatId>, RepoError> {
         let now = Utc::now();
         let mut rooms = self.rooms()?;
-        let Some(room) = rooms.by_schedule.get_mut(&schedule) else {
+        let Some(room) = rooms.get_mut(&schedule) else {
             return Ok(Vec::new());
         };
         room.holds.retain(|_, marker| marker.until > now);

@@ -3,38 +3,53 @@
 //! Keys, one schedule's sharing the hash tag `{s:<id>}` (Redis Cluster ready):
 //!
 //! ```text
-//! queue:{s:<id>}              ZSET  user -> arrival number (ZADD NX)
-//! queue-seq:{s:<id>}          STRING arrival counter (INCR)
-//! active:{s:<id>}             ZSET  user -> slot expiry (ms): the admission window
-//! token:{s:<id>}:<user>       STRING entry token ("claimed:<token>" during an attempt), PX ttl
-//! hold:{s:<id>}:<seat>        STRING reservation id, PX until the hold expires
-//!                             (cleared only by its own reservation)
-//! queues                      SET   schedules that ever had a queue (the admitter's list)
+//! prequeue:{s:<id>}       ZSET  user -> arrival number, until the draw
+//! queue:{s:<id>}          ZSET  user -> ticket: the line, drawn order then arrival order
+//! queue-seq:{s:<id>}      STRING the one counter behind arrival numbers and tickets
+//! sale:{s:<id>}           HASH  opened, sold_out, seed, drawn_at, credit, last_ms
+//! passes:{s:<id>}         ZSET  user -> pass expiry (ms): admitted, token unused
+//! active:{s:<id>}         ZSET  user -> hold expiry (ms): the pass was used by a hold
+//! admissions:{s:<id>}     STREAM every pass handed out (user, token, expiry, time)
+//! draw-arrivals:{s:<id>}  LIST  the pre-queue in arrival order (the draw's record)
+//! draw-order:{s:<id>}     LIST  the same users in the drawn order
+//! admit-times:{s:<id>}    ZSET  recent passes -> when (ms): the measured admission rate
+//! token:{s:<id>}:<user>   STRING token, "claimed:<token>" during an attempt,
+//!                         "used:<token>" while its hold lives; PX ttl
+//! hold:{s:<id>}:<seat>    STRING reservation id, PX until the hold expires
+//! queues                  SET   schedules whose room is open (the ticker's list)
 //! ```
 //!
-//! Every state change is one Lua script, so several API instances can enter,
-//! admit and redeem at once without a coordinator: admission pops the queue
-//! and fills the window in one atomic step. The `hold:` markers are in
-//! `seat_holds.rs`.
+//! Every state change is one Lua script (each starts with `sale.lua`), so
+//! several API instances can enter, tick and redeem at once without a
+//! coordinator. A tick costs one round trip however many wait: it reads the
+//! head of the line and the passes handed out since its cursor, never the
+//! whole line. The `hold:` markers are in `seat_holds.rs`.
 
 use async_trait::async_trait;
 use booking_domain::*;
-use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rand::{Rng, RngCore};
 use redis::aio::ConnectionManager;
 use redis::Script;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 mod seat_holds;
 
 struct Scripts {
     enter: Script,
-    admit: Script,
+    view: Script,
+    tick: Script,
     claim_token: Script,
     restore_token: Script,
     consume_token: Script,
     clear_held: Script,
+}
+
+const SALE_LUA: &str = include_str!("sale.lua");
+
+/// A script that starts with the shared functions of `sale.lua`.
+fn sale_script(body: &str) -> Script {
+    Script::new(&format!("{SALE_LUA}\n{body}"))
 }
 
 #[derive(Clone)]
@@ -59,8 +74,18 @@ fn redis_down(e: impl std::fmt::Display) -> RepoError {
     RepoError::Unavailable(format!("redis: {e}"))
 }
 
+fn garbled(what: &str) -> RepoError {
+    RepoError::unexpected(format!("waiting room script answered an unexpected {what}"))
+}
+
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
+}
+
+fn from_ms(ms: i64) -> Result<DateTime<Utc>, RepoError> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| garbled("time"))
 }
 
 /// 128 random bits, hex: unguessable, and safe in a header.
@@ -70,18 +95,93 @@ fn fresh_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A draw seed the Lua generator takes exactly (below 2^31 - 1).
+fn fresh_seed() -> u64 {
+    rand::thread_rng().gen_range(1..2_147_483_647)
+}
+
 fn parse_user(raw: &str) -> Option<UserId> {
     raw.parse().ok().map(UserId)
+}
+
+/// Reads a script's flat answer field by field.
+struct Answer(std::vec::IntoIter<String>);
+
+impl Answer {
+    fn text(&mut self) -> Result<String, RepoError> {
+        self.0.next().ok_or_else(|| garbled("length"))
+    }
+
+    fn int(&mut self) -> Result<i64, RepoError> {
+        self.text()?.parse().map_err(|_| garbled("number"))
+    }
+
+    fn count(&mut self) -> Result<u64, RepoError> {
+        u64::try_from(self.int()?).map_err(|_| garbled("count"))
+    }
+
+    /// `sale_state()` of sale.lua.
+    fn sale(&mut self) -> Result<SaleState, RepoError> {
+        let opened = self.int()? == 1;
+        let sold_out = self.int()? == 1;
+        let waiting = self.count()?;
+        let recent = self.int()?;
+        let window_ms = self.int()?;
+        let admission_rate = if window_ms > 0 {
+            recent as f64 * 1000.0 / window_ms as f64
+        } else {
+            0.0
+        };
+        Ok(SaleState {
+            opened,
+            sold_out,
+            waiting,
+            admission_rate,
+        })
+    }
+
+    /// `view_of()` of sale.lua.
+    fn view(&mut self) -> Result<RoomView, RepoError> {
+        let kind = self.text()?;
+        let ticket = self.count()?;
+        let position = self.count()?;
+        let token = self.text()?;
+        let pass_until = self.int()?;
+        let place = match kind.as_str() {
+            "none" => None,
+            "pre" => Some(Place::PreQueue),
+            "line" => Some(Place::InLine { ticket, position }),
+            "admitted" => Some(Place::Admitted(EntryToken {
+                token,
+                expires_at: from_ms(pass_until)?,
+            })),
+            "holding" => Some(Place::Holding),
+            _ => return Err(garbled("place")),
+        };
+        Ok(RoomView {
+            place,
+            sale: self.sale()?,
+        })
+    }
+}
+
+async fn run(
+    conn: &mut ConnectionManager,
+    invocation: &redis::ScriptInvocation<'_>,
+) -> Result<Answer, RepoError> {
+    let fields: Vec<String> = invocation.invoke_async(conn).await.map_err(redis_down)?;
+    Ok(Answer(fields.into_iter()))
 }
 
 impl RedisQueue {
     /// `redis` is the instance's shared connection; `prefix` is prepended
     /// to every key (tests, tenants); `token_ttl` is how long an entry
-    /// token, and so an unused slot, lives.
+    /// token, and so an unused pass, lives.
     pub fn new(redis: ConnectionManager, prefix: impl Into<String>, token_ttl: Duration) -> Self {
         let scripts = Scripts {
-            enter: Script::new(include_str!("enter.lua")),
-            admit: Script::new(include_str!("admit.lua")),
+            enter: sale_script(include_str!("enter.lua")),
+            view: sale_script(include_str!("view.lua")),
+            tick: sale_script(include_str!("tick.lua")),
             claim_token: Script::new(include_str!("claim_token.lua")),
             restore_token: Script::new(include_str!("restore_token.lua")),
             consume_token: Script::new(include_str!("consume_token.lua")),
@@ -107,10 +207,38 @@ impl RedisQueue {
         format!("{}queues", self.prefix)
     }
 
+    /// KEYS[1..10] of every script that starts with `sale.lua`.
+    fn sale_keys<'s>(
+        &self,
+        script: &'s Script,
+        schedule: ScheduleId,
+    ) -> redis::ScriptInvocation<'s> {
+        let mut invocation = script.prepare_invoke();
+        for kind in [
+            "prequeue",
+            "queue",
+            "queue-seq",
+            "sale",
+            "passes",
+            "active",
+            "admissions",
+            "draw-arrivals",
+            "draw-order",
+            "admit-times",
+        ] {
+            invocation.key(self.key(kind, schedule));
+        }
+        invocation
+    }
+
     /// A handle on the shared connection: no I/O, no wait.
     fn conn(&self) -> ConnectionManager {
         self.redis.clone()
     }
+}
+
+fn opens_at_arg(opens_at: Option<DateTime<Utc>>) -> String {
+    opens_at.map(|t| ms(t).to_string()).unwrap_or_default()
 }
 
 #[async_trait]
@@ -119,185 +247,168 @@ impl Queue for RedisQueue {
         &self,
         schedule: ScheduleId,
         user: UserId,
+        opens_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<QueuePosition, RepoError> {
-        let mut conn = self.conn();
-        let (position, waiting, admitted): (u64, u64, u8) = self
-            .scripts
-            .enter
-            .key(self.key("queue", schedule))
-            .key(self.key("queue-seq", schedule))
-            .key(self.key("active", schedule))
+    ) -> Result<RoomView, RepoError> {
+        let mut invocation = self.sale_keys(&self.scripts.enter, schedule);
+        invocation
+            .key(self.token_key(schedule, user))
             .arg(user.0)
             .arg(ms(now))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_down)?;
-        // Outside the script: the index is not in the schedule's hash slot.
-        redis::cmd("SADD")
-            .arg(self.index_key())
-            .arg(schedule.0)
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(redis_down)?;
-        Ok(QueuePosition {
-            position,
-            waiting,
-            admitted: admitted == 1,
-        })
+            .arg(opens_at_arg(opens_at))
+            .arg(fresh_seed());
+        let mut conn = self.conn();
+        let view = run(&mut conn, &invocation).await?.view()?;
+        if !view.sale.sold_out {
+            // Outside the script: the index is not in the schedule's hash slot.
+            redis::cmd("SADD")
+                .arg(self.index_key())
+                .arg(schedule.0)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(redis_down)?;
+        }
+        Ok(view)
     }
 
-    /// One user: three O(log n) reads in one round trip, not the whole
-    /// queue (that is for the once-a-tick batch in `positions`).
-    async fn position(
+    async fn view(
         &self,
         schedule: ScheduleId,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> Result<Option<QueuePosition>, RepoError> {
-        let mut conn = self.conn();
-        let (slot, rank, waiting): (Option<f64>, Option<u64>, u64) = redis::pipe()
-            .cmd("ZSCORE")
-            .arg(self.key("active", schedule))
+    ) -> Result<RoomView, RepoError> {
+        let mut invocation = self.sale_keys(&self.scripts.view, schedule);
+        invocation
+            .key(self.token_key(schedule, user))
             .arg(user.0)
-            .cmd("ZRANK")
-            .arg(self.key("queue", schedule))
-            .arg(user.0)
-            .cmd("ZCARD")
-            .arg(self.key("queue", schedule))
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_down)?;
-        if slot.is_some_and(|until| until > ms(now) as f64) {
-            return Ok(Some(QueuePosition {
-                position: 0,
-                waiting,
-                admitted: true,
-            }));
-        }
-        Ok(rank.map(|r| QueuePosition {
-            position: r + 1,
-            waiting,
-            admitted: false,
-        }))
+            .arg(ms(now));
+        run(&mut self.conn(), &invocation).await?.view()
     }
 
-    async fn positions(
+    async fn tickets(
         &self,
         schedule: ScheduleId,
         users: &[UserId],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Option<QueuePosition>>, RepoError> {
-        let mut conn = self.conn();
-        // Two reads for any number of users: the whole queue in order, and
-        // the live slots.
-        let (queue, active): (Vec<String>, Vec<String>) = redis::pipe()
-            .cmd("ZRANGE")
-            .arg(self.key("queue", schedule))
-            .arg(0)
-            .arg(-1)
-            .cmd("ZRANGE")
-            .arg(self.key("active", schedule))
-            .arg(format!("({}", ms(now)))
-            .arg("+inf")
-            .arg("BYSCORE")
-            .query_async(&mut conn)
+    ) -> Result<Vec<Option<u64>>, RepoError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("ZMSCORE");
+        cmd.arg(self.key("queue", schedule));
+        for user in users {
+            cmd.arg(user.0);
+        }
+        let scores: Vec<Option<f64>> = cmd
+            .query_async(&mut self.conn())
             .await
             .map_err(redis_down)?;
-        let waiting = queue.len() as u64;
-        let rank: HashMap<UserId, u64> = queue
-            .iter()
-            .enumerate()
-            .filter_map(|(i, u)| Some((parse_user(u)?, i as u64 + 1)))
-            .collect();
-        let admitted: HashSet<UserId> = active.iter().filter_map(|u| parse_user(u)).collect();
-        Ok(users
-            .iter()
-            .map(|user| {
-                if admitted.contains(user) {
-                    Some(QueuePosition {
-                        position: 0,
-                        waiting,
-                        admitted: true,
-                    })
-                } else {
-                    rank.get(user).map(|&position| QueuePosition {
-                        position,
-                        waiting,
-                        admitted: false,
-                    })
-                }
-            })
+        Ok(scores
+            .into_iter()
+            .map(|s| s.map(|ticket| ticket as u64))
             .collect())
     }
 
-    async fn admit_next(
+    async fn tick(
         &self,
         schedule: ScheduleId,
-        active_limit: usize,
+        plan: &AdmissionPlan,
+        cursor: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<UserId>, RepoError> {
-        let mut invocation = self.scripts.admit.prepare_invoke();
+    ) -> Result<SaleTick, RepoError> {
+        let mut invocation = self.sale_keys(&self.scripts.tick, schedule);
         invocation
-            .key(self.key("queue", schedule))
-            .key(self.key("active", schedule))
             .arg(ms(now))
-            .arg(active_limit)
+            .arg(opens_at_arg(plan.opens_at))
+            .arg(fresh_seed())
+            .arg(plan.rate_per_sec)
+            .arg(plan.burst)
+            .arg(plan.active_limit)
+            .arg(plan.pass_limit)
+            .arg(u8::from(plan.sold_out))
             .arg(self.token_ttl.num_milliseconds())
-            .arg(format!("{}:", self.key("token", schedule)));
-        for _ in 0..active_limit {
+            .arg(format!("{}:", self.key("token", schedule)))
+            .arg(cursor.unwrap_or(""));
+        for _ in 0..plan.burst {
             invocation.arg(fresh_token());
         }
-        let mut conn = self.conn();
-        let admitted: Vec<String> = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_down)?;
-        Ok(admitted.iter().filter_map(|u| parse_user(u)).collect())
+        let mut answer = run(&mut self.conn(), &invocation).await?;
+        let sale = answer.sale()?;
+        let head = u64::try_from(answer.int()?).ok();
+        let passes = answer.count()?;
+        let holding = answer.count()?;
+        let handed_out = answer.count()?;
+        let cursor = answer.text()?;
+        let mut admitted = Vec::new();
+        while let Ok(user) = answer.text() {
+            let user = parse_user(&user).ok_or_else(|| garbled("user"))?;
+            let token = answer.text()?;
+            let expires_at = from_ms(answer.int()?)?;
+            let admitted_at = from_ms(answer.int()?)?;
+            admitted.push(Pass {
+                user,
+                token: EntryToken { token, expires_at },
+                admitted_at,
+            });
+        }
+        if sale.sold_out {
+            // The room is done: the ticker stops visiting it.
+            redis::cmd("SREM")
+                .arg(self.index_key())
+                .arg(schedule.0)
+                .query_async::<()>(&mut self.conn())
+                .await
+                .map_err(redis_down)?;
+        }
+        Ok(SaleTick {
+            sale,
+            head,
+            passes,
+            holding,
+            handed_out,
+            admitted,
+            cursor,
+        })
     }
 
-    async fn schedules_waiting(&self) -> Result<Vec<ScheduleId>, RepoError> {
-        let mut conn = self.conn();
+    async fn open_rooms(&self) -> Result<Vec<ScheduleId>, RepoError> {
         let known: Vec<i64> = redis::cmd("SMEMBERS")
             .arg(self.index_key())
-            .query_async(&mut conn)
+            .query_async(&mut self.conn())
             .await
             .map_err(redis_down)?;
-        let mut pipe = redis::pipe();
-        for id in &known {
-            pipe.cmd("ZCARD").arg(self.key("queue", ScheduleId(*id)));
-        }
-        let sizes: Vec<u64> = pipe.query_async(&mut conn).await.map_err(redis_down)?;
-        Ok(known
-            .into_iter()
-            .zip(sizes)
-            .filter(|(_, waiting)| *waiting > 0)
-            .map(|(id, _)| ScheduleId(id))
-            .collect())
+        Ok(known.into_iter().map(ScheduleId).collect())
     }
 
-    async fn entry_token(
-        &self,
-        schedule: ScheduleId,
-        user: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<EntryToken>, RepoError> {
-        let mut conn = self.conn();
-        let key = self.token_key(schedule, user);
-        let (token, ttl_ms): (Option<String>, i64) = redis::pipe()
-            .cmd("GET")
-            .arg(&key)
-            .cmd("PTTL")
-            .arg(&key)
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_down)?;
-        Ok(token
-            .filter(|t| !t.starts_with("claimed:") && ttl_ms > 0)
-            .map(|token| EntryToken {
-                token,
-                expires_at: now + Duration::milliseconds(ttl_ms),
-            }))
+    async fn draw_record(&self, schedule: ScheduleId) -> Result<Option<DrawRecord>, RepoError> {
+        let (seed, drawn_at, arrivals, drawn): (Option<u64>, Option<i64>, Vec<i64>, Vec<i64>) =
+            redis::pipe()
+                .cmd("HGET")
+                .arg(self.key("sale", schedule))
+                .arg("seed")
+                .cmd("HGET")
+                .arg(self.key("sale", schedule))
+                .arg("drawn_at")
+                .cmd("LRANGE")
+                .arg(self.key("draw-arrivals", schedule))
+                .arg(0)
+                .arg(-1)
+                .cmd("LRANGE")
+                .arg(self.key("draw-order", schedule))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(redis_down)?;
+        let (Some(seed), Some(drawn_at)) = (seed, drawn_at) else {
+            return Ok(None);
+        };
+        Ok(Some(DrawRecord {
+            schedule,
+            seed,
+            drawn_at: from_ms(drawn_at)?,
+            arrivals: arrivals.into_iter().map(UserId).collect(),
+            drawn: drawn.into_iter().map(UserId).collect(),
+        }))
     }
 
     async fn claim_token(
@@ -307,13 +418,12 @@ impl Queue for RedisQueue {
         token: &str,
         _now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
-        let mut conn = self.conn();
         let claimed: i64 = self
             .scripts
             .claim_token
             .key(self.token_key(schedule, user))
             .arg(token)
-            .invoke_async(&mut conn)
+            .invoke_async(&mut self.conn())
             .await
             .map_err(redis_down)?;
         Ok(claimed == 1)
@@ -325,12 +435,11 @@ impl Queue for RedisQueue {
         user: UserId,
         token: &str,
     ) -> Result<(), RepoError> {
-        let mut conn = self.conn();
         self.scripts
             .restore_token
             .key(self.token_key(schedule, user))
             .arg(token)
-            .invoke_async::<i64>(&mut conn)
+            .invoke_async::<i64>(&mut self.conn())
             .await
             .map(drop)
             .map_err(redis_down)
@@ -343,25 +452,28 @@ impl Queue for RedisQueue {
         token: &str,
         until: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        let mut conn = self.conn();
         self.scripts
             .consume_token
             .key(self.token_key(schedule, user))
+            .key(self.key("passes", schedule))
             .key(self.key("active", schedule))
             .arg(token)
             .arg(user.0)
             .arg(ms(until))
-            .invoke_async::<i64>(&mut conn)
+            .arg(ms(Utc::now()))
+            .invoke_async::<i64>(&mut self.conn())
             .await
             .map(drop)
             .map_err(redis_down)
     }
 
-    /// Also drops an unused token: it must not outlive its slot.
     async fn free_slot(&self, schedule: ScheduleId, user: UserId) -> Result<(), RepoError> {
-        let mut conn = self.conn();
         redis::pipe()
             .atomic()
+            .cmd("ZREM")
+            .arg(self.key("passes", schedule))
+            .arg(user.0)
+            .ignore()
             .cmd("ZREM")
             .arg(self.key("active", schedule))
             .arg(user.0)
@@ -369,7 +481,7 @@ impl Queue for RedisQueue {
             .cmd("DEL")
             .arg(self.token_key(schedule, user))
             .ignore()
-            .query_async::<()>(&mut conn)
+            .query_async::<()>(&mut self.conn())
             .await
             .map_err(redis_down)
     }
@@ -379,18 +491,27 @@ impl Queue for RedisQueue {
         schedule: ScheduleId,
         now: DateTime<Utc>,
     ) -> Result<QueueStats, RepoError> {
-        let mut conn = self.conn();
-        let (waiting, active): (u64, u64) = redis::pipe()
+        let live = format!("({}", ms(now));
+        let (pre, line, passes, holding): (u64, u64, u64, u64) = redis::pipe()
+            .cmd("ZCARD")
+            .arg(self.key("prequeue", schedule))
             .cmd("ZCARD")
             .arg(self.key("queue", schedule))
             .cmd("ZCOUNT")
-            .arg(self.key("active", schedule))
-            .arg(format!("({}", ms(now)))
+            .arg(self.key("passes", schedule))
+            .arg(&live)
             .arg("+inf")
-            .query_async(&mut conn)
+            .cmd("ZCOUNT")
+            .arg(self.key("active", schedule))
+            .arg(&live)
+            .arg("+inf")
+            .query_async(&mut self.conn())
             .await
             .map_err(redis_down)?;
-        Ok(QueueStats { waiting, active })
+        Ok(QueueStats {
+            waiting: pre + line,
+            active: passes + holding,
+        })
     }
 
     async fn mark_held(

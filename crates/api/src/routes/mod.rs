@@ -53,6 +53,7 @@ route_table!(
     queue::enter,
     queue::position,
     queue::entry_token,
+    queue::stream_ticket,
     queue::events,
     payments::pay,
     payments::get_payment,

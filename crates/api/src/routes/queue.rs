@@ -1,12 +1,13 @@
-//! The waiting room: enter, position, entry token, and the live SSE stream.
+//! The waiting room: enter, status, pass (entry token), stream ticket, and
+//! the live SSE stream.
 
-use crate::auth::AuthenticatedUser;
+use crate::auth::{authenticate, AuthenticatedUser, JwtKeys};
 use crate::error::{ApiError, Problem};
 use crate::sse::Frame;
 use crate::state::AppState;
 use actix_web::http::header;
-use actix_web::{get, post, web, HttpResponse};
-use booking_domain::{QueueError, QueueView, ScheduleId};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use booking_domain::{QueueError, QueueStatus, ScheduleId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -24,27 +25,56 @@ pub struct ScheduleQuery {
     pub schedule_id: i64,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
-pub struct QueuePositionResponse {
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
     pub schedule_id: i64,
-    /// 1-based place among those waiting; 0 once admitted.
-    pub position: u64,
-    /// How many are waiting in all.
-    pub waiting: u64,
-    pub admitted: bool,
-    /// A rough estimate, in seconds; 0 once admitted.
-    pub estimated_wait_secs: i64,
+    /// A stream ticket from `POST /api/queue/stream-ticket`, for clients
+    /// that cannot send a header (a browser's `EventSource`).
+    pub ticket: Option<String>,
 }
 
-impl QueuePositionResponse {
-    fn new(schedule: ScheduleId, view: QueueView) -> Self {
+/// Where the caller stands: the body of enter and position, and the `data`
+/// of every `position` event of the stream.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStatusResponse {
+    pub schedule_id: i64,
+    /// `before-opening`: the order is drawn at the opening; `waiting`; `admitted`;
+    /// `paused`: no seat is free but some are held, so seats may come back;
+    /// `sold-out`.
+    #[schema(example = "waiting")]
+    pub state: &'static str,
+    /// 1-based place in line; null before the opening (not drawn yet); 0 once admitted.
+    pub position: Option<u64>,
+    /// How many wait: in the pre-queue before the opening, in line after it.
+    pub waiting: u64,
+    pub admitted: bool,
+    /// From the measured admission rate; null when nothing was admitted lately.
+    pub estimated_wait_secs: Option<i64>,
+    /// Seats still free.
+    pub seats_left: i64,
+    /// When the sale opens; null when it is open.
+    pub opens_at: Option<DateTime<Utc>>,
+    /// Seconds until the opening; null once open.
+    pub opens_in_secs: Option<i64>,
+}
+
+impl QueueStatusResponse {
+    pub fn new(schedule: ScheduleId, status: &QueueStatus) -> Self {
         Self {
             schedule_id: schedule.0,
-            position: view.position.position,
-            waiting: view.position.waiting,
-            admitted: view.position.admitted,
-            estimated_wait_secs: view.estimated_wait.num_seconds(),
+            state: status.state.as_str(),
+            position: status.position,
+            waiting: status.waiting,
+            admitted: status.position == Some(0),
+            estimated_wait_secs: status
+                .estimated_wait
+                .map(|d| (d.num_milliseconds() + 999) / 1000),
+            seats_left: status.seats_left,
+            opens_at: status.opens_at,
+            opens_in_secs: status.opens_in_secs,
         }
     }
 }
@@ -58,14 +88,26 @@ pub struct EntryTokenResponse {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Joins the schedule's waiting room; entering again keeps the first place.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamTicketResponse {
+    pub schedule_id: i64,
+    /// Pass as `ticket` to `GET /api/queue/events`; good for that alone.
+    pub ticket: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Joins the schedule's waiting room; entering again keeps one's place.
+/// Before the sale opens, entrants join a pre-queue whose order is drawn at
+/// the opening; after it, they join the end of the line.
 #[utoipa::path(
     tag = "queue",
     request_body = EnterQueueRequest,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = QueuePositionResponse),
-        (status = 404, description = "Unknown schedule, or the waiting room is off", body = Problem, content_type = "application/problem+json")
+        (status = 200, body = QueueStatusResponse),
+        (status = 404, description = "Unknown schedule, or the waiting room is off", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Sold out (`sold-out`): no seat is free or held", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/api/queue/enter")]
@@ -75,12 +117,12 @@ pub async fn enter(
     body: web::Json<EnterQueueRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let schedule = ScheduleId(body.schedule_id);
-    let view = state
+    let status = state
         .service
         .admissions
         .enter_queue(user.id, schedule)
         .await?;
-    Ok(HttpResponse::Ok().json(QueuePositionResponse::new(schedule, view)))
+    Ok(HttpResponse::Ok().json(QueueStatusResponse::new(schedule, &status)))
 }
 
 #[utoipa::path(
@@ -88,8 +130,9 @@ pub async fn enter(
     params(ScheduleQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = QueuePositionResponse),
-        (status = 404, description = "Not in this waiting room", body = Problem, content_type = "application/problem+json")
+        (status = 200, body = QueueStatusResponse),
+        (status = 404, description = "Not in this waiting room", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Sold out (`sold-out`)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[get("/api/queue/position")]
@@ -99,15 +142,15 @@ pub async fn position(
     query: web::Query<ScheduleQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let schedule = ScheduleId(query.schedule_id);
-    let view = state
+    let status = state
         .service
         .admissions
-        .queue_position(user.id, schedule)
+        .queue_status(user.id, schedule)
         .await?;
-    Ok(HttpResponse::Ok().json(QueuePositionResponse::new(schedule, view)))
+    Ok(HttpResponse::Ok().json(QueueStatusResponse::new(schedule, &status)))
 }
 
-/// The entry token, once admitted.
+/// The pass (entry token), once admitted.
 #[utoipa::path(
     tag = "queue",
     params(ScheduleQuery),
@@ -115,7 +158,8 @@ pub async fn position(
     responses(
         (status = 200, body = EntryTokenResponse),
         (status = 404, description = "Not in this waiting room", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not admitted yet, or the token was used", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "Not admitted yet (`not-admitted`), or the pass was used by a hold (`token-used`)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Sold out (`sold-out`)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[get("/api/queue/token")]
@@ -137,50 +181,83 @@ pub async fn entry_token(
     }))
 }
 
-/// Server-Sent Events: `position` events (`{position, waiting,
-/// estimatedWaitSecs}`) when the position changes, at most once a second; a
-/// `: heartbeat` comment every 15 s; then one `admitted` event (`{token,
-/// expiresAt}`), after which the stream ends.
+/// A short-lived ticket that opens the caller's stream for one schedule:
+/// a browser's `EventSource` cannot send an `Authorization` header, and the
+/// long-lived login token must not go into a URL.
 #[utoipa::path(
     tag = "queue",
-    params(ScheduleQuery),
+    request_body = EnterQueueRequest,
     security(("bearer" = [])),
     responses(
+        (status = 200, body = StreamTicketResponse),
+        (status = 404, description = "The waiting room is off", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/api/queue/stream-ticket")]
+pub async fn stream_ticket(
+    state: web::Data<AppState>,
+    keys: web::Data<JwtKeys>,
+    user: AuthenticatedUser,
+    body: web::Json<EnterQueueRequest>,
+) -> Result<HttpResponse, ApiError> {
+    if state.hub.is_none() {
+        return Err(QueueError::Disabled.into());
+    }
+    let schedule = ScheduleId(body.schedule_id);
+    let expires_at = state.clock.now() + state.stream_ticket_ttl;
+    let ticket = keys.issue_stream_ticket(user.id, schedule, state.clock.now(), expires_at)?;
+    Ok(HttpResponse::Ok().json(StreamTicketResponse {
+        schedule_id: schedule.0,
+        ticket,
+        expires_at,
+    }))
+}
+
+/// Server-Sent Events, authenticated by `Authorization: Bearer` or by a
+/// `ticket` from `POST /api/queue/stream-ticket`. Events:
+///
+/// - `position`: a `QueueStatusResponse`, first at once, then whenever it
+///   changes (at most once a tick, `queue.tick_ms`);
+/// - `admitted`: `{token, expiresAt, admittedAt}` (`admittedAt` may be
+///   null), the pass; the stream ends;
+/// - `sold-out`: `{scheduleId}`, nothing is left; the stream ends;
+/// - `left`: `{}`, no longer in the room (the pass expired unused); the
+///   stream ends;
+/// - `: heartbeat` comments every `queue.sse_heartbeat_secs`.
+#[utoipa::path(
+    tag = "queue",
+    params(StreamQuery),
+    security(("bearer" = []), ()),
+    responses(
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
-        (status = 404, description = "Not in this waiting room", body = Problem, content_type = "application/problem+json")
+        (status = 401, description = "No valid bearer token or stream ticket", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not in this waiting room", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The pass was used by a hold (`token-used`)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Sold out (`sold-out`)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[get("/api/queue/events")]
 pub async fn events(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    user: AuthenticatedUser,
-    query: web::Query<ScheduleQuery>,
+    keys: web::Data<JwtKeys>,
+    query: web::Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let schedule = ScheduleId(query.schedule_id);
+    let user = match &query.ticket {
+        Some(ticket) => keys.verify_stream_ticket(ticket, schedule)?,
+        None => authenticate(&req)?.id,
+    };
     let hub = state
         .hub
         .as_ref()
         .ok_or_else(|| ApiError::from(QueueError::Disabled))?;
-    let view = state
+    let start = state
         .service
         .admissions
-        .queue_position(user.id, schedule)
+        .stream_start(user, schedule)
         .await?;
-    let rx = if view.position.admitted {
-        // Already in: the token, if still unused, and the stream ends.
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
-        if let Ok(token) = state
-            .service
-            .admissions
-            .entry_token(user.id, schedule)
-            .await
-        {
-            let _ = tx.try_send(crate::sse::admitted_frame(&token));
-        }
-        rx
-    } else {
-        hub.subscribe(schedule, user.id, view)
-    };
+    let rx = hub.subscribe(schedule, user, start);
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await

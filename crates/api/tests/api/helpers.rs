@@ -89,8 +89,7 @@ pub async fn spawn_app_configured(
 }
 
 fn fast_queue(settings: &mut Settings) {
-    settings.queue.admit_interval_ms = 50;
-    settings.queue.sse_tick_ms = 100;
+    settings.queue.tick_ms = 50;
 }
 
 /// Starts the API with no database: the embedded mode (waiting room on).

@@ -278,3 +278,200 @@ async fn queue_endpoints_refuse_strangers_and_unknown_schedules() {
     let ready = expect_status(app.get("/health/ready", None).await, StatusCode::OK).await;
     assert_eq!(ready["waitingRoom"], "enabled");
 }
+
+async fn stream_ticket(app: &TestApp, user: &TestUser, schedule: i64) -> String {
+    let body = expect_status(
+        app.post(
+            "/api/queue/stream-ticket",
+            Some(&user.token),
+            &json!({"scheduleId": schedule}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    body["ticket"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_ticket_opens_only_its_users_stream_of_its_schedule() {
+    let app = spawn_app_configured(Strategy::Pessimistic, |s| s.queue.active_limit = 1).await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 4).await;
+    let other = app.schedule(&admin, 1, 4).await;
+    let first = app.user("first").await;
+    let fan = app.user("fan").await;
+    expect_status(
+        app.hold(&first, s.schedule_id, &s.seat_ids[..1], None)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    enter(&app, &fan, s.schedule_id).await;
+    let ticket = stream_ticket(&app, &fan, s.schedule_id).await;
+
+    // As a browser's EventSource would: no header, the ticket in the URL.
+    let mut stream = app
+        .client
+        .get(app.url(&format!(
+            "/api/queue/events?scheduleId={}&ticket={ticket}",
+            s.schedule_id
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let events = read_events(&mut stream, 1).await;
+    assert_eq!(
+        (events[0].0.as_str(), &events[0].1["position"]),
+        ("position", &json!(1))
+    );
+
+    for (schedule, ticket, why) in [
+        (
+            other.schedule_id,
+            ticket.clone(),
+            "a ticket for another schedule",
+        ),
+        (
+            s.schedule_id,
+            fan.token.clone(),
+            "the login token in the URL",
+        ),
+        (s.schedule_id, "garbage".to_owned(), "garbage"),
+    ] {
+        let refused = app
+            .get(
+                &format!("/api/queue/events?scheduleId={schedule}&ticket={ticket}"),
+                None,
+            )
+            .await;
+        let problem = expect_problem(refused, StatusCode::UNAUTHORIZED).await;
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("stream ticket"),
+            "{why}: {problem}"
+        );
+    }
+    let as_login = app.get("/api/reservations/my", Some(&ticket)).await;
+    expect_problem(as_login, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_last_seat_is_sold_every_stream_hears_sold_out_and_the_room_answers_410() {
+    let app = spawn_app_configured(Strategy::Pessimistic, |s| s.queue.active_limit = 1).await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 1).await;
+    let buyer = app.user("buyer").await;
+    let held = expect_status(
+        app.hold(&buyer, s.schedule_id, &s.seat_ids[..1], None)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let mut streams = Vec::new();
+    let mut waiting = Vec::new();
+    for i in 0..3 {
+        let fan = app.user(&format!("fan{i}")).await;
+        let status = enter(&app, &fan, s.schedule_id).await;
+        assert_eq!(
+            status["state"], "paused",
+            "the only seat is held: it may come back"
+        );
+        let ticket = stream_ticket(&app, &fan, s.schedule_id).await;
+        let mut stream = app
+            .client
+            .get(app.url(&format!(
+                "/api/queue/events?scheduleId={}&ticket={ticket}",
+                s.schedule_id
+            )))
+            .send()
+            .await
+            .unwrap();
+        read_events(&mut stream, 1).await;
+        streams.push(stream);
+        waiting.push(fan);
+    }
+
+    expect_status(
+        app.pay(&buyer, held["id"].as_i64().unwrap(), None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    for stream in &mut streams {
+        let events = read_events(stream, 1).await;
+        assert_eq!(events[0].0, "sold-out", "{events:?}");
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+                .await
+                .unwrap()
+                .unwrap()
+                .is_none(),
+            "the stream ends after sold-out"
+        );
+    }
+    let late = app.user("late").await;
+    let refused = app
+        .post(
+            "/api/queue/enter",
+            Some(&late.token),
+            &json!({"scheduleId": s.schedule_id}),
+        )
+        .await;
+    let problem = expect_problem(refused, StatusCode::GONE).await;
+    assert_eq!(problem["type"], "/problems/sold-out");
+    let token = app
+        .get(
+            &format!("/api/queue/token?scheduleId={}", s.schedule_id),
+            Some(&waiting[0].token),
+        )
+        .await;
+    expect_problem(token, StatusCode::GONE).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admitted_user_polling_for_the_token_is_never_told_it_was_used() {
+    let app = spawn_app_configured(Strategy::Pessimistic, |s| {
+        s.queue.admit_rate_per_sec = 40.0;
+    })
+    .await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 50).await;
+    let mut users = Vec::new();
+    for i in 0..30 {
+        let fan = app.user(&format!("poller{i}")).await;
+        enter(&app, &fan, s.schedule_id).await;
+        users.push(fan);
+    }
+    // Everyone polls while admission hands out passes a few per tick.
+    let polls = users.iter().map(|fan| {
+        let app = &app;
+        async move {
+            for _ in 0..200 {
+                let response = app
+                    .get(
+                        &format!("/api/queue/token?scheduleId={}", s.schedule_id),
+                        Some(&fan.token),
+                    )
+                    .await;
+                match response.status() {
+                    StatusCode::OK => return Ok(()),
+                    StatusCode::CONFLICT => {
+                        let problem: Value = response.json().await.unwrap();
+                        if problem["type"] != "/problems/not-admitted" {
+                            return Err(problem);
+                        }
+                    }
+                    other => return Err(json!({"status": other.as_u16()})),
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(json!("never admitted"))
+        }
+    });
+    let outcomes = futures::future::join_all(polls).await;
+    let wrong: Vec<_> = outcomes.into_iter().filter_map(Result::err).collect();
+    assert!(wrong.is_empty(), "admitted users were told: {wrong:?}");
+}

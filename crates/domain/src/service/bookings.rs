@@ -115,6 +115,8 @@ impl Bookings {
                     .await;
                 consumed.and(marked)
             }
+            // Nothing left to hold: the slot goes to nobody, at once.
+            Err(HoldError::SoldOut) => room.queue.free_slot(schedule, user).await,
             Err(_) => room.queue.restore_token(schedule, user, token).await,
         };
         if let Err(e) = settled {

@@ -12,7 +12,7 @@ mod payments;
 
 pub use accounts::Accounts;
 pub use admin::CatalogueAdmin;
-pub use admissions::{Admissions, QueueView, Standing};
+pub use admissions::{Admissions, QueueStatus, RoomState, SaleUpdate, SeatsLeft, StreamStart};
 pub use bookings::{Bookings, HoldCommand, Idempotent};
 pub use catalogue::Catalogue;
 
@@ -46,17 +46,36 @@ impl std::fmt::Debug for Ports {
 #[derive(Clone)]
 pub struct WaitingRoom {
     pub queue: Arc<dyn Queue>,
-    /// At most this many users of a schedule hold a slot at a time.
-    pub active_limit: usize,
-    /// A rough time one admitted user keeps a slot, for wait estimates.
-    pub expected_session: Duration,
+    pub rules: AdmissionRules,
 }
 
 impl std::fmt::Debug for WaitingRoom {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WaitingRoom")
-            .field("active_limit", &self.active_limit)
+            .field("rules", &self.rules)
             .finish_non_exhaustive()
+    }
+}
+
+/// How fast and how far admission lets users in (see ADR 0008).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdmissionRules {
+    /// Passes handed out per second, across all instances.
+    pub rate_per_sec: f64,
+    /// How often each instance ticks.
+    pub tick: Duration,
+    /// At most this many users hold a pass or a hold at once.
+    pub active_limit: u64,
+    /// At most this many unused passes per free seat.
+    pub passes_per_free_seat: f64,
+}
+
+impl AdmissionRules {
+    /// Unused credit is capped at two ticks' worth, so a late tick catches
+    /// up without a flood after a pause.
+    pub fn burst(&self) -> u32 {
+        let per_tick = self.rate_per_sec * self.tick.num_milliseconds() as f64 / 1000.0;
+        (per_tick * 2.0).ceil().clamp(1.0, 10_000.0) as u32
     }
 }
 

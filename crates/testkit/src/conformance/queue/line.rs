@@ -1,117 +1,168 @@
-//! The line: arrival order, one place per user, positions read one at a
-//! time or in a batch, and which schedules have anyone waiting.
+//! The line: one place per user, arrival order once the sale is open,
+//! positions counted from the head, and tickets read in a batch.
 
-use super::{admitted, enter_and_admit, token_of, users, waiting, FreshQueue, LONG_TTL, OTHER, S};
-use booking_domain::{ScheduleId, UserId};
-use chrono::Utc;
+use super::{
+    enter_all, line_up_and_admit, now_ms, open_plan, pass_of, place, token_in, users, FreshQueue,
+    LONG_TTL, OTHER, S,
+};
+use booking_domain::{Place, UserId};
 
-pub async fn arrival_order_is_queue_order(fresh_queue: FreshQueue<'_>) {
-    let f = fresh_queue(LONG_TTL).await;
-    let (queue, at) = (&*f.queue, Utc::now());
-    assert_eq!(queue.enter(S, UserId(7), at).await.unwrap(), waiting(1, 1));
-    assert_eq!(queue.enter(S, UserId(3), at).await.unwrap(), waiting(2, 2));
-    assert_eq!(queue.enter(S, UserId(9), at).await.unwrap(), waiting(3, 3));
-    assert_eq!(
-        queue.position(S, UserId(3), at).await.unwrap(),
-        Some(waiting(2, 3))
-    );
-
-    assert_eq!(
-        queue.admit_next(S, 2, at).await.unwrap(),
-        [UserId(7), UserId(3)],
-        "admitted in arrival order"
-    );
-    assert_eq!(
-        queue.position(S, UserId(9), at).await.unwrap(),
-        Some(waiting(1, 1))
-    );
-    assert_eq!(
-        queue.position(S, UserId(7), at).await.unwrap(),
-        Some(admitted(1))
-    );
+fn in_line(place: Option<Place>) -> (u64, u64) {
+    match place {
+        Some(Place::InLine { ticket, position }) => (ticket, position),
+        other => panic!("expected to be in line, found {other:?}"),
+    }
 }
 
-pub async fn entering_twice_keeps_the_first_place(fresh_queue: FreshQueue<'_>) {
+/// In the pre-queue, in line, admitted (the same pass) or holding: entering
+/// again changes nothing.
+pub async fn entering_again_keeps_ones_place(fresh_queue: FreshQueue<'_>) {
     let f = fresh_queue(LONG_TTL).await;
-    let (queue, at) = (&*f.queue, Utc::now());
-    queue.enter(S, UserId(1), at).await.unwrap();
-    queue.enter(S, UserId(2), at).await.unwrap();
-    assert_eq!(queue.enter(S, UserId(1), at).await.unwrap(), waiting(1, 2));
+    let (queue, at) = (&*f.queue, now_ms());
+    let opens_at = Some(at + chrono::Duration::minutes(1));
+    queue.enter(S, UserId(1), opens_at, at).await.unwrap();
+    queue.enter(S, UserId(2), opens_at, at).await.unwrap();
+    let again = queue.enter(S, UserId(1), opens_at, at).await.unwrap();
+    assert_eq!(again.place, Some(Place::PreQueue));
+    assert_eq!(again.sale.waiting, 2);
+
+    let f = fresh_queue(LONG_TTL).await;
+    let queue = &*f.queue;
+    line_up_and_admit(queue, &users(1..=3), 1, at).await;
+    let first = queue.enter(S, UserId(3), None, at).await.unwrap();
+    let second = queue.enter(S, UserId(3), None, at).await.unwrap();
+    assert_eq!(first.place, second.place);
+    assert_eq!(in_line(second.place).1, 2);
+    assert_eq!(second.sale.waiting, 2);
+
+    let pass = pass_of(queue, 1, at).await;
+    let again = queue.enter(S, UserId(1), None, at).await.unwrap();
+    assert_eq!(
+        token_in(&again.place),
+        pass.token,
+        "the same pass, not a new one"
+    );
+    assert!(queue
+        .claim_token(S, UserId(1), &pass.token, at)
+        .await
+        .unwrap());
+    queue
+        .consume_token(S, UserId(1), &pass.token, at + LONG_TTL)
+        .await
+        .unwrap();
+    assert_eq!(
+        queue.enter(S, UserId(1), None, at).await.unwrap().place,
+        Some(Place::Holding)
+    );
     assert_eq!(queue.stats(S, at).await.unwrap().waiting, 2);
 }
 
-pub async fn a_stranger_has_no_position(fresh_queue: FreshQueue<'_>) {
-    let f = fresh_queue(LONG_TTL).await;
-    let (queue, at) = (&*f.queue, Utc::now());
-    queue.enter(S, UserId(1), at).await.unwrap();
-    assert_eq!(queue.position(S, UserId(9), at).await.unwrap(), None);
-    assert_eq!(queue.position(OTHER, UserId(1), at).await.unwrap(), None);
-}
-
-pub async fn an_admitted_user_entering_again_stays_admitted_until_the_slot_is_freed(
+/// A double click on two servers: one ticket.
+pub async fn one_user_entering_from_many_instances_at_once_takes_one_place(
     fresh_queue: FreshQueue<'_>,
 ) {
     let f = fresh_queue(LONG_TTL).await;
-    let (queue, at) = (&*f.queue, Utc::now());
-    enter_and_admit(queue, &users(1..=2), 1, at).await;
-    // Unused token.
-    assert_eq!(queue.enter(S, UserId(1), at).await.unwrap(), admitted(1));
-    // Used token: the hold keeps the slot.
-    let token = token_of(queue, 1, at).await;
-    assert!(queue.claim_token(S, UserId(1), &token, at).await.unwrap());
-    queue
-        .consume_token(S, UserId(1), &token, at + LONG_TTL)
-        .await
-        .unwrap();
-    assert_eq!(queue.enter(S, UserId(1), at).await.unwrap(), admitted(1));
-    assert_eq!(queue.stats(S, at).await.unwrap().waiting, 1);
-
-    // Paid: done, a new visit queues at the back.
-    queue.free_slot(S, UserId(1)).await.unwrap();
-    assert_eq!(queue.enter(S, UserId(1), at).await.unwrap(), waiting(2, 2));
+    let at = now_ms();
+    f.queue.enter(S, UserId(1), None, at).await.unwrap();
+    let mut entries = Vec::new();
+    for _ in 0..8 {
+        let queue = f.instance().await;
+        entries.push(tokio::spawn(async move {
+            queue.enter(S, UserId(2), None, at).await.unwrap()
+        }));
+    }
+    for entry in entries {
+        assert_eq!(in_line(entry.await.unwrap().place).1, 2);
+    }
+    assert_eq!(f.queue.stats(S, at).await.unwrap().waiting, 2);
 }
 
-/// The batch read (the SSE ticker's) answers like one read per user.
-pub async fn positions_of_many_users_in_the_order_asked(fresh_queue: FreshQueue<'_>) {
+/// With no opening time the sale is open at once: each entrant joins the
+/// end with the next ticket.
+pub async fn after_the_opening_users_line_up_in_arrival_order(fresh_queue: FreshQueue<'_>) {
     let f = fresh_queue(LONG_TTL).await;
-    let (queue, at) = (&*f.queue, Utc::now());
-    enter_and_admit(queue, &users(1..=1_000), 10, at).await;
+    let (queue, at) = (&*f.queue, now_ms());
+    let mut tickets = Vec::new();
+    for (user, expected_position) in [(7, 1), (3, 2), (9, 3)] {
+        let view = queue.enter(S, UserId(user), None, at).await.unwrap();
+        assert!(view.sale.opened);
+        assert_eq!(view.sale.waiting, expected_position);
+        let (ticket, position) = in_line(view.place);
+        assert_eq!(position, expected_position);
+        tickets.push(ticket);
+    }
+    assert_eq!(tickets, [tickets[0], tickets[0] + 1, tickets[0] + 2]);
+
+    let tick = queue.tick(S, &open_plan(2), None, at).await.unwrap();
+    let admitted: Vec<UserId> = tick.admitted.iter().map(|pass| pass.user).collect();
+    assert_eq!(admitted, [UserId(7), UserId(3)], "admitted in line order");
+    assert_eq!(tick.head, Some(tickets[2]));
+    assert_eq!(in_line(place(queue, 9, at).await), (tickets[2], 1));
+}
+
+pub async fn positions_are_ticket_minus_head_plus_one_and_fall_as_the_head_is_admitted(
+    fresh_queue: FreshQueue<'_>,
+) {
+    let f = fresh_queue(LONG_TTL).await;
+    let (queue, at) = (&*f.queue, now_ms());
+    let line = users(1..=20);
+    enter_all(queue, &line, None, at).await;
+    let mut before = Vec::new();
+    for user in 1..=20 {
+        before.push(in_line(place(queue, user, at).await));
+    }
+    let head = before[0].0;
+    for (ticket, position) in &before {
+        assert_eq!(*position, ticket - head + 1);
+    }
+
+    let tick = queue.tick(S, &open_plan(5), None, at).await.unwrap();
+    let head = tick.head.expect("15 still in line");
+    assert_eq!(head, before[5].0);
+    assert_eq!(tick.sale.waiting, 15);
+    for user in 6..=20_i64 {
+        let (ticket, position) = in_line(place(queue, user, at).await);
+        let was = before[user as usize - 1];
+        assert_eq!(ticket, was.0, "a ticket never changes");
+        assert_eq!(position, ticket - head + 1);
+        assert_eq!(position, was.1 - 5, "the position fell by those admitted");
+    }
+}
+
+pub async fn a_stranger_has_no_place(fresh_queue: FreshQueue<'_>) {
+    let f = fresh_queue(LONG_TTL).await;
+    let (queue, at) = (&*f.queue, now_ms());
+    queue.enter(S, UserId(1), None, at).await.unwrap();
+    assert_eq!(place(queue, 9, at).await, None);
+    let elsewhere = queue.view(OTHER, UserId(1), at).await.unwrap();
+    assert_eq!(elsewhere.place, None);
+    assert_eq!(elsewhere.sale.waiting, 0);
+}
+
+/// The batch read answers like the place of each, in the order asked;
+/// admitted users and strangers have no ticket.
+pub async fn tickets_of_many_users_in_the_order_asked(fresh_queue: FreshQueue<'_>) {
+    let f = fresh_queue(LONG_TTL).await;
+    let (queue, at) = (&*f.queue, now_ms());
+    line_up_and_admit(queue, &users(1..=1_000), 10, at).await;
     let asked: Vec<UserId> = [1_000, 5, 11, 12, 999, 4_242, 10]
         .into_iter()
         .map(UserId)
         .collect();
-    assert_eq!(
-        queue.positions(S, &asked, at).await.unwrap(),
-        [
-            Some(waiting(990, 990)),
-            Some(admitted(990)),
-            Some(waiting(1, 990)),
-            Some(waiting(2, 990)),
-            Some(waiting(989, 990)),
-            None,
-            Some(admitted(990)),
-        ]
-    );
-    for user in &asked {
-        let one = queue.position(S, *user, at).await.unwrap();
-        let many = queue.positions(S, &[*user], at).await.unwrap();
-        assert_eq!(many, [one]);
+    let tickets = queue.tickets(S, &asked).await.unwrap();
+    assert_eq!(tickets.len(), asked.len());
+    for (user, ticket) in asked.iter().zip(&tickets) {
+        let expected = match queue.view(S, *user, at).await.unwrap().place {
+            Some(Place::InLine { ticket, .. }) => Some(ticket),
+            _ => None,
+        };
+        assert_eq!(*ticket, expected, "user {user:?}");
     }
+    let head = tickets[2].expect("user 11 heads the line");
+    assert_eq!(tickets[0], Some(head + 989));
+    assert_eq!((tickets[1], tickets[5], tickets[6]), (None, None, None));
     assert_eq!(
-        queue.positions(OTHER, &asked[..2], at).await.unwrap(),
+        queue.tickets(OTHER, &asked[..2]).await.unwrap(),
         [None, None]
     );
-}
-
-pub async fn only_schedules_with_someone_waiting_are_listed(fresh_queue: FreshQueue<'_>) {
-    let f = fresh_queue(LONG_TTL).await;
-    let (queue, at) = (&*f.queue, Utc::now());
-    queue.enter(ScheduleId(3), UserId(1), at).await.unwrap();
-    queue.enter(ScheduleId(2), UserId(1), at).await.unwrap();
-    queue.enter(ScheduleId(5), UserId(1), at).await.unwrap();
-    queue.admit_next(ScheduleId(5), 1, at).await.unwrap();
-    // The port promises no order.
-    let mut listed = queue.schedules_waiting().await.unwrap();
-    listed.sort_unstable();
-    assert_eq!(listed, [ScheduleId(2), ScheduleId(3)]);
 }

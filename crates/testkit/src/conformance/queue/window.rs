@@ -1,155 +1,236 @@
-//! The admission window: never overfilled, even by several instances at
-//! once, and a slot freed by payment, by leaving, or by expiry.
+//! The admission window: the active limit and the pass limit never
+//! exceeded, even by several instances at once, and a slot freed by
+//! payment, by leaving, or by expiry.
 
 use super::{
-    admitted, enter_all, enter_and_admit, sleep_past, token_of, users, waiting, FreshQueue,
-    LONG_TTL, S, SHORT_TTL,
+    enter_all, line_up_and_admit, ms, now_ms, open_plan, pass_of, place, sleep_past, users,
+    FreshQueue, LONG_TTL, S, SHORT_TTL,
 };
-use booking_domain::{QueueStats, UserId};
-use chrono::{Duration, Utc};
+use booking_domain::{AdmissionPlan, Place, QueueStats, UserId};
+use chrono::Duration;
+use std::collections::HashSet;
 
-/// A window of 100: users 101 and 102 wait until a slot is freed, by a hold
-/// ending (paid) or by an admitted user leaving with an unused token.
-pub async fn a_full_window_admits_the_next_user_only_when_a_slot_is_freed(
+/// An active limit of 5: passes plus holds never exceed it; a hold keeps
+/// its slot until freed, and a freed slot goes to the head of the line.
+pub async fn a_tick_never_fills_more_slots_than_the_active_limit(fresh_queue: FreshQueue<'_>) {
+    let f = fresh_queue(LONG_TTL).await;
+    let (queue, at) = (&*f.queue, now_ms());
+    line_up_and_admit(queue, &users(1..=10), 5, at).await;
+
+    let pass = pass_of(queue, 1, at).await;
+    assert!(queue
+        .claim_token(S, UserId(1), &pass.token, at)
+        .await
+        .unwrap());
+    queue
+        .consume_token(S, UserId(1), &pass.token, at + LONG_TTL)
+        .await
+        .unwrap();
+    let full = queue
+        .tick(S, &open_plan(5), None, at + ms(1))
+        .await
+        .unwrap();
+    assert!(full.admitted.is_empty(), "4 passes and 1 hold fill 5 slots");
+    assert_eq!((full.passes, full.holding), (4, 1));
+
+    queue.free_slot(S, UserId(1)).await.unwrap();
+    queue.free_slot(S, UserId(2)).await.unwrap();
+    let freed = queue
+        .tick(S, &open_plan(5), None, at + ms(2))
+        .await
+        .unwrap();
+    let admitted: Vec<UserId> = freed.admitted.iter().map(|pass| pass.user).collect();
+    assert_eq!(admitted, [UserId(6), UserId(7)]);
+    assert_eq!((freed.passes, freed.holding), (5, 0));
+    assert_eq!(
+        queue.stats(S, at + ms(2)).await.unwrap(),
+        QueueStats {
+            waiting: 3,
+            active: 5
+        }
+    );
+}
+
+/// A pass limit of 3 (the free seats can serve no more): unused passes
+/// never exceed it, whatever the active limit; a used pass makes room.
+pub async fn a_tick_never_holds_out_more_passes_than_the_pass_limit(fresh_queue: FreshQueue<'_>) {
+    let f = fresh_queue(LONG_TTL).await;
+    let (queue, at) = (&*f.queue, now_ms());
+    enter_all(queue, &users(1..=10), None, at - ms(10)).await;
+    let plan = AdmissionPlan {
+        pass_limit: 3,
+        ..open_plan(100)
+    };
+    let first = queue.tick(S, &plan, None, at).await.unwrap();
+    assert_eq!(first.admitted.len(), 3);
+    assert!(queue
+        .tick(S, &plan, None, at + ms(1))
+        .await
+        .unwrap()
+        .admitted
+        .is_empty());
+
+    let pass = &first.admitted[0];
+    assert!(queue
+        .claim_token(S, pass.user, &pass.token.token, at)
+        .await
+        .unwrap());
+    queue
+        .consume_token(S, pass.user, &pass.token.token, at + LONG_TTL)
+        .await
+        .unwrap();
+    let next = queue.tick(S, &plan, None, at + ms(2)).await.unwrap();
+    assert_eq!(next.admitted.len(), 1, "the used pass made room for one");
+    assert_eq!((next.passes, next.holding), (3, 1));
+}
+
+/// Eight instances, three ticks each, all at once, with a window of 100:
+/// exactly the first 100 in line get a pass, once each.
+pub async fn concurrent_ticks_from_many_instances_never_overfill_the_window(
     fresh_queue: FreshQueue<'_>,
 ) {
     let f = fresh_queue(LONG_TTL).await;
-    let (queue, at) = (&*f.queue, Utc::now());
-    enter_all(queue, &users(1..=102), at).await;
-    assert_eq!(queue.admit_next(S, 100, at).await.unwrap(), users(1..=100));
-    assert!(
-        queue.admit_next(S, 100, at).await.unwrap().is_empty(),
-        "the window is full"
-    );
-    assert_eq!(
-        queue.position(S, UserId(101), at).await.unwrap(),
-        Some(waiting(1, 2))
-    );
-    assert_eq!(
-        queue.stats(S, at).await.unwrap(),
-        QueueStats {
-            waiting: 2,
-            active: 100
-        }
-    );
-
-    // User 1 holds seats, then pays: the slot goes to user 101.
-    let token = token_of(queue, 1, at).await;
-    assert!(queue.claim_token(S, UserId(1), &token, at).await.unwrap());
-    queue
-        .consume_token(S, UserId(1), &token, at + LONG_TTL)
-        .await
-        .unwrap();
-    assert!(
-        queue.admit_next(S, 100, at).await.unwrap().is_empty(),
-        "a live hold keeps its slot"
-    );
-    queue.free_slot(S, UserId(1)).await.unwrap();
-    assert_eq!(queue.admit_next(S, 100, at).await.unwrap(), [UserId(101)]);
-
-    // User 42 leaves without using the token: it goes with the slot.
-    queue.free_slot(S, UserId(42)).await.unwrap();
-    assert_eq!(queue.entry_token(S, UserId(42), at).await.unwrap(), None);
-    assert_eq!(queue.admit_next(S, 100, at).await.unwrap(), [UserId(102)]);
-    assert_eq!(
-        queue.stats(S, at).await.unwrap(),
-        QueueStats {
-            waiting: 0,
-            active: 100
-        }
-    );
-}
-
-/// An admission nobody uses ends with its token: the token is refused and
-/// gone, the slot counts for nothing and goes to the next in line, and the
-/// user is neither admitted nor waiting.
-pub async fn an_unused_admission_expires_and_frees_its_slot(fresh_queue: FreshQueue<'_>) {
-    let f = fresh_queue(SHORT_TTL).await;
-    let (queue, at) = (&*f.queue, Utc::now());
-    enter_and_admit(queue, &users(1..=101), 100, at).await;
-    let token = queue
-        .entry_token(S, UserId(1), Utc::now())
-        .await
-        .unwrap()
-        .expect("a token right after admission");
-    assert!(
-        queue
-            .admit_next(S, 100, at + SHORT_TTL - Duration::milliseconds(1))
-            .await
-            .unwrap()
-            .is_empty(),
-        "the slots are taken until the tokens expire"
-    );
-
-    sleep_past((at + SHORT_TTL).max(token.expires_at)).await;
-    let later = Utc::now();
-    assert!(
-        !queue
-            .claim_token(S, UserId(1), &token.token, later)
-            .await
-            .unwrap(),
-        "an expired token is refused"
-    );
-    assert_eq!(queue.entry_token(S, UserId(1), later).await.unwrap(), None);
-    assert_eq!(queue.stats(S, later).await.unwrap().active, 0);
-    assert_eq!(
-        queue.admit_next(S, 100, later).await.unwrap(),
-        [UserId(101)]
-    );
-    assert_eq!(queue.position(S, UserId(1), later).await.unwrap(), None);
-}
-
-pub async fn a_used_token_keeps_the_slot_until_the_hold_expires(fresh_queue: FreshQueue<'_>) {
-    let f = fresh_queue(LONG_TTL).await;
-    let (queue, at) = (&*f.queue, Utc::now());
-    enter_and_admit(queue, &users(1..=2), 1, at).await;
-    let token = token_of(queue, 1, at).await;
-    assert!(queue.claim_token(S, UserId(1), &token, at).await.unwrap());
-    let hold_until = at + LONG_TTL * 3;
-    queue
-        .consume_token(S, UserId(1), &token, hold_until)
-        .await
-        .unwrap();
-
-    // Past the token's lifetime the hold still takes the slot.
-    assert!(queue
-        .admit_next(S, 1, at + LONG_TTL)
-        .await
-        .unwrap()
-        .is_empty());
-    assert_eq!(
-        queue.position(S, UserId(1), at + LONG_TTL).await.unwrap(),
-        Some(admitted(1))
-    );
-    assert_eq!(
-        queue.admit_next(S, 1, hold_until).await.unwrap(),
-        [UserId(2)]
-    );
-}
-
-/// Eight instances admitting at once let in exactly the first 100, once.
-pub async fn concurrent_admissions_never_exceed_the_window(fresh_queue: FreshQueue<'_>) {
-    let f = fresh_queue(LONG_TTL).await;
-    let (queue, at) = (&*f.queue, Utc::now());
-    enter_all(queue, &users(1..=500), at).await;
-    let mut admitters = Vec::new();
-    for _ in 0..8 {
+    let at = now_ms();
+    enter_all(&*f.queue, &users(1..=500), None, at - ms(500)).await;
+    let mut tickers = Vec::new();
+    for i in 0..8 {
         let queue = f.instance().await;
-        admitters.push(tokio::spawn(
-            async move { queue.admit_next(S, 100, at).await },
-        ));
+        tickers.push(tokio::spawn(async move {
+            let (mut handed_out, mut admitted) = (0, Vec::new());
+            for round in 0..3 {
+                let now = at + ms(round * 10 + i);
+                let tick = queue.tick(S, &open_plan(100), None, now).await.unwrap();
+                assert!(tick.passes + tick.holding <= 100, "overfilled: {tick:?}");
+                handed_out += tick.handed_out;
+                admitted.extend(tick.admitted);
+            }
+            (handed_out, admitted)
+        }));
     }
-    let mut all = Vec::new();
-    for admitter in admitters {
-        all.extend(admitter.await.unwrap().unwrap());
+    let (mut handed_out, mut all) = (0, Vec::new());
+    for ticker in tickers {
+        let (own, admitted) = ticker.await.unwrap();
+        handed_out += own;
+        all.extend(admitted.into_iter().map(|pass| pass.user));
     }
+    assert_eq!(handed_out, 100);
+    assert_eq!(
+        all.len(),
+        100,
+        "one report of each pass, by the tick that made it"
+    );
     all.sort_unstable();
     assert_eq!(all, users(1..=100), "exactly the first 100, once each");
     assert_eq!(
-        queue.stats(S, at).await.unwrap(),
+        f.queue.stats(S, at + ms(100)).await.unwrap(),
         QueueStats {
             waiting: 400,
             active: 100
         }
+    );
+}
+
+/// Nobody uses the pass: when it expires the user has no place, the pass
+/// is refused, and its slot goes to the next in line.
+pub async fn an_unused_pass_expires_and_frees_its_slot(fresh_queue: FreshQueue<'_>) {
+    let f = fresh_queue(SHORT_TTL).await;
+    let (queue, at) = (&*f.queue, now_ms());
+    let passes = line_up_and_admit(queue, &users(1..=3), 2, at).await;
+    let pass = &passes[0];
+    assert_eq!(pass.token.expires_at, at + SHORT_TTL);
+    let still = queue
+        .tick(S, &open_plan(2), None, at + ms(500))
+        .await
+        .unwrap();
+    assert!(still.admitted.is_empty(), "the slots are taken until then");
+
+    sleep_past(pass.token.expires_at).await;
+    let later = now_ms();
+    assert_eq!(place(queue, 1, later).await, None);
+    assert!(
+        !queue
+            .claim_token(S, UserId(1), &pass.token.token, later)
+            .await
+            .unwrap(),
+        "an expired pass is refused"
+    );
+    assert_eq!(queue.stats(S, later).await.unwrap().active, 0);
+    let next = queue.tick(S, &open_plan(2), None, later).await.unwrap();
+    let admitted: Vec<UserId> = next.admitted.iter().map(|pass| pass.user).collect();
+    assert_eq!(admitted, [UserId(3)]);
+    assert_eq!(next.passes, 1);
+}
+
+/// A used pass: the hold keeps the slot (past the pass's own lifetime)
+/// until it expires; then the user has no place and the slot is free.
+pub async fn a_hold_keeps_the_slot_until_it_expires(fresh_queue: FreshQueue<'_>) {
+    let f = fresh_queue(SHORT_TTL).await;
+    let (queue, at) = (&*f.queue, now_ms());
+    let passes = line_up_and_admit(queue, &users(1..=2), 1, at).await;
+    let token = &passes[0].token.token;
+    assert!(queue.claim_token(S, UserId(1), token, at).await.unwrap());
+    let hold_until = at + SHORT_TTL * 2;
+    queue
+        .consume_token(S, UserId(1), token, hold_until)
+        .await
+        .unwrap();
+
+    sleep_past(at + SHORT_TTL).await;
+    let mid = now_ms();
+    assert_eq!(place(queue, 1, mid).await, Some(Place::Holding));
+    let held = queue.tick(S, &open_plan(1), None, mid).await.unwrap();
+    assert!(held.admitted.is_empty(), "the hold keeps the slot");
+    assert_eq!((held.passes, held.holding), (0, 1));
+
+    sleep_past(hold_until).await;
+    let later = now_ms();
+    assert_eq!(place(queue, 1, later).await, None);
+    let freed = queue.tick(S, &open_plan(1), None, later).await.unwrap();
+    assert_eq!(freed.admitted.len(), 1);
+    assert_eq!(freed.admitted[0].user, UserId(2));
+    assert_eq!(freed.holding, 0);
+}
+
+/// Waiting: the pre-queue before the opening, the line after; active:
+/// unused passes and live holds.
+pub async fn stats_count_the_waiting_and_the_slots_taken(fresh_queue: FreshQueue<'_>) {
+    let f = fresh_queue(LONG_TTL).await;
+    let (queue, at) = (&*f.queue, now_ms());
+    let opens_at = at + Duration::minutes(1);
+    enter_all(queue, &users(1..=8), Some(opens_at), at).await;
+    assert_eq!(
+        queue.stats(S, at + ms(10)).await.unwrap(),
+        QueueStats {
+            waiting: 8,
+            active: 0
+        }
+    );
+
+    let plan = AdmissionPlan {
+        opens_at: Some(opens_at),
+        ..open_plan(3)
+    };
+    let tick = queue.tick(S, &plan, None, opens_at).await.unwrap();
+    let pass = &tick.admitted[0];
+    assert!(queue
+        .claim_token(S, pass.user, &pass.token.token, opens_at)
+        .await
+        .unwrap());
+    queue
+        .consume_token(S, pass.user, &pass.token.token, opens_at + LONG_TTL)
+        .await
+        .unwrap();
+    assert_eq!(
+        queue.stats(S, opens_at).await.unwrap(),
+        QueueStats {
+            waiting: 5,
+            active: 3
+        }
+    );
+    let unique: HashSet<UserId> = tick.admitted.iter().map(|pass| pass.user).collect();
+    assert_eq!(unique.len(), 3);
+    assert_eq!(
+        queue.stats(super::OTHER, at).await.unwrap(),
+        QueueStats::default()
     );
 }
