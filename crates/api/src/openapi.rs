@@ -14,6 +14,12 @@ use utoipa::{Modify, OpenApi};
 Errors are application/problem+json. Authenticate with `Authorization: Bearer <token>` from /api/auth/login."
     ),
     modifiers(&BearerAuth),
+    components(schemas(
+        routes::queue::QueueStatusResponse,
+        routes::queue::AdmittedEvent,
+        routes::queue::SoldOutEvent,
+        routes::queue::LeftEvent
+    )),
     tags(
         (name = "auth", description = "Sign up and log in"),
         (name = "concerts", description = "Public catalogue and seat maps"),
@@ -33,7 +39,34 @@ impl ApiDoc {
     pub fn document() -> utoipa::openapi::OpenApi {
         let mut doc = Self::openapi();
         doc.merge(routes::Paths::openapi());
+        StreamEvents.modify(&mut doc);
         doc
+    }
+}
+
+/// Names the `data` schema of each event of the waiting-room stream, so a
+/// client (or a test) can check a stream against the document.
+struct StreamEvents;
+
+impl Modify for StreamEvents {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let events: serde_json::Map<String, serde_json::Value> = routes::queue::STREAM_EVENTS
+            .iter()
+            .map(|(event, schema)| {
+                let reference = format!("#/components/schemas/{schema}");
+                (event.to_string(), serde_json::json!({ "$ref": reference }))
+            })
+            .collect();
+        if let Some(get) = openapi
+            .paths
+            .paths
+            .get_mut("/api/queue/events")
+            .and_then(|item| item.get.as_mut())
+        {
+            get.extensions
+                .get_or_insert_with(Default::default)
+                .insert("x-sse-events".into(), events.into());
+        }
     }
 }
 

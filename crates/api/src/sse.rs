@@ -8,12 +8,11 @@
 //! when its status changed, `admitted` with its pass, or `sold-out`; the
 //! last two end it. Streams with the same status share one encoded frame.
 
-use crate::routes::queue::QueueStatusResponse;
+use crate::routes::queue::{AdmittedEvent, LeftEvent, QueueStatusResponse, SoldOutEvent};
 use booking_domain::{
     Admissions, EntryToken, Pass, QueueStatus, SaleUpdate, ScheduleId, StreamStart, UserId,
 };
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::json;
+use chrono::SecondsFormat;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -25,30 +24,41 @@ pub type Frame = actix_web::web::Bytes;
 /// A slow client's updates are dropped rather than buffered without bound.
 const CHANNEL_FRAMES: usize = 8;
 
-pub fn position_frame(schedule: ScheduleId, status: &QueueStatus) -> Frame {
-    let data = serde_json::to_string(&QueueStatusResponse::new(schedule, status))
-        .unwrap_or_else(|_| "{}".into());
-    Frame::from(format!("event: position\ndata: {data}\n\n"))
+/// One event: its name and its `data` (a documented schema, see
+/// `STREAM_EVENTS`).
+fn frame(event: &str, data: &impl serde::Serialize) -> Frame {
+    // These types always serialise; an empty object would still parse.
+    let data = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
+    Frame::from(format!("event: {event}\ndata: {data}\n\n"))
 }
 
-pub fn admitted_frame(token: &EntryToken, admitted_at: Option<DateTime<Utc>>) -> Frame {
-    let data = json!({
-        "token": token.token,
-        "expiresAt": token.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        "admittedAt": admitted_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
-    });
-    Frame::from(format!("event: admitted\ndata: {data}\n\n"))
+pub fn position_frame(schedule: ScheduleId, status: &QueueStatus) -> Frame {
+    frame("position", &QueueStatusResponse::new(schedule, status))
+}
+
+/// The pass; `pass` is `None` when the stream learned of it later than
+/// the tick that handed it out (no time or ticket then).
+pub fn admitted_frame(token: &EntryToken, pass: Option<&Pass>) -> Frame {
+    let event = AdmittedEvent {
+        token: token.token.clone(),
+        expires_at: token.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        admitted_at: pass.map(|p| p.admitted_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        ticket: pass.map(|p| p.ticket),
+    };
+    frame("admitted", &event)
 }
 
 pub fn sold_out_frame(schedule: ScheduleId) -> Frame {
-    Frame::from(format!(
-        "event: sold-out\ndata: {}\n\n",
-        json!({ "scheduleId": schedule.0 })
-    ))
+    frame(
+        "sold-out",
+        &SoldOutEvent {
+            schedule_id: schedule.0,
+        },
+    )
 }
 
 fn left_frame() -> Frame {
-    Frame::from_static(b"event: left\ndata: {}\n\n")
+    frame("left", &LeftEvent {})
 }
 
 const HEARTBEAT: &[u8] = b": heartbeat\n\n";
@@ -216,7 +226,7 @@ impl QueueHub {
                 .take()
                 .or_else(|| passes.get(&sub.user).map(|p| (*p).clone()));
             if let Some(pass) = pass {
-                return match send(sub, admitted_frame(&pass.token, Some(pass.admitted_at))) {
+                return match send(sub, admitted_frame(&pass.token, Some(&pass))) {
                     Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => false,
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         sub.pass = Some(pass);

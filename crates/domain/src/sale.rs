@@ -70,6 +70,8 @@ pub struct AdmissionPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pass {
     pub user: UserId,
+    /// The place in line it was handed out for.
+    pub ticket: u64,
     pub token: EntryToken,
     pub admitted_at: DateTime<Utc>,
 }

@@ -237,7 +237,7 @@ impl Room {
             .min(self.line.len() as u64);
         let expires_at = now + token_ttl;
         for _ in 0..n {
-            let Some((_, user)) = self.line.pop_first() else {
+            let Some((ticket, user)) = self.line.pop_first() else {
                 break;
             };
             self.ticket_of.remove(&user);
@@ -257,6 +257,7 @@ impl Room {
                 self.last_pass,
                 Pass {
                     user,
+                    ticket,
                     token,
                     admitted_at: now,
                 },

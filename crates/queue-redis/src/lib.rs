@@ -344,8 +344,10 @@ impl Queue for RedisQueue {
             let token = answer.text()?;
             let expires_at = from_ms(answer.int()?)?;
             let admitted_at = from_ms(answer.int()?)?;
+            let ticket = answer.count()?;
             admitted.push(Pass {
                 user,
+                ticket,
                 token: EntryToken { token, expires_at },
                 admitted_at,
             });

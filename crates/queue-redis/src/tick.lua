@@ -6,7 +6,7 @@
 -- ARGV[10] token key prefix (token:{s}:)  ARGV[11] cursor ('' = from now)
 -- ARGV[12..] fresh random tokens (at least burst of them)
 -- Returns {sale_state..., head ticket (-1: nobody in line), passes, holding,
--- passes handed out by this call, cursor, then user, token, pass expiry ms, admitted at ms for every pass
+-- passes handed out by this call, cursor, then user, token, pass expiry ms, admitted at ms, ticket for every pass
 -- handed out after the cursor}.
 local now, opens_at = tonumber(ARGV[1]), ARGV[2]
 local cursor = ARGV[11]
@@ -38,12 +38,12 @@ if opened() and not sold_out() then
     local ttl = tonumber(ARGV[9])
     local popped = redis.call('ZPOPMIN', K_LINE, n)
     for i = 1, #popped, 2 do
-      local user = popped[i]
+      local user, ticket = popped[i], popped[i + 1]
       local token = ARGV[11 + (i + 1) / 2]
       redis.call('SET', ARGV[10] .. user, token, 'PX', ttl)
       redis.call('ZADD', K_PASSES, now + ttl, user)
       redis.call('XADD', K_ADMISSIONS, 'MAXLEN', '~', 100000, '*',
-                 'u', user, 't', token, 'e', now + ttl, 'a', now)
+                 'u', user, 't', token, 'e', now + ttl, 'a', now, 'n', ticket)
       redis.call('ZADD', K_TIMES, now, user .. ':' .. now)
     end
     handed_out = #popped / 2
@@ -64,10 +64,11 @@ if #entries > 0 then cursor = entries[#entries][1] end
 result[#result + 1] = cursor
 for _, entry in ipairs(entries) do
   local f = entry[2]
-  -- fields: u, user, t, token, e, expiry, a, admitted at
+  -- fields: u, user, t, token, e, expiry, a, admitted at, n, ticket
   result[#result + 1] = f[2]
   result[#result + 1] = f[4]
   result[#result + 1] = f[6]
   result[#result + 1] = f[8]
+  result[#result + 1] = f[10] or 0
 end
 return result

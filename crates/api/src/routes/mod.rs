@@ -55,6 +55,7 @@ route_table!(
     queue::entry_token,
     queue::stream_ticket,
     queue::events,
+    queue::draw,
     payments::pay,
     payments::get_payment,
     admin::create_concert,

@@ -1,7 +1,7 @@
 //! The waiting room: enter, status, pass (entry token), stream ticket, and
 //! the live SSE stream.
 
-use crate::auth::{authenticate, AuthenticatedUser, JwtKeys};
+use crate::auth::{authenticate, AdminUser, AuthenticatedUser, JwtKeys};
 use crate::error::{ApiError, Problem};
 use crate::sse::Frame;
 use crate::state::AppState;
@@ -46,6 +46,10 @@ pub struct QueueStatusResponse {
     /// `sold-out`.
     #[schema(example = "waiting")]
     pub state: &'static str,
+    /// The place in the line, fixed once drawn (or on arrival after the
+    /// opening): the line is served in ticket order. Null before the draw
+    /// and once admitted.
+    pub ticket: Option<u64>,
     /// 1-based place in line; null before the opening (not drawn yet); 0 once admitted.
     pub position: Option<u64>,
     /// How many wait: in the pre-queue before the opening, in line after it.
@@ -66,6 +70,7 @@ impl QueueStatusResponse {
         Self {
             schedule_id: schedule.0,
             state: status.state.as_str(),
+            ticket: status.ticket,
             position: status.position,
             waiting: status.waiting,
             admitted: status.position == Some(0),
@@ -87,6 +92,43 @@ pub struct EntryTokenResponse {
     pub token: String,
     pub expires_at: DateTime<Utc>,
 }
+
+/// `data` of the stream's `admitted` event: the pass. The stream ends.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmittedEvent {
+    /// Send as `X-Queue-Token` with `POST /api/reservations`; single use.
+    pub token: String,
+    pub expires_at: String,
+    /// When admission handed the pass out (milliseconds); null when the
+    /// stream learned of it later.
+    pub admitted_at: Option<String>,
+    /// The place in line the pass was handed out for; null when the stream
+    /// learned of it later. Passes go out in ticket order.
+    pub ticket: Option<u64>,
+}
+
+/// `data` of the stream's `sold-out` event: no seat is free or held. The
+/// stream ends.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SoldOutEvent {
+    pub schedule_id: i64,
+}
+
+/// `data` of the stream's `left` event: no longer in the room (the pass
+/// expired unused). The stream ends.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeftEvent {}
+
+/// The stream's event types and the schema of each one's `data`, as the
+/// `x-sse-events` extension of `GET /api/queue/events`.
+pub const STREAM_EVENTS: [(&str, &str); 4] = [
+    ("position", "QueueStatusResponse"),
+    ("admitted", "AdmittedEvent"),
+    ("sold-out", "SoldOutEvent"),
+    ("left", "LeftEvent"),
+];
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -214,15 +256,15 @@ pub async fn stream_ticket(
 }
 
 /// Server-Sent Events, authenticated by `Authorization: Bearer` or by a
-/// `ticket` from `POST /api/queue/stream-ticket`. Events:
+/// `ticket` from `POST /api/queue/stream-ticket`. Events (the extension
+/// `x-sse-events` names each one's `data` schema):
 ///
 /// - `position`: a `QueueStatusResponse`, first at once, then whenever it
 ///   changes (at most once a tick, `queue.tick_ms`);
-/// - `admitted`: `{token, expiresAt, admittedAt}` (`admittedAt` may be
-///   null), the pass; the stream ends;
-/// - `sold-out`: `{scheduleId}`, nothing is left; the stream ends;
-/// - `left`: `{}`, no longer in the room (the pass expired unused); the
-///   stream ends;
+/// - `admitted`: an `AdmittedEvent`, the pass; the stream ends;
+/// - `sold-out`: a `SoldOutEvent`, nothing is left; the stream ends;
+/// - `left`: a `LeftEvent`, no longer in the room (the pass expired
+///   unused); the stream ends;
 /// - `: heartbeat` comments every `queue.sse_heartbeat_secs`.
 #[utoipa::path(
     tag = "queue",
@@ -269,4 +311,50 @@ pub async fn events(
         // Proxies (nginx) must pass events through as they come.
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream))
+}
+
+/// The recorded draw of a schedule's pre-queue: replaying
+/// `draw_order(seed, arrivals.len())` over `arrivals` gives `drawn`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DrawResponse {
+    pub schedule_id: i64,
+    /// Seeds the Park-Miller generator (multiplier 48271, modulus 2^31 - 1)
+    /// that drives a Fisher-Yates shuffle from the last place down.
+    pub seed: u64,
+    pub drawn_at: DateTime<Utc>,
+    /// User ids of the pre-queue in arrival order.
+    pub arrivals: Vec<i64>,
+    /// The same users in the drawn order: the head of the line first.
+    pub drawn: Vec<i64>,
+}
+
+/// The draw that ordered the pre-queue at the opening, for an audit.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "Schedule id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = DrawResponse),
+        (status = 404, description = "No draw yet (the sale has not opened), or the waiting room is off", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/api/admin/schedules/{id}/draw")]
+pub async fn draw(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let record = state
+        .service
+        .admissions
+        .draw_record(ScheduleId(*id))
+        .await?;
+    Ok(HttpResponse::Ok().json(DrawResponse {
+        schedule_id: record.schedule.0,
+        seed: record.seed,
+        drawn_at: record.drawn_at,
+        arrivals: record.arrivals.iter().map(|u| u.0).collect(),
+        drawn: record.drawn.iter().map(|u| u.0).collect(),
+    }))
 }

@@ -180,6 +180,23 @@ async fn read_events(response: &mut reqwest::Response, want: usize) -> Vec<(Stri
     events
 }
 
+/// Reads events until one matches, skipping the position updates between.
+async fn read_until(
+    response: &mut reqwest::Response,
+    wanted: impl Fn(&str, &Value) -> bool,
+) -> (String, Value) {
+    loop {
+        let event = read_events(response, 1).await.remove(0);
+        if wanted(&event.0, &event.1) {
+            return event;
+        }
+        assert_eq!(
+            event.0, "position",
+            "unexpected event before the wanted one: {event:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sse_streams_the_position_then_the_admission_with_its_token() {
     let app = spawn_app_configured(Strategy::Pessimistic, |s| s.queue.active_limit = 1).await;
@@ -216,11 +233,10 @@ async fn sse_streams_the_position_then_the_admission_with_its_token() {
         StatusCode::CREATED,
     )
     .await;
-    let events = read_events(&mut stream, 1).await;
-    assert_eq!(
-        (events[0].0.as_str(), &events[0].1["position"]),
-        ("position", &json!(1))
-    );
+    read_until(&mut stream, |name, data| {
+        name == "position" && data["position"] == 1
+    })
+    .await;
 
     // The second books and pays: the third is admitted, and the stream ends.
     let second_hold = expect_status(
@@ -235,9 +251,8 @@ async fn sse_streams_the_position_then_the_admission_with_its_token() {
         StatusCode::CREATED,
     )
     .await;
-    let events = read_events(&mut stream, 1).await;
-    assert_eq!(events[0].0, "admitted");
-    let token = events[0].1["token"].as_str().unwrap().to_owned();
+    let (_, admitted) = read_until(&mut stream, |name, _| name == "admitted").await;
+    let token = admitted["token"].as_str().unwrap().to_owned();
     assert!(
         tokio::time::timeout(Duration::from_secs(5), stream.chunk())
             .await
@@ -401,8 +416,7 @@ async fn when_the_last_seat_is_sold_every_stream_hears_sold_out_and_the_room_ans
     )
     .await;
     for stream in &mut streams {
-        let events = read_events(stream, 1).await;
-        assert_eq!(events[0].0, "sold-out", "{events:?}");
+        read_until(stream, |name, _| name == "sold-out").await;
         assert!(
             tokio::time::timeout(Duration::from_secs(5), stream.chunk())
                 .await
@@ -474,4 +488,138 @@ async fn an_admitted_user_polling_for_the_token_is_never_told_it_was_used() {
     let outcomes = futures::future::join_all(polls).await;
     let wrong: Vec<_> = outcomes.into_iter().filter_map(Result::err).collect();
     assert!(wrong.is_empty(), "admitted users were told: {wrong:?}");
+}
+
+/// Whether `value` fits `schema` of the OpenAPI document: types, required
+/// and declared properties (nothing undeclared), `$ref` and `oneOf`.
+fn fits(doc: &Value, schema: &Value, value: &Value) -> Result<(), String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let target = doc
+            .pointer(reference.trim_start_matches('#'))
+            .ok_or(format!("dangling {reference}"))?;
+        return fits(doc, target, value);
+    }
+    if let Some(options) = schema["oneOf"].as_array() {
+        return options
+            .iter()
+            .any(|option| fits(doc, option, value).is_ok())
+            .then_some(())
+            .ok_or(format!("{value} fits no option of {schema}"));
+    }
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let allowed: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return Ok(()),
+    };
+    let widened = kind == "integer" && allowed.contains(&"number");
+    if !allowed.contains(&kind) && !widened {
+        return Err(format!("{value} is {kind}, the schema says {allowed:?}"));
+    }
+    if let Value::Object(fields) = value {
+        for required in schema["required"].as_array().into_iter().flatten() {
+            let name = required.as_str().unwrap_or_default();
+            if !fields.contains_key(name) {
+                return Err(format!("{name} is required"));
+            }
+        }
+        for (name, field) in fields {
+            let declared = &schema["properties"][name];
+            if declared.is_null() {
+                return Err(format!("{name} is not in the schema"));
+            }
+            fits(doc, declared, field).map_err(|e| format!("{name}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks one stream event against the schema the document names for it.
+async fn assert_documented(app: &TestApp, events: &[(String, Value)]) {
+    let doc = expect_status(app.get("/api/openapi.json", None).await, StatusCode::OK).await;
+    for (event, data) in events {
+        let schema = &doc["paths"]["/api/queue/events"]["get"]["x-sse-events"][event.as_str()];
+        assert!(!schema.is_null(), "event {event} is not documented");
+        if let Err(e) = fits(&doc, schema, data) {
+            panic!("event {event} does not fit its schema: {e}\n{data}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_stream_event_fits_the_schema_the_openapi_document_names() {
+    let app = spawn_app_configured(Strategy::Pessimistic, |s| s.queue.active_limit = 1).await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 2).await;
+    let first = app.user("first").await;
+    let second = app.user("second").await;
+    let third = app.user("third").await;
+    let held = expect_status(
+        app.hold(&first, s.schedule_id, &s.seat_ids[..1], None)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let mut events = Vec::new();
+    let mut streams = Vec::new();
+    for fan in [&second, &third] {
+        enter(&app, fan, s.schedule_id).await;
+        let ticket = stream_ticket(&app, fan, s.schedule_id).await;
+        let mut stream = app
+            .client
+            .get(app.url(&format!(
+                "/api/queue/events?scheduleId={}&ticket={ticket}",
+                s.schedule_id
+            )))
+            .send()
+            .await
+            .unwrap();
+        events.extend(read_events(&mut stream, 1).await);
+        streams.push(stream);
+    }
+    // The first pays: the second gets a pass, then buys the last seat: the
+    // third hears the sale is over.
+    expect_status(
+        app.pay(&first, held["id"].as_i64().unwrap(), None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let admitted = read_until(&mut streams[0], |name, _| name == "admitted").await;
+    let token = admitted.1["token"].as_str().unwrap().to_owned();
+    events.push(admitted);
+    let bought = expect_status(
+        app.hold_with_token(
+            &second,
+            s.schedule_id,
+            &s.seat_ids[1..2],
+            None,
+            Some(&token),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    expect_status(
+        app.pay(&second, bought["id"].as_i64().unwrap(), None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    loop {
+        let event = read_events(&mut streams[1], 1).await.remove(0);
+        let end = event.0 == "sold-out";
+        events.push(event);
+        if end {
+            break;
+        }
+    }
+    events.push(("left".to_owned(), json!({})));
+    assert_documented(&app, &events).await;
 }

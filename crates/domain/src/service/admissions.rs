@@ -36,6 +36,9 @@ impl RoomState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct QueueStatus {
     pub state: RoomState,
+    /// The place in the line, fixed once drawn (or on arrival after the
+    /// opening); `None` before the draw and once admitted.
+    pub ticket: Option<u64>,
     /// 1-based place in line; `None` before the draw; 0 once admitted.
     pub position: Option<u64>,
     pub waiting: u64,
@@ -99,6 +102,7 @@ impl SaleUpdate {
         };
         Some(status(
             &self.tick.sale,
+            ticket,
             position,
             false,
             self.seats,
@@ -110,6 +114,7 @@ impl SaleUpdate {
 
 fn status(
     sale: &SaleState,
+    ticket: Option<u64>,
     position: Option<u64>,
     admitted: bool,
     seats: SeatsLeft,
@@ -136,6 +141,7 @@ fn status(
     };
     QueueStatus {
         state,
+        ticket: ticket.filter(|_| !admitted),
         position: if admitted { Some(0) } else { position },
         waiting: sale.waiting,
         estimated_wait,
@@ -198,13 +204,14 @@ impl Admissions {
     }
 
     fn status_of(view: &RoomView, sale: &Sale, now: DateTime<Utc>) -> QueueStatus {
-        let (position, admitted) = match &view.place {
-            Some(Place::InLine { position, .. }) => (Some(*position), false),
-            Some(Place::Admitted(_) | Place::Holding) => (Some(0), true),
-            Some(Place::PreQueue) | None => (None, false),
+        let (ticket, position, admitted) = match &view.place {
+            Some(Place::InLine { ticket, position }) => (Some(*ticket), Some(*position), false),
+            Some(Place::Admitted(_) | Place::Holding) => (None, Some(0), true),
+            Some(Place::PreQueue) | None => (None, None, false),
         };
         status(
             &view.sale,
+            ticket,
             position,
             admitted,
             sale.seats,
