@@ -109,8 +109,8 @@ mod tests {
     use super::*;
     use booking_domain::{
         CatalogRepository, ConcertDetails, Deleted, IdempotencyKey, InvariantAudit,
-        OutboxRepository, PaymentRequest, ReservationRepository, Schedule, ScheduleId, SeatGrid,
-        SectionSpec, Transition, UserId,
+        OutboxRepository, PaymentRequest, ReservationRepository, SaleSettings, Schedule,
+        ScheduleId, SeatGrid, SectionSpec, Transition, UserId,
     };
     use booking_testkit::conformance::race;
     use chrono::{Duration, Utc};
@@ -129,7 +129,12 @@ mod tests {
         }])
         .unwrap();
         store
-            .insert_schedule(concert.id, Utc::now() + Duration::days(1), &grid)
+            .insert_schedule(
+                concert.id,
+                Utc::now() + Duration::days(1),
+                &grid,
+                &SaleSettings::default(),
+            )
             .await
             .unwrap()
             .unwrap()

@@ -78,7 +78,12 @@ impl LockFixture {
         .unwrap();
         let schedule = self
             .catalog
-            .insert_schedule(concert.id, Utc::now() + Duration::days(30), &grid)
+            .insert_schedule(
+                concert.id,
+                Utc::now() + Duration::days(30),
+                &grid,
+                &SaleSettings::default(),
+            )
             .await
             .unwrap()
             .expect("the concert exists");
