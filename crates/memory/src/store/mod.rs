@@ -86,6 +86,9 @@ pub(crate) struct Tables {
     /// (consumer, event id) -> when it was marked.
     pub processed: std::collections::HashMap<(String, String), DateTime<Utc>>,
     pub leases: HashMap<String, LeaseRow>,
+    /// Seats each user has of each schedule in PENDING and CONFIRMED
+    /// reservations: the database's `buyer_seats`.
+    pub buyer_seats: HashMap<(ScheduleId, UserId), i32>,
 }
 
 impl Tables {
