@@ -99,7 +99,17 @@ async fn why_not_pending<T>(
     })
 }
 
-/// Gives `n` seats of a schedule back to its buyer's per-buyer count.
+#[diesel::declare_sql_function]
+extern "SQL" {
+    fn greatest(
+        a: diesel::sql_types::Integer,
+        b: diesel::sql_types::Integer,
+    ) -> diesel::sql_types::Integer;
+}
+
+/// Gives `n` seats of a schedule back to its buyer's per-buyer count. Never
+/// below 0: a hold an instance without the counter wrote (during a rolling
+/// upgrade) must still be cancellable and expirable.
 async fn return_to_buyer(
     conn: &mut AsyncPgConnection,
     schedule: i64,
@@ -108,7 +118,7 @@ async fn return_to_buyer(
 ) -> QueryResult<()> {
     let n = i32::try_from(n).unwrap_or(i32::MAX);
     diesel::update(buyer_seats::table.find((schedule, user)))
-        .set(buyer_seats::seats.eq(buyer_seats::seats - n))
+        .set(buyer_seats::seats.eq(greatest(buyer_seats::seats - n, 0)))
         .execute(conn)
         .await
         .map(drop)

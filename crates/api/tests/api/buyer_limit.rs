@@ -184,3 +184,30 @@ async fn a_hold_past_the_buyer_limit_is_409_buyer_limit_until_a_cancel() {
     )
     .await;
 }
+
+/// A hold the counter never saw (written by an instance without it, during
+/// an upgrade) is still cancelled, and the count does not go below zero.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hold_the_counter_missed_can_still_be_cancelled() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 4).await;
+    let fan = app.user("fan").await;
+    let held = expect_status(
+        app.hold(&fan, s.schedule_id, &s.seat_ids[0..2], None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    app.execute("UPDATE buyer_seats SET seats = 0").await;
+
+    expect_status(
+        app.cancel(&fan, held["id"].as_i64().unwrap()).await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_status(
+        app.hold(&fan, s.schedule_id, &s.seat_ids, None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+}
