@@ -17,7 +17,8 @@
 //! active reservation seats is the last word behind that.
 //!
 //! Why different seats never conflict: the version is per seat. Nothing in a
-//! hold writes a shared row (no schedule version, no stored counter), so 50
+//! hold writes a row another user's hold writes (no schedule version, no
+//! schedule counter; the per-buyer count is the user's own row), so 50
 //! users booking 50 different seats all succeed on the first attempt. Two
 //! overlapping multi-seat claims can wait for each other's rows in opposite
 //! orders; PostgreSQL then aborts one as a deadlock, which is retried like
