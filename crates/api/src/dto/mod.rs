@@ -86,6 +86,7 @@ pub struct ScheduleResponse {
     pub total_seats: i32,
     pub available_seats: i32,
     /// When the sale opens; null: it is open.
+    #[schema(required = true)]
     pub sales_open_at: Option<DateTime<Utc>>,
     /// The most seats one user may have of this schedule at once (held and bought).
     #[schema(example = 4)]
