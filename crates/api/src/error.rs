@@ -196,6 +196,11 @@ impl From<HoldError> for ApiError {
                 detail,
                 seats: None,
             },
+            HoldError::BuyerLimitReached { .. } => Self::Conflict {
+                kind: "buyer-limit",
+                detail,
+                seats: None,
+            },
             HoldError::ScheduleNotFound => Self::NotFound(detail),
             HoldError::SeatsNotFound(seats) => Self::Unprocessable {
                 kind: "seats-not-found",

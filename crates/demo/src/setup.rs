@@ -94,7 +94,12 @@ pub async fn create_schedule(
     }])
     .map_err(|e| anyhow!(e))?;
     let schedule = store
-        .insert_schedule(concert.id, Utc::now() + chrono::Duration::days(30), &grid)
+        .insert_schedule(
+            concert.id,
+            Utc::now() + chrono::Duration::days(30),
+            &grid,
+            &SaleSettings::default(),
+        )
         .await?
         .context("the concert just created is gone")?;
     let ids = store

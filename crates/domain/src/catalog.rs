@@ -58,6 +58,81 @@ pub struct Schedule {
     pub starts_at: DateTime<Utc>,
     pub total_seats: i32,
     pub available_seats: i32,
+    /// When the sale opens; `None`: open now.
+    pub sales_open_at: Option<DateTime<Utc>>,
+    /// The most seats one user may hold or have bought of this schedule at
+    /// once (PENDING and CONFIRMED reservations together).
+    pub max_seats_per_buyer: i32,
+}
+
+/// How many seats one buyer may have of a schedule: 1 to 100, checked once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxSeatsPerBuyer(i32);
+
+impl MaxSeatsPerBuyer {
+    pub const DEFAULT: Self = Self(4);
+    pub const RANGE: std::ops::RangeInclusive<i32> = 1..=100;
+
+    pub fn parse(n: i64) -> Result<Self, String> {
+        i32::try_from(n)
+            .ok()
+            .filter(|n| Self::RANGE.contains(n))
+            .map(Self)
+            .ok_or_else(|| {
+                format!(
+                    "maxSeatsPerBuyer must be between {} and {}, not {n}",
+                    Self::RANGE.start(),
+                    Self::RANGE.end()
+                )
+            })
+    }
+
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+impl Default for MaxSeatsPerBuyer {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// How a new schedule is sold: when the sale opens (`None`: at once) and the
+/// per-buyer limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaleSettings {
+    pub sales_open_at: Option<DateTime<Utc>>,
+    pub max_seats_per_buyer: MaxSeatsPerBuyer,
+}
+
+/// An admin's change to a schedule. `None` leaves a sale setting as it is;
+/// `sales_open_at: Some(None)` opens the sale now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleChange {
+    pub starts_at: DateTime<Utc>,
+    pub sales_open_at: Option<Option<DateTime<Utc>>>,
+    pub max_seats_per_buyer: Option<MaxSeatsPerBuyer>,
+}
+
+impl ScheduleChange {
+    /// A new start time, the sale settings unchanged.
+    pub fn starts_at(starts_at: DateTime<Utc>) -> Self {
+        Self {
+            starts_at,
+            sales_open_at: None,
+            max_seats_per_buyer: None,
+        }
+    }
+}
+
+/// A schedule's seats by status, counted in one read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeatCounts {
+    pub available: i64,
+    pub held: i64,
+    /// RESERVED: paid for.
+    pub sold: i64,
 }
 
 /// One section of a seat grid: `rows` x `seats_per_row` seats at one price.
@@ -318,6 +393,17 @@ mod tests {
         assert!(SeatGrid::parse(vec![section("A", 1, 1), section("A", 1, 1)]).is_err());
         assert!(SeatGrid::parse(vec![section("A", 0, 1)]).is_err());
         assert!(SeatGrid::parse(vec![]).is_err());
+    }
+
+    #[test]
+    fn max_seats_per_buyer_is_between_1_and_100() {
+        assert_eq!(MaxSeatsPerBuyer::parse(1).unwrap().get(), 1);
+        assert_eq!(MaxSeatsPerBuyer::parse(100).unwrap().get(), 100);
+        for bad in [0, -1, 101, i64::from(i32::MAX) + 1] {
+            let e = MaxSeatsPerBuyer::parse(bad).unwrap_err();
+            assert!(e.contains("maxSeatsPerBuyer"), "{e}");
+        }
+        assert_eq!(MaxSeatsPerBuyer::default().get(), 4);
     }
 
     #[test]

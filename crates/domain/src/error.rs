@@ -40,6 +40,10 @@ pub enum HoldError {
     ForeignSeats(Vec<SeatId>),
     #[error(transparent)]
     InvalidSeats(#[from] SeatIdsError),
+    /// The hold would take the user past the schedule's per-buyer limit;
+    /// `held` is what they have now (PENDING and CONFIRMED).
+    #[error("you may hold at most {limit} seats of this schedule; you have {held}")]
+    BuyerLimitReached { limit: i32, held: i32 },
     /// The waiting room is on and the request has no live entry token of
     /// this user for this schedule.
     #[error("a valid entry token (X-Queue-Token) from the waiting room is required: enter it with POST /api/queue/enter")]

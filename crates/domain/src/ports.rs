@@ -78,11 +78,12 @@ pub trait CatalogRepository: Send + Sync {
         concert: ConcertId,
         starts_at: DateTime<Utc>,
         grid: &SeatGrid,
+        sale: &SaleSettings,
     ) -> Result<Option<Schedule>, RepoError>;
     async fn update_schedule(
         &self,
         id: ScheduleId,
-        starts_at: DateTime<Utc>,
+        change: &ScheduleChange,
     ) -> Result<Option<Schedule>, RepoError>;
     /// `InUse` when it has reservations.
     async fn delete_schedule(&self, id: ScheduleId) -> Result<Deleted, RepoError>;
@@ -97,6 +98,9 @@ pub trait CatalogRepository: Send + Sync {
     /// schedule has at least one seat (`SeatGrid::parse`), so no seats
     /// means no schedule.
     async fn seat_statuses(&self, schedule: ScheduleId) -> Result<Option<SeatStatuses>, RepoError>;
+    /// How many seats are free, held and sold, in one query; `None` when
+    /// the schedule does not exist. Cheap enough for every waiting-room tick.
+    async fn seat_counts(&self, schedule: ScheduleId) -> Result<Option<SeatCounts>, RepoError>;
 }
 
 #[async_trait]

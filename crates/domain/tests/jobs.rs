@@ -133,7 +133,12 @@ async fn outbox_of(n: i32) -> MemoryStore {
     }])
     .unwrap();
     let schedule = store
-        .insert_schedule(concert.id, Utc::now() + chrono::Duration::days(30), &grid)
+        .insert_schedule(
+            concert.id,
+            Utc::now() + chrono::Duration::days(30),
+            &grid,
+            &SaleSettings::default(),
+        )
         .await
         .unwrap()
         .unwrap();

@@ -103,12 +103,12 @@ impl World {
         let starts_at = start + Duration::days(30);
         let schedule = service
             .admin
-            .create_schedule(concert.id, starts_at, grid(2, 5))
+            .create_schedule(concert.id, starts_at, grid(2, 5), SaleSettings::default())
             .await
             .unwrap();
         let other_schedule = service
             .admin
-            .create_schedule(concert.id, starts_at, grid(1, 4))
+            .create_schedule(concert.id, starts_at, grid(1, 4), SaleSettings::default())
             .await
             .unwrap();
         Self {

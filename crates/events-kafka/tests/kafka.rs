@@ -532,6 +532,7 @@ async fn a_booking_made_while_the_broker_is_down_is_published_when_it_is_back() 
         )),
         catalog: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
+        reservations: Arc::new(store.clone()),
         audit: Arc::new(store.clone()),
         guard: Box::new(()),
     };

@@ -5,8 +5,9 @@
 //! matches no row, someone changed that seat since the read: the statement
 //! grants nothing (or aborts, if it won only some seats) and the hold is
 //! tried again after a jittered backoff, a bounded number of times. A seat
-//! already taken is a clean `SeatTaken` at once, never a retry; only a
-//! refused hold reads the seats again to say why.
+//! already taken is a clean `SeatTaken` at once, never a retry, and so is a
+//! hold past the per-buyer limit; only a refused hold reads the seats again
+//! to say why.
 //!
 //! Why it cannot oversell: a claim only succeeds against the exact version
 //! that was read as AVAILABLE, and every write to a seat bumps its version,
@@ -16,7 +17,8 @@
 //! active reservation seats is the last word behind that.
 //!
 //! Why different seats never conflict: the version is per seat. Nothing in a
-//! hold writes a shared row (no schedule version, no stored counter), so 50
+//! hold writes a row another user's hold writes (no schedule version, no
+//! schedule counter; the per-buyer count is the user's own row), so 50
 //! users booking 50 different seats all succeed on the first attempt. Two
 //! overlapping multi-seat claims can wait for each other's rows in opposite
 //! orders; PostgreSQL then aborts one as a deadlock, which is retried like
@@ -24,7 +26,9 @@
 
 use async_trait::async_trait;
 use booking_domain::*;
-use booking_store_postgres::holds::{explain_refusal, is_lost_race, Granted, Hold, HoldSql};
+use booking_store_postgres::holds::{
+    explain_refusal, hold_failed, is_lost_race, Granted, Hold, HoldSql,
+};
 use booking_store_postgres::prepared::Prepared;
 use booking_store_postgres::tx::run_to_completion;
 use booking_store_postgres::{hold_error, hold_writes_sql, PgStore};
@@ -173,7 +177,8 @@ impl OptimisticSeatLock {
                 Ok(granted) => granted,
                 // Won some seats and lost others, or deadlocked with another claim.
                 Err(e) if is_lost_race(&e) => return Ok(Err(Miss::Conflict)),
-                Err(e) => return Err(hold_error(e, &owned)),
+                // A definite answer (the per-buyer limit among them): no retry.
+                Err(e) => return Err(hold_failed(&mut conn, e, &owned).await),
             };
             if let Some(granted) = granted {
                 return Ok(Ok(granted.reservation(&owned)));

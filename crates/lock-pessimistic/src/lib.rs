@@ -15,7 +15,7 @@
 
 use async_trait::async_trait;
 use booking_domain::*;
-use booking_store_postgres::holds::{explain_refusal, Granted, Hold, HoldSql};
+use booking_store_postgres::holds::{explain_refusal, hold_failed, Granted, Hold, HoldSql};
 use booking_store_postgres::prepared::Prepared;
 use booking_store_postgres::tx::run_to_completion;
 use booking_store_postgres::{hold_error, hold_writes_sql, PgStore};
@@ -82,11 +82,14 @@ impl SeatLock for PessimisticSeatLock {
         let owned = request.clone();
         // Its own task: a dropped caller cannot cut the statement short.
         run_to_completion(async move {
-            let granted: Option<Granted> = Prepared(Hold::<PessimisticHold>::new(&owned))
+            let granted: Option<Granted> = match Prepared(Hold::<PessimisticHold>::new(&owned))
                 .get_result(&mut conn)
                 .await
                 .optional()
-                .map_err(|e| hold_error(e, &owned))?;
+            {
+                Ok(granted) => granted,
+                Err(e) => return Err(hold_failed(&mut conn, e, &owned).await),
+            };
             if let Some(granted) = granted {
                 return Ok(granted.reservation(&owned));
             }

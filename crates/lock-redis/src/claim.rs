@@ -6,7 +6,8 @@ use booking_domain::*;
 use booking_store_postgres::hold_writes_sql;
 pub use booking_store_postgres::holds::READ_SEATS;
 use booking_store_postgres::holds::{
-    is_lost_race, read_seats, refuse_unholdable, Granted, HoldParams, SeatSnapshot,
+    hold_failed, is_buyer_limit, is_lost_race, read_seats, refuse_unholdable, Granted, HoldParams,
+    SeatSnapshot,
 };
 use booking_store_postgres::prepared::{Prepared, Statement};
 use booking_store_postgres::tx::TxError;
@@ -65,7 +66,9 @@ pub async fn read_requested_seats(
 /// Checks `seats` and claims each at the version it was read with, writing
 /// the reservation in the same statement. A claim that matches no row means
 /// the seat was written since it was read: this request's lock was not
-/// exclusive (its lease ran out), so it is refused.
+/// exclusive (its lease ran out), so it is refused. A claim past the
+/// per-buyer limit is `BuyerLimitReached`, read afresh (outside a
+/// transaction: inside one, the failed statement has aborted it).
 pub async fn claim_seats(
     conn: &mut AsyncPgConnection,
     request: &HoldRequest,
@@ -88,6 +91,7 @@ pub async fn claim_seats(
         Ok(None) => Err(stale()),
         // Some seats claimed, others not: `claim_all_or_nothing` undid them.
         Err(e) if is_lost_race(&e) => Err(stale()),
+        Err(e) if is_buyer_limit(&e) => Err(TxError::Abort(hold_failed(conn, e, request).await)),
         Err(e) => Err(TxError::Db(e)),
     }
 }

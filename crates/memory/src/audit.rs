@@ -76,7 +76,7 @@ fn expected_seat_status(reservation: ReservationStatus) -> SeatStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use booking_domain::{CatalogRepository, ConcertDetails, SeatGrid, SectionSpec};
+    use booking_domain::{CatalogRepository, ConcertDetails, SaleSettings, SeatGrid, SectionSpec};
     use chrono::Utc;
 
     #[tokio::test]
@@ -94,7 +94,7 @@ mod tests {
         }])
         .unwrap();
         let schedule = store
-            .insert_schedule(concert.id, Utc::now(), &grid)
+            .insert_schedule(concert.id, Utc::now(), &grid, &SaleSettings::default())
             .await
             .unwrap()
             .unwrap();

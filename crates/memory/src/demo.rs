@@ -3,7 +3,8 @@
 
 use crate::store::MemoryStore;
 use booking_domain::{
-    AdminError, CatalogRepository, Concert, ConcertDetails, Schedule, SeatGrid, SectionSpec,
+    AdminError, CatalogRepository, Concert, ConcertDetails, SaleSettings, Schedule, SeatGrid,
+    SectionSpec,
 };
 use chrono::{Duration, Utc};
 
@@ -34,7 +35,12 @@ pub async fn seed_demo(store: &MemoryStore) -> Result<DemoCatalog, AdminError> {
         .map_err(AdminError::Invalid)?;
     let concert = store.insert_concert(&details).await?;
     let schedule = store
-        .insert_schedule(concert.id, Utc::now() + Duration::days(30), &grid)
+        .insert_schedule(
+            concert.id,
+            Utc::now() + Duration::days(30),
+            &grid,
+            &SaleSettings::default(),
+        )
         .await?
         .ok_or(AdminError::NotFound("concert"))?;
     Ok(DemoCatalog { concert, schedule })

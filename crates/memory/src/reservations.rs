@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 
 impl Tables {
     /// PENDING -> `to` (CANCELLED or EXPIRED): seats HELD -> AVAILABLE, the
-    /// counter restored, and the `reservation.cancelled` event written.
+    /// counters restored (the schedule's, the buyer's), and the
+    /// `reservation.cancelled` event written.
     fn release_hold(
         &mut self,
         id: ReservationId,
@@ -33,6 +34,12 @@ impl Tables {
         let released = self.move_seats(&updated.seat_ids, SeatStatus::Held, SeatStatus::Available);
         if let Some(schedule) = self.schedules.get_mut(&updated.schedule_id) {
             schedule.available_seats += released;
+        }
+        if let Some(seats) = self
+            .buyer_seats
+            .get_mut(&(updated.schedule_id, updated.user_id))
+        {
+            *seats -= i32::try_from(updated.seat_ids.len()).unwrap_or(i32::MAX);
         }
         self.reservations.insert(id, updated.clone());
         let event = NewOutboxEvent::for_reservation(&updated, now, request_id);

@@ -3,7 +3,8 @@
 //! Why it cannot oversell: the whole hold (check every seat is AVAILABLE,
 //! flip them to HELD, write the reservation and its outbox row) happens under
 //! the store's single mutex, so no two holds interleave; and it checks every
-//! seat before writing any, so a multi-seat hold is all-or-nothing.
+//! seat before writing any, so a multi-seat hold is all-or-nothing. The
+//! per-buyer limit is checked and counted under the same lock.
 
 use crate::store::MemoryStore;
 use async_trait::async_trait;
@@ -72,8 +73,21 @@ impl SeatLock for MemorySeatLock {
             return Err(HoldError::SeatTaken(taken));
         }
         let total_amount = seats.iter().map(|s| s.price).sum();
+        // The per-buyer limit, checked after the seats as the database's
+        // statement does (its `buyer` CTE runs only for granted seats).
+        let buyer = (request.schedule_id, request.user_id);
+        let had = t.buyer_seats.get(&buyer).copied().unwrap_or(0);
+        let limit = t
+            .schedules
+            .get(&request.schedule_id)
+            .map_or(0, |s| s.max_seats_per_buyer);
+        let wanted = i32::try_from(ids.len()).unwrap_or(i32::MAX);
+        if had + wanted > limit {
+            return Err(HoldError::BuyerLimitReached { limit, held: had });
+        }
 
         // Every check passed: from here on, only writes.
+        *t.buyer_seats.entry(buyer).or_insert(0) += wanted;
         let held = t.move_seats(ids, SeatStatus::Available, SeatStatus::Held);
         if let Some(schedule) = t.schedules.get_mut(&request.schedule_id) {
             schedule.available_seats -= held;
@@ -109,8 +123,8 @@ mod tests {
     use super::*;
     use booking_domain::{
         CatalogRepository, ConcertDetails, Deleted, IdempotencyKey, InvariantAudit,
-        OutboxRepository, PaymentRequest, ReservationRepository, Schedule, ScheduleId, SeatGrid,
-        SectionSpec, Transition, UserId,
+        OutboxRepository, PaymentRequest, ReservationRepository, SaleSettings, Schedule,
+        ScheduleId, SeatGrid, SectionSpec, Transition, UserId,
     };
     use booking_testkit::conformance::race;
     use chrono::{Duration, Utc};
@@ -129,7 +143,12 @@ mod tests {
         }])
         .unwrap();
         store
-            .insert_schedule(concert.id, Utc::now() + Duration::days(1), &grid)
+            .insert_schedule(
+                concert.id,
+                Utc::now() + Duration::days(1),
+                &grid,
+                &SaleSettings::default(),
+            )
             .await
             .unwrap()
             .unwrap()

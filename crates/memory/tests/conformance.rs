@@ -13,6 +13,7 @@ async fn memory_fixture() -> LockFixture {
         second_instance: Arc::new(MemorySeatLock::new(store.clone())),
         catalog: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
+        reservations: Arc::new(store.clone()),
         audit: Arc::new(store),
         guard: Box::new(()),
     }

@@ -196,8 +196,10 @@ impl CatalogRepository for PgStore {
         concert: ConcertId,
         starts_at: DateTime<Utc>,
         grid: &SeatGrid,
+        sale: &SaleSettings,
     ) -> Result<Option<Schedule>, RepoError> {
         let conn = self.conn().await?;
+        let sale = *sale;
         let total = grid.total_seats();
         let seat_rows: Vec<_> = grid
             .seats()
@@ -210,6 +212,8 @@ impl CatalogRepository for PgStore {
                         concert_schedules::concert_id.eq(concert.0),
                         concert_schedules::starts_at.eq(starts_at),
                         concert_schedules::total_seats.eq(total),
+                        concert_schedules::sales_open_at.eq(sale.sales_open_at),
+                        concert_schedules::max_seats_per_buyer.eq(sale.max_seats_per_buyer.get()),
                     ))
                     .returning(ScheduleRow::as_returning())
                     .get_result(conn)
@@ -255,11 +259,11 @@ impl CatalogRepository for PgStore {
     async fn update_schedule(
         &self,
         id: ScheduleId,
-        starts_at: DateTime<Utc>,
+        change: &ScheduleChange,
     ) -> Result<Option<Schedule>, RepoError> {
         let mut conn = self.conn().await?;
         let row = diesel::update(concert_schedules::table.find(id.0))
-            .set(concert_schedules::starts_at.eq(starts_at))
+            .set(ScheduleChangeset::from(change))
             .returning(ScheduleRow::as_returning())
             .get_result(&mut conn)
             .await
@@ -324,6 +328,51 @@ impl CatalogRepository for PgStore {
             .map(|s| SeatStatus::parse(s).ok_or_else(|| corrupt("seat status", s)))
             .collect::<Result<Vec<_>, _>>()
             .map(|statuses| Some(SeatStatuses(statuses)))
+    }
+
+    /// One grouped query over the `seats_schedule_status` index.
+    async fn seat_counts(&self, id: ScheduleId) -> Result<Option<SeatCounts>, RepoError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<(String, i64)> = seats::table
+            .filter(seats::schedule_id.eq(id.0))
+            .group_by(seats::status)
+            .select((seats::status, diesel::dsl::count_star()))
+            .load(&mut conn)
+            .await
+            .map_err(repo_error)?;
+        // A schedule has at least one seat: no rows, no schedule.
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut counts = SeatCounts::default();
+        for (status, n) in rows {
+            match SeatStatus::parse(&status) {
+                Some(SeatStatus::Available) => counts.available = n,
+                Some(SeatStatus::Held) => counts.held = n,
+                Some(SeatStatus::Reserved) => counts.sold = n,
+                None => return Err(corrupt("seat status", &status)),
+            }
+        }
+        Ok(Some(counts))
+    }
+}
+
+/// The columns an admin's change writes; `None` leaves a column alone.
+#[derive(AsChangeset)]
+#[diesel(table_name = concert_schedules)]
+struct ScheduleChangeset {
+    starts_at: DateTime<Utc>,
+    sales_open_at: Option<Option<DateTime<Utc>>>,
+    max_seats_per_buyer: Option<i32>,
+}
+
+impl From<&ScheduleChange> for ScheduleChangeset {
+    fn from(c: &ScheduleChange) -> Self {
+        Self {
+            starts_at: c.starts_at,
+            sales_open_at: c.sales_open_at,
+            max_seats_per_buyer: c.max_seats_per_buyer.map(MaxSeatsPerBuyer::get),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! What every strategy's hold shares: the parameters of a one-statement
-//! hold and the writes it ends with (`hold_writes_sql!`), the checks that
-//! explain a refused hold ("unknown", "not yours", "taken"), and what a
-//! failed hold statement means.
+//! hold and the writes it ends with (`hold_writes_sql!`, the per-buyer
+//! limit among them), the checks that explain a refused hold ("unknown",
+//! "not yours", "taken"), and what a failed hold statement means.
 
 use crate::outbox::outbox_headers;
 use crate::prepared::{no_such_parameter, Prepared, Statement};
@@ -15,7 +15,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::AstPass;
 use diesel::result::{DatabaseErrorKind, Error};
-use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::marker::PhantomData;
@@ -23,13 +23,26 @@ use std::marker::PhantomData;
 /// The end of every one-statement hold, after the strategy's own CTEs. It
 /// expects a CTE `granted` with one column `total` that has exactly one row
 /// when the strategy made every requested seat HELD, and none otherwise;
-/// then it writes the PENDING reservation, its seats and its
-/// `reservation.held` outbox row, and returns `reservation_id` and
-/// `total_amount` (no row: not granted). Parameters: see `HoldParams`.
+/// then it adds the seats to the user's `buyer_seats` row, writes the
+/// PENDING reservation, its seats and its `reservation.held` outbox row,
+/// and returns `reservation_id` and `total_amount` (no row: not granted).
+/// Parameters: see `HoldParams`.
+///
+/// `buyer` is the per-buyer limit: the upsert makes concurrent holds of one
+/// user wait for each other on that row, and a count over `max_seats`
+/// violates `buyer_seats_within_limit`, which aborts the whole statement,
+/// the seats claimed before it included (`BUYER_LIMIT_CONSTRAINT`).
 #[macro_export]
 macro_rules! hold_writes_sql {
     () => {
-        " reservation AS (
+        " buyer AS (
+    INSERT INTO buyer_seats AS b (schedule_id, user_id, seats, max_seats)
+    SELECT $2, $3, cardinality($1), max_seats_per_buyer
+      FROM concert_schedules, granted
+     WHERE id = $2
+        ON CONFLICT (schedule_id, user_id) DO UPDATE
+       SET seats = b.seats + excluded.seats, max_seats = excluded.max_seats
+), reservation AS (
     INSERT INTO reservations (user_id, schedule_id, status, total_amount, expires_at,
                               idempotency_key, created_at, updated_at)
     SELECT $3, $2, 'PENDING', total, $4, $5, $6, $6 FROM granted
@@ -214,6 +227,57 @@ pub fn is_lost_race(e: &Error) -> bool {
 
 const RESERVATION_KEY_CONSTRAINT: &str = "reservations_user_id_idempotency_key_key";
 const ONE_ACTIVE_CONSTRAINT: &str = "reservation_seats_one_active";
+/// The CHECK of `buyer_seats` a hold past the per-buyer limit violates.
+pub const BUYER_LIMIT_CONSTRAINT: &str = "buyer_seats_within_limit";
+
+/// True when a hold statement failed because it would take the user past
+/// the schedule's per-buyer limit: a definite answer, never retried.
+pub fn is_buyer_limit(e: &Error) -> bool {
+    matches!(e, Error::DatabaseError(DatabaseErrorKind::CheckViolation, info)
+        if info.constraint_name() == Some(BUYER_LIMIT_CONSTRAINT))
+}
+
+/// The schedule's limit and the seats the user has now, for the refusal.
+const BUYER_LIMIT: &str = "\
+SELECT s.max_seats_per_buyer AS max_seats, COALESCE(b.seats, 0) AS seats
+  FROM concert_schedules s
+  LEFT JOIN buyer_seats b ON b.schedule_id = s.id AND b.user_id = $2
+ WHERE s.id = $1";
+
+#[derive(QueryableByName)]
+struct BuyerLimit {
+    #[diesel(sql_type = Integer)]
+    max_seats: i32,
+    #[diesel(sql_type = Integer)]
+    seats: i32,
+}
+
+/// What a failed hold statement means, for every strategy: `hold_error`,
+/// except that a buyer-limit violation reads the limit and the user's seats
+/// (the statement rolled back; `conn` is not in a failed transaction).
+pub async fn hold_failed(
+    conn: &mut AsyncPgConnection,
+    e: Error,
+    request: &HoldRequest,
+) -> HoldError {
+    if !is_buyer_limit(&e) {
+        return hold_error(e, request);
+    }
+    let found: QueryResult<Vec<BuyerLimit>> = diesel::sql_query(BUYER_LIMIT)
+        .bind::<BigInt, _>(request.schedule_id.0)
+        .bind::<BigInt, _>(request.user_id.0)
+        .load(conn)
+        .await;
+    match found.map(|rows| rows.into_iter().next()) {
+        Ok(Some(b)) => HoldError::BuyerLimitReached {
+            limit: b.max_seats,
+            held: b.seats,
+        },
+        // The schedule was deleted since: nothing to hold now.
+        Ok(None) => HoldError::ScheduleNotFound,
+        Err(read) => hold_error(read, request),
+    }
+}
 
 const SCHEDULE_EXISTS: &str = "SELECT id FROM concert_schedules WHERE id = $1";
 

@@ -62,6 +62,8 @@ pub(crate) struct ScheduleRow {
     concert_id: i64,
     starts_at: DateTime<Utc>,
     total_seats: i32,
+    sales_open_at: Option<DateTime<Utc>>,
+    max_seats_per_buyer: i32,
 }
 
 impl ScheduleRow {
@@ -77,6 +79,8 @@ impl ScheduleRow {
             starts_at: self.starts_at,
             total_seats: self.total_seats,
             available_seats: available,
+            sales_open_at: self.sales_open_at,
+            max_seats_per_buyer: self.max_seats_per_buyer,
         }
     }
 }

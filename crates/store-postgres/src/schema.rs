@@ -30,6 +30,17 @@ diesel::table! {
         starts_at -> Timestamptz,
         total_seats -> Int4,
         created_at -> Timestamptz,
+        sales_open_at -> Nullable<Timestamptz>,
+        max_seats_per_buyer -> Int4,
+    }
+}
+
+diesel::table! {
+    buyer_seats (schedule_id, user_id) {
+        schedule_id -> Int8,
+        user_id -> Int8,
+        seats -> Int4,
+        max_seats -> Int4,
     }
 }
 
@@ -118,6 +129,8 @@ diesel::joinable!(reservations -> users (user_id));
 diesel::joinable!(reservation_seats -> reservations (reservation_id));
 diesel::joinable!(reservation_seats -> seats (seat_id));
 diesel::joinable!(payments -> reservations (reservation_id));
+diesel::joinable!(buyer_seats -> concert_schedules (schedule_id));
+diesel::joinable!(buyer_seats -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -130,4 +143,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     processed_events,
     job_leases,
+    buyer_seats,
 );

@@ -2,13 +2,14 @@
 //! caller's transaction: confirm with a payment, cancel, expire overdue holds.
 //!
 //! Lock order, the same in every transaction, so none can deadlock:
-//! reservation row, then seat rows in ascending id. No transaction writes
-//! the schedule row (its available count is derived from the seats), so
-//! holds of different seats never wait for each other.
+//! reservation row, then seat rows in ascending id, then the user's
+//! `buyer_seats` row (a hold statement takes it last too). No transaction
+//! writes the schedule row (its available count is derived from the
+//! seats), so holds of different seats never wait for each other.
 
 use crate::models::{PaymentRow, ReservationRow};
 use crate::outbox::write_outbox;
-use crate::schema::{payments, reservation_seats, reservations, seats};
+use crate::schema::{buyer_seats, payments, reservation_seats, reservations, seats};
 use crate::tx::TxError;
 use booking_domain::*;
 use chrono::{DateTime, Utc};
@@ -98,8 +99,34 @@ async fn why_not_pending<T>(
     })
 }
 
+#[diesel::declare_sql_function]
+extern "SQL" {
+    fn greatest(
+        a: diesel::sql_types::Integer,
+        b: diesel::sql_types::Integer,
+    ) -> diesel::sql_types::Integer;
+}
+
+/// Gives `n` seats of a schedule back to its buyer's per-buyer count. Never
+/// below 0: a hold an instance without the counter wrote (during a rolling
+/// upgrade) must still be cancellable and expirable.
+async fn return_to_buyer(
+    conn: &mut AsyncPgConnection,
+    schedule: i64,
+    user: i64,
+    n: usize,
+) -> QueryResult<()> {
+    let n = i32::try_from(n).unwrap_or(i32::MAX);
+    diesel::update(buyer_seats::table.find((schedule, user)))
+        .set(buyer_seats::seats.eq(greatest(buyer_seats::seats - n, 0)))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Ends a PENDING reservation as `to` (CANCELLED or EXPIRED): seats back to
-/// AVAILABLE, links inactive, outbox row; all or nothing.
+/// AVAILABLE, links inactive, the buyer's count down, outbox row; all or
+/// nothing.
 pub async fn release_reservation(
     conn: &mut AsyncPgConnection,
     id: ReservationId,
@@ -134,14 +161,15 @@ pub async fn release_reservation(
         .set(reservation_seats::active.eq(false))
         .execute(conn)
         .await?;
+    return_to_buyer(conn, row.schedule_id, row.user_id, seat_ids.len()).await?;
     let reservation = row.into_domain(seat_ids).map_err(TxError::Abort)?;
     let event = NewOutboxEvent::for_reservation(&reservation, now, request_id);
     write_outbox(conn, &event).await?;
     Ok(Transition::Done(reservation))
 }
 
-/// Expires up to `limit` PENDING reservations overdue at `now`, oldest id
-/// first; returns the ones this call ended.
+/// Expires the oldest (by id) `limit` PENDING reservations overdue at
+/// `now`; returns the ones this call ended.
 pub(crate) async fn expire_overdue(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
@@ -149,16 +177,24 @@ pub(crate) async fn expire_overdue(
 ) -> Result<Vec<Reservation>, TxError<RepoError>> {
     // SKIP LOCKED: rows a concurrent expirer or cancel holds
     // are theirs; each reservation ends exactly once.
-    let overdue: Vec<i64> = reservations::table
+    let mut batch: Vec<(i64, i64, i64)> = reservations::table
         .filter(reservations::status.eq(ReservationStatus::Pending.as_str()))
         .filter(reservations::expires_at.le(now))
         .order(reservations::id)
         .limit(limit)
-        .select(reservations::id)
+        .select((
+            reservations::schedule_id,
+            reservations::user_id,
+            reservations::id,
+        ))
         .for_update()
         .skip_locked()
         .load(conn)
         .await?;
+    // Released in (schedule, user) order, so two batches take the buyers'
+    // rows in one order too.
+    batch.sort_unstable();
+    let overdue: Vec<i64> = batch.into_iter().map(|(_, _, id)| id).collect();
     // All the batch's seats, ascending, before any is written:
     // the global lock order across reservations.
     let seats: Vec<i64> = reservation_seats::table

@@ -34,7 +34,8 @@ async fn schema_matches_migrations() {
         payments,
         outbox,
         processed_events,
-        job_leases
+        job_leases,
+        buyer_seats
     );
 }
 
@@ -182,7 +183,7 @@ async fn audit_reports_a_held_seat_without_a_reservation() {
     }])
     .unwrap();
     let schedule = store
-        .insert_schedule(concert.id, Utc::now(), &grid)
+        .insert_schedule(concert.id, Utc::now(), &grid, &SaleSettings::default())
         .await
         .unwrap()
         .unwrap();

@@ -85,6 +85,12 @@ pub struct ScheduleResponse {
     pub starts_at: DateTime<Utc>,
     pub total_seats: i32,
     pub available_seats: i32,
+    /// When the sale opens; null: it is open.
+    #[schema(required = true)]
+    pub sales_open_at: Option<DateTime<Utc>>,
+    /// The most seats one user may have of this schedule at once (held and bought).
+    #[schema(example = 4)]
+    pub max_seats_per_buyer: i32,
 }
 
 impl From<Schedule> for ScheduleResponse {
@@ -95,6 +101,8 @@ impl From<Schedule> for ScheduleResponse {
             starts_at: s.starts_at,
             total_seats: s.total_seats,
             available_seats: s.available_seats,
+            sales_open_at: s.sales_open_at,
+            max_seats_per_buyer: s.max_seats_per_buyer,
         }
     }
 }
@@ -369,6 +377,15 @@ pub struct CreateScheduleRequest {
     pub starts_at: DateTime<Utc>,
     /// The seat grid generated for this schedule.
     pub sections: Vec<SectionRequest>,
+    /// When the sale opens (RFC 3339); absent or null: at once.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime, nullable)]
+    pub sales_open_at: Option<serde_json::Value>,
+    /// The most seats one user may have of this schedule at once, held and
+    /// bought together: 1 to 100; absent or null: 4.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 100, example = 4, nullable)]
+    pub max_seats_per_buyer: Option<serde_json::Value>,
 }
 
 impl CreateScheduleRequest {
@@ -385,12 +402,78 @@ impl CreateScheduleRequest {
                 .collect(),
         )
     }
+
+    /// The sale settings; the error names the field.
+    pub fn sale(&self) -> Result<SaleSettings, String> {
+        Ok(SaleSettings {
+            sales_open_at: sales_open_at(&self.sales_open_at)?.flatten(),
+            max_seats_per_buyer: max_seats_per_buyer(&self.max_seats_per_buyer)?
+                .unwrap_or_default(),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateScheduleRequest {
     pub starts_at: DateTime<Utc>,
+    /// When the sale opens (RFC 3339); null: at once; absent: unchanged.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime, nullable)]
+    pub sales_open_at: Option<serde_json::Value>,
+    /// 1 to 100; absent or null: unchanged.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 100, example = 4, nullable)]
+    pub max_seats_per_buyer: Option<serde_json::Value>,
+}
+
+impl UpdateScheduleRequest {
+    /// The change; the error names the field.
+    pub fn change(&self) -> Result<ScheduleChange, String> {
+        Ok(ScheduleChange {
+            starts_at: self.starts_at,
+            sales_open_at: sales_open_at(&self.sales_open_at)?,
+            max_seats_per_buyer: max_seats_per_buyer(&self.max_seats_per_buyer)?,
+        })
+    }
+}
+
+/// Tells a field sent as `null` (`Some(Value::Null)`) from one left out
+/// (`None`, with `#[serde(default)]`). The sale settings are read as JSON
+/// values and parsed here, so a bad one is answered with its field's name
+/// (serde's own message would give only a line and column).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+/// `None`: not sent; `Some(None)`: null, open at once.
+fn sales_open_at(raw: &Option<serde_json::Value>) -> Result<Option<Option<DateTime<Utc>>>, String> {
+    match raw {
+        None => Ok(None),
+        Some(serde_json::Value::Null) => Ok(Some(None)),
+        Some(serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(s)
+            .map(|at| Some(Some(at.with_timezone(&Utc))))
+            .map_err(|e| format!("salesOpenAt must be an RFC 3339 date-time or null: {e}")),
+        Some(other) => Err(format!(
+            "salesOpenAt must be an RFC 3339 date-time or null, not {other}"
+        )),
+    }
+}
+
+/// `None`: not sent, or null.
+fn max_seats_per_buyer(
+    raw: &Option<serde_json::Value>,
+) -> Result<Option<MaxSeatsPerBuyer>, String> {
+    match raw {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => {
+            let n = n.as_i64().unwrap_or(i64::MAX);
+            MaxSeatsPerBuyer::parse(n).map(Some)
+        }
+        Some(other) => Err(format!(
+            "maxSeatsPerBuyer must be a whole number between 1 and 100, not {other}"
+        )),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

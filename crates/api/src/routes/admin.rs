@@ -90,7 +90,8 @@ pub async fn delete_concert(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Creates a schedule and generates its seat grid (every seat AVAILABLE).
+/// Creates a schedule and generates its seat grid (every seat AVAILABLE),
+/// with its sale settings: when the sale opens and the per-buyer limit.
 #[utoipa::path(
     tag = "admin",
     params(("id" = i64, Path, description = "Concert id")),
@@ -98,6 +99,7 @@ pub async fn delete_concert(
     security(("bearer" = [])),
     responses(
         (status = 201, body = ScheduleResponse),
+        (status = 400, description = "Malformed body, or a bad `salesOpenAt` / `maxSeatsPerBuyer` (the detail names the field)", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid grid", body = Problem, content_type = "application/problem+json")
     )
@@ -109,11 +111,12 @@ pub async fn create_schedule(
     id: web::Path<i64>,
     body: web::Json<CreateScheduleRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let sale = body.sale().map_err(ApiError::BadRequest)?;
     let grid = body.grid().map_err(invalid)?;
     let schedule = state
         .service
         .admin
-        .create_schedule(ConcertId(*id), body.starts_at, grid)
+        .create_schedule(ConcertId(*id), body.starts_at, grid, sale)
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((
@@ -131,7 +134,11 @@ pub async fn create_schedule(
     params(("id" = i64, Path, description = "Schedule id")),
     request_body = UpdateScheduleRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = ScheduleResponse), (status = 404, body = Problem, content_type = "application/problem+json"))
+    responses(
+        (status = 200, body = ScheduleResponse),
+        (status = 400, description = "Malformed body, or a bad `salesOpenAt` / `maxSeatsPerBuyer` (the detail names the field)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")
+    )
 )]
 #[put("/api/admin/schedules/{id}")]
 pub async fn update_schedule(
@@ -140,10 +147,11 @@ pub async fn update_schedule(
     id: web::Path<i64>,
     body: web::Json<UpdateScheduleRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let change = body.change().map_err(ApiError::BadRequest)?;
     let schedule = state
         .service
         .admin
-        .update_schedule(ScheduleId(*id), body.starts_at)
+        .update_schedule(ScheduleId(*id), change)
         .await?;
     Ok(HttpResponse::Ok().json(ScheduleResponse::from(schedule)))
 }

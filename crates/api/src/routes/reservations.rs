@@ -28,7 +28,7 @@ use booking_domain::{HoldCommand, ReservationId, ScheduleId, SeatId};
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No valid entry token for this user and schedule", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown schedule", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Seat taken, or contention (retry after Retry-After)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Seat taken (`seat-taken`), sold out (`sold-out`), over the schedule's per-buyer limit counting the user's held and bought seats (`buyer-limit`), or contention (`contention`, retry after Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "0 or more than 4 seats, duplicates, unknown seats, seats of another schedule", body = Problem, content_type = "application/problem+json")
     )
 )]

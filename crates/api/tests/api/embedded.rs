@@ -28,6 +28,34 @@ async fn embedded_mode_serves_the_demo_concert_and_books_it() {
     assert_eq!(ready["store"], "memory");
 }
 
+/// The in-memory store keeps the per-buyer limit too (4 by default). The
+/// waiting room is off: an admitted user's one entry token would not
+/// reach a second hold.
+#[tokio::test(flavor = "multi_thread")]
+async fn embedded_mode_refuses_a_hold_past_the_buyer_limit() {
+    let app = spawn_embedded_app_adjusted(|s| s.queue.enabled = false).await;
+    let (concert, schedule) = demo_schedule(&app).await;
+    let seats: Vec<i64> = app
+        .seat_statuses(concert, schedule)
+        .await
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    let fan = app.user("fan").await;
+    expect_status(
+        app.hold(&fan, schedule, &seats[0..4], None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let problem = expect_problem(
+        app.hold(&fan, schedule, &seats[4..5], None).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(problem["type"], "/problems/buyer-limit");
+    assert_eq!(app.seat_statuses(concert, schedule).await[4].1, "AVAILABLE");
+}
+
 /// Embedded mode writes the request id into the outbox row as PostgreSQL
 /// does: the event the relay hands to the consumers carries the id the
 /// reply named.

@@ -94,9 +94,15 @@ fn fast_queue(settings: &mut Settings) {
 
 /// Starts the API with no database: the embedded mode (waiting room on).
 pub async fn spawn_embedded_app() -> TestApp {
+    spawn_embedded_app_adjusted(|_| {}).await
+}
+
+/// `spawn_embedded_app`, with some settings changed.
+pub async fn spawn_embedded_app_adjusted(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::default();
     fast_queue(&mut settings);
     read_your_writes(&mut settings);
+    adjust(&mut settings);
     spawn_with(settings, None, None).await
 }
 

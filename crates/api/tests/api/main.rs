@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod bad_input;
 mod booking;
+mod buyer_limit;
 mod commands;
 mod embedded;
 mod expiry;

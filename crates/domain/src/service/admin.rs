@@ -55,9 +55,10 @@ impl CatalogueAdmin {
         concert: ConcertId,
         starts_at: DateTime<Utc>,
         grid: SeatGrid,
+        sale: SaleSettings,
     ) -> Result<Schedule, AdminError> {
         self.catalog
-            .insert_schedule(concert, starts_at, &grid)
+            .insert_schedule(concert, starts_at, &grid, &sale)
             .await?
             .ok_or(AdminError::NotFound("concert"))
     }
@@ -65,10 +66,10 @@ impl CatalogueAdmin {
     pub async fn update_schedule(
         &self,
         id: ScheduleId,
-        starts_at: DateTime<Utc>,
+        change: ScheduleChange,
     ) -> Result<Schedule, AdminError> {
         self.catalog
-            .update_schedule(id, starts_at)
+            .update_schedule(id, &change)
             .await?
             .ok_or(AdminError::NotFound("schedule"))
     }

@@ -140,7 +140,8 @@ impl Bookings {
             Err(
                 e @ (HoldError::DuplicateIdempotencyKey
                 | HoldError::SeatTaken(_)
-                | HoldError::SoldOut),
+                | HoldError::SoldOut
+                | HoldError::BuyerLimitReached { .. }),
             ) => {
                 let Some(key) = &request.idempotency_key else {
                     return Err(e);

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use booking_domain::{
     CatalogRepository, Concert, ConcertDetails, ConcertId, Deleted, Email, IdempotencyKey,
     Inserted, NewOutboxEvent, NewUser, OutboxEvent, Payment, PaymentId, Readiness, RepoError,
-    Reservation, ReservationId, Role, Schedule, ScheduleId, Seat, SeatGrid, SeatId, SeatMap,
-    SeatStatus, SeatStatuses, User, UserId, UserRepository,
+    Reservation, ReservationId, Role, SaleSettings, Schedule, ScheduleChange, ScheduleId, Seat,
+    SeatCounts, SeatGrid, SeatId, SeatMap, SeatStatus, SeatStatuses, User, UserId, UserRepository,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -86,6 +86,9 @@ pub(crate) struct Tables {
     /// (consumer, event id) -> when it was marked.
     pub processed: std::collections::HashMap<(String, String), DateTime<Utc>>,
     pub leases: HashMap<String, LeaseRow>,
+    /// Seats each user has of each schedule in PENDING and CONFIRMED
+    /// reservations: the database's `buyer_seats`.
+    pub buyer_seats: HashMap<(ScheduleId, UserId), i32>,
 }
 
 impl Tables {
@@ -272,6 +275,7 @@ impl CatalogRepository for MemoryStore {
         concert: ConcertId,
         starts_at: DateTime<Utc>,
         grid: &SeatGrid,
+        sale: &SaleSettings,
     ) -> Result<Option<Schedule>, RepoError> {
         let mut t = self.tables()?;
         if !t.concerts.contains_key(&concert) {
@@ -299,6 +303,8 @@ impl CatalogRepository for MemoryStore {
             starts_at,
             total_seats: count,
             available_seats: count,
+            sales_open_at: sale.sales_open_at,
+            max_seats_per_buyer: sale.max_seats_per_buyer.get(),
         };
         t.schedules.insert(id, schedule.clone());
         Ok(Some(schedule))
@@ -307,11 +313,17 @@ impl CatalogRepository for MemoryStore {
     async fn update_schedule(
         &self,
         id: ScheduleId,
-        starts_at: DateTime<Utc>,
+        change: &ScheduleChange,
     ) -> Result<Option<Schedule>, RepoError> {
         let mut t = self.tables()?;
         Ok(t.schedules.get_mut(&id).map(|schedule| {
-            schedule.starts_at = starts_at;
+            schedule.starts_at = change.starts_at;
+            if let Some(opens) = change.sales_open_at {
+                schedule.sales_open_at = opens;
+            }
+            if let Some(max) = change.max_seats_per_buyer {
+                schedule.max_seats_per_buyer = max.get();
+            }
             schedule.clone()
         }))
     }
@@ -345,6 +357,22 @@ impl CatalogRepository for MemoryStore {
         let t = self.tables()?;
         let statuses: Vec<SeatStatus> = t.seats_of(id).map(|s| s.status).collect();
         Ok((!statuses.is_empty()).then_some(SeatStatuses(statuses)))
+    }
+
+    async fn seat_counts(&self, id: ScheduleId) -> Result<Option<SeatCounts>, RepoError> {
+        let t = self.tables()?;
+        if !t.schedules.contains_key(&id) {
+            return Ok(None);
+        }
+        let mut counts = SeatCounts::default();
+        for seat in t.seats_of(id) {
+            match seat.status {
+                SeatStatus::Available => counts.available += 1,
+                SeatStatus::Held => counts.held += 1,
+                SeatStatus::Reserved => counts.sold += 1,
+            }
+        }
+        Ok(Some(counts))
     }
 }
 

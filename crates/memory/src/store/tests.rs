@@ -65,7 +65,7 @@ async fn schedule_creates_every_seat_of_its_grid() {
     let store = MemoryStore::new();
     let concert = store.insert_concert(&details("c")).await.unwrap();
     let schedule = store
-        .insert_schedule(concert.id, Utc::now(), &grid())
+        .insert_schedule(concert.id, Utc::now(), &grid(), &SaleSettings::default())
         .await
         .unwrap()
         .unwrap();
@@ -82,7 +82,7 @@ async fn schedule_creates_every_seat_of_its_grid() {
 async fn schedule_of_missing_concert_is_not_found() {
     let store = MemoryStore::new();
     let result = store
-        .insert_schedule(ConcertId(42), Utc::now(), &grid())
+        .insert_schedule(ConcertId(42), Utc::now(), &grid(), &SaleSettings::default())
         .await;
     assert!(matches!(result, Ok(None)));
 }
@@ -92,7 +92,7 @@ async fn deleting_a_concert_deletes_its_schedules_and_seats() {
     let store = MemoryStore::new();
     let concert = store.insert_concert(&details("c")).await.unwrap();
     let schedule = store
-        .insert_schedule(concert.id, Utc::now(), &grid())
+        .insert_schedule(concert.id, Utc::now(), &grid(), &SaleSettings::default())
         .await
         .unwrap()
         .unwrap();

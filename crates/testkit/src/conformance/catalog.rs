@@ -25,14 +25,20 @@ pub async fn schedule_for_seat_map(catalog: &dyn CatalogRepository) -> Schedule 
     };
     let grid = SeatGrid::parse(vec![section("A", 2, 3, 1000), section("B", 1, 4, 2500)]).unwrap();
     catalog
-        .insert_schedule(concert.id, Utc::now() + Duration::days(30), &grid)
+        .insert_schedule(
+            concert.id,
+            Utc::now() + Duration::days(30),
+            &grid,
+            &SaleSettings::default(),
+        )
         .await
         .unwrap()
         .expect("the concert exists")
 }
 
-/// `find_seat_map` and `seat_statuses` agree with `list_seats`; both are
-/// `None` for an unknown schedule and, at the end, for `schedule` deleted.
+/// `find_seat_map`, `seat_statuses` and `seat_counts` agree with
+/// `list_seats`; all are `None` for an unknown schedule and, at the end,
+/// for `schedule` deleted.
 pub async fn seat_map_reads_agree_with_the_seats(
     catalog: &dyn CatalogRepository,
     schedule: &Schedule,
@@ -67,9 +73,21 @@ pub async fn seat_map_reads_agree_with_the_seats(
     let alone = catalog.seat_statuses(schedule.id).await.unwrap();
     assert_eq!(alone.as_ref(), Some(&map.statuses));
 
+    let count = |status| seats.iter().filter(|s| s.status == status).count() as i64;
+    let counts = SeatCounts {
+        available: count(SeatStatus::Available),
+        held: count(SeatStatus::Held),
+        sold: count(SeatStatus::Reserved),
+    };
+    assert_eq!(
+        catalog.seat_counts(schedule.id).await.unwrap(),
+        Some(counts)
+    );
+
     let unknown = ScheduleId(schedule.id.0 + 1_000_000);
     assert_eq!(catalog.find_seat_map(unknown).await.unwrap(), None);
     assert_eq!(catalog.seat_statuses(unknown).await.unwrap(), None);
+    assert_eq!(catalog.seat_counts(unknown).await.unwrap(), None);
 
     assert_eq!(
         catalog.delete_schedule(schedule.id).await.unwrap(),
@@ -78,4 +96,5 @@ pub async fn seat_map_reads_agree_with_the_seats(
     );
     assert_eq!(catalog.find_seat_map(schedule.id).await.unwrap(), None);
     assert_eq!(catalog.seat_statuses(schedule.id).await.unwrap(), None);
+    assert_eq!(catalog.seat_counts(schedule.id).await.unwrap(), None);
 }

@@ -6,10 +6,12 @@
 //! `booking_testkit::seat_lock_conformance_suite!(my_fixture);` where
 //! `my_fixture` is an `async fn() -> LockFixture`.
 
+mod buyer_limit;
 mod prepared;
 mod races;
 mod requests;
 
+pub use buyer_limit::*;
 pub use prepared::*;
 pub use races::*;
 pub use requests::*;
@@ -28,6 +30,8 @@ pub struct LockFixture {
     pub second_instance: Arc<dyn SeatLock>,
     pub catalog: Arc<dyn CatalogRepository>,
     pub users: Arc<dyn UserRepository>,
+    /// Cancel, pay and expire, as the service does them.
+    pub reservations: Arc<dyn ReservationRepository>,
     pub audit: Arc<dyn InvariantAudit>,
     /// Whatever must live as long as the test (a `TestDb`, a container).
     pub guard: Box<dyn Any + Send + Sync>,
@@ -54,6 +58,7 @@ impl LockFixture {
             second_instance,
             catalog: Arc::new(store.clone()),
             users: Arc::new(store.clone()),
+            reservations: Arc::new(store.clone()),
             audit: Arc::new(store.clone()),
             guard: Box::new(guard),
         }
@@ -78,7 +83,12 @@ impl LockFixture {
         .unwrap();
         let schedule = self
             .catalog
-            .insert_schedule(concert.id, Utc::now() + Duration::days(30), &grid)
+            .insert_schedule(
+                concert.id,
+                Utc::now() + Duration::days(30),
+                &grid,
+                &SaleSettings::default(),
+            )
             .await
             .unwrap()
             .expect("the concert exists");
@@ -197,6 +207,8 @@ macro_rules! seat_lock_conformance_suite {
             two_instances_one_winner_per_seat,
             the_last_free_seat_is_won_while_200_race_for_a_taken_one,
             two_instances_overlapping_and_distinct_requests,
+            one_buyer_holds_at_most_the_limit_under_10_concurrent_holds,
+            cancel_and_expiry_give_the_buyer_room_back,
         );
     };
     (@tests $fixture:path; $($name:ident),* $(,)?) => {$(
