@@ -6,16 +6,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 impl TestApp {
-    async fn put(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .put(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
-    }
-
     async fn schedules_of(&self, concert: i64) -> Vec<Value> {
         let list = expect_status(
             self.get(&format!("/api/concerts/{concert}/schedules"), None)

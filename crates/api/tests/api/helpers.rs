@@ -158,6 +158,16 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub async fn sign_up(&self, email: &str, password: &str) -> Response {
         self.post(
             "/api/auth/signup",

@@ -623,3 +623,113 @@ async fn every_stream_event_fits_the_schema_the_openapi_document_names() {
     events.push(("left".to_owned(), json!({})));
     assert_documented(&app, &events).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pre_queue_is_drawn_at_the_opening_and_later_arrivals_keep_their_order() {
+    // Admission slow enough that the line can be read after the draw.
+    let app = spawn_app_configured(Strategy::Pessimistic, |s| {
+        s.queue.admit_rate_per_sec = 0.5;
+    })
+    .await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 2, 50).await;
+    let opens_at = chrono::Utc::now() + chrono::Duration::seconds(3);
+    expect_status(
+        app.put(
+            &format!("/api/admin/schedules/{}", s.schedule_id),
+            &admin.token,
+            &json!({"startsAt": "2030-01-01T20:00:00Z", "salesOpenAt": opens_at}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let mut early = Vec::new();
+    for i in 0..30 {
+        let fan = app.user(&format!("early{i}")).await;
+        let status = enter(&app, &fan, s.schedule_id).await;
+        assert_eq!(status["state"], "before-opening", "{status}");
+        assert_eq!(status["position"], Value::Null, "no place before the draw");
+        assert!(status["opensInSecs"].as_i64().unwrap() > 0, "{status}");
+        early.push(fan);
+    }
+    let no_draw = app
+        .get(
+            &format!("/api/admin/schedules/{}/draw", s.schedule_id),
+            Some(&admin.token),
+        )
+        .await;
+    expect_problem(no_draw, StatusCode::NOT_FOUND).await;
+
+    tokio::time::sleep((opens_at - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+    let mut late = Vec::new();
+    for i in 0..3 {
+        let fan = app.user(&format!("late{i}")).await;
+        late.push(
+            enter(&app, &fan, s.schedule_id).await["ticket"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    let draw = expect_status(
+        app.get(
+            &format!("/api/admin/schedules/{}/draw", s.schedule_id),
+            Some(&admin.token),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let ids = |v: &Value| -> Vec<i64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_i64().unwrap())
+            .collect()
+    };
+    let (arrivals, drawn) = (ids(&draw["arrivals"]), ids(&draw["drawn"]));
+    let entered: Vec<i64> = early.iter().map(|fan| fan.id).collect();
+    assert_eq!(arrivals, entered, "the record keeps the arrival order");
+    let mut sorted = drawn.clone();
+    sorted.sort_unstable();
+    let mut expected = entered.clone();
+    expected.sort_unstable();
+    assert_eq!(
+        sorted, expected,
+        "the draw is a permutation of the pre-queue"
+    );
+    assert_ne!(drawn, entered, "30 early users were left in arrival order");
+    let replayed: Vec<i64> =
+        booking_domain::draw_order(draw["seed"].as_u64().unwrap(), arrivals.len())
+            .into_iter()
+            .map(|i| arrivals[i])
+            .collect();
+    assert_eq!(replayed, drawn, "anyone can replay the draw from its seed");
+    assert!(
+        late.windows(2).all(|w| w[0] < w[1]),
+        "late arrivals keep their order: {late:?}"
+    );
+    // Every drawn user is ahead of every late one, in the drawn order.
+    let mut tickets = Vec::new();
+    for id in &drawn {
+        let fan = early.iter().find(|fan| fan.id == *id).unwrap();
+        let status = expect_status(
+            app.get(
+                &format!("/api/queue/position?scheduleId={}", s.schedule_id),
+                Some(&fan.token),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+        // Admission may have started: an admitted user stands before the rest.
+        tickets.push(status["ticket"].as_u64().unwrap_or(0));
+    }
+    let in_line: Vec<u64> = tickets.iter().copied().filter(|t| *t > 0).collect();
+    assert!(
+        in_line.len() >= 20,
+        "admission was meant to be slow: {tickets:?}"
+    );
+    assert!(in_line.windows(2).all(|w| w[0] < w[1]), "{tickets:?}");
+    assert!(in_line.iter().all(|t| *t < late[0]), "{tickets:?} {late:?}");
+}

@@ -52,14 +52,8 @@ pub struct QueueStatus {
     pub opens_in_secs: Option<i64>,
 }
 
-/// A schedule's seats as admission needs them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SeatsLeft {
-    pub available: i64,
-    pub held: i64,
-}
-
-impl SeatsLeft {
+impl SeatCounts {
+    /// No seat is free or held: nothing can come back.
     pub fn sold_out(self) -> bool {
         self.available == 0 && self.held == 0
     }
@@ -82,7 +76,7 @@ pub enum StreamStart {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SaleUpdate {
     pub tick: SaleTick,
-    pub seats: SeatsLeft,
+    pub seats: SeatCounts,
     pub opens_at: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
 }
@@ -117,7 +111,7 @@ fn status(
     ticket: Option<u64>,
     position: Option<u64>,
     admitted: bool,
-    seats: SeatsLeft,
+    seats: SeatCounts,
     opens_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> QueueStatus {
@@ -172,7 +166,7 @@ impl std::fmt::Debug for Admissions {
 /// The schedule's opening and seats, read for one answer or one tick.
 struct Sale {
     opens_at: Option<DateTime<Utc>>,
-    seats: SeatsLeft,
+    seats: SeatCounts,
 }
 
 impl Admissions {
@@ -185,21 +179,15 @@ impl Admissions {
     }
 
     async fn sale(&self, schedule: ScheduleId) -> Result<Sale, QueueError> {
-        // MERGE: seat_counts and sales_open_at arrive with the sale settings.
-        let found = self.catalog.find_schedule(schedule).await?;
-        if found.is_none() {
-            return Err(QueueError::ScheduleNotFound);
-        }
-        let Some(statuses) = self.catalog.seat_statuses(schedule).await? else {
+        let Some(found) = self.catalog.find_schedule(schedule).await? else {
             return Err(QueueError::ScheduleNotFound);
         };
-        let count = |s: SeatStatus| statuses.0.iter().filter(|x| **x == s).count() as i64;
+        let Some(counts) = self.catalog.seat_counts(schedule).await? else {
+            return Err(QueueError::ScheduleNotFound);
+        };
         Ok(Sale {
-            opens_at: None,
-            seats: SeatsLeft {
-                available: count(SeatStatus::Available),
-                held: count(SeatStatus::Held),
-            },
+            opens_at: found.sales_open_at,
+            seats: counts,
         })
     }
 

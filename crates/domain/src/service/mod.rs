@@ -12,7 +12,7 @@ mod payments;
 
 pub use accounts::Accounts;
 pub use admin::CatalogueAdmin;
-pub use admissions::{Admissions, QueueStatus, RoomState, SaleUpdate, SeatsLeft, StreamStart};
+pub use admissions::{Admissions, QueueStatus, RoomState, SaleUpdate, StreamStart};
 pub use bookings::{Bookings, HoldCommand, Idempotent};
 pub use catalogue::Catalogue;
 
