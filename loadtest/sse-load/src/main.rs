@@ -496,4 +496,26 @@ mod tests {
             Cli::try_parse_from(["sse-load", "--schedule-id", "1", "--connections", "0"]).is_err()
         );
     }
+
+    #[test]
+    fn the_sale_is_a_subcommand_with_its_own_flags() {
+        let cli = Cli::try_parse_from([
+            "sse-load",
+            "sale",
+            "--base-url",
+            "http://127.0.0.1:8081",
+            "--base-url",
+            "http://127.0.0.1:8082",
+            "--concert-id",
+            "1",
+            "--schedule-id",
+            "2",
+            "--tokens",
+            "t.json",
+        ])
+        .unwrap();
+        assert!(matches!(cli.mode, Some(Mode::Sale(_))));
+        // The streams mode's flags do not mix with it.
+        assert!(Cli::try_parse_from(["sse-load", "--connections", "5", "sale"]).is_err());
+    }
 }

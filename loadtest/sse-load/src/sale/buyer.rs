@@ -184,11 +184,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn new(buyer: &Buyer, instance: usize) -> Self {
+    pub(super) fn new(index: usize, instance: usize, wanted: usize) -> Self {
         Self {
-            index: buyer.index,
+            index,
             instance,
-            wanted: buyer.wants,
+            wanted,
             arrived_at: None,
             entered_at: None,
             pre_queue: false,
@@ -241,7 +241,7 @@ async fn or_stop<T>(stop: &mut watch::Receiver<bool>, work: impl Future<Output =
 /// Runs one buyer to its end.
 pub async fn run(sale: &Sale, mut buyer: Buyer) -> Outcome {
     let instance = buyer.index % sale.instances.len();
-    let mut outcome = Outcome::new(&buyer, instance);
+    let mut outcome = Outcome::new(buyer.index, instance, buyer.wants);
     let mut stop = sale.stop.clone();
     outcome.end = journey(sale, &mut buyer, &mut outcome, &mut stop).await;
     outcome

@@ -91,6 +91,11 @@ pub struct SaleArgs {
     reconnects: u32,
     #[arg(long, value_enum, default_value_t = StreamAuthMode::Ticket)]
     stream_auth: StreamAuthMode,
+    /// Admissions timed by the arrival of their event (a server without
+    /// `admittedAt`) closer than this are not counted as inversions: that
+    /// is delivery jitter within one tick.
+    #[arg(long, default_value_t = 250)]
+    order_tolerance_ms: u64,
     /// The whole run stops after this many seconds and reports.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(5..=1800))]
     deadline_secs: u64,
@@ -316,6 +321,7 @@ async fn run(
             hold_attempts: args.hold_attempts,
             reconnects: args.reconnects,
             stream_auth: format!("{:?}", args.stream_auth).to_lowercase(),
+            order_tolerance_ms: args.order_tolerance_ms,
             deadline_secs: args.deadline_secs,
         },
         opening: report::Opening {
@@ -327,6 +333,7 @@ async fn run(
         free_at_start,
         outcomes: &outcomes,
         unreported,
+        order_tolerance_secs: args.order_tolerance_ms as f64 / 1e3,
         finished_at,
         deadline_hit,
     });

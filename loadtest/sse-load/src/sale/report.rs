@@ -27,6 +27,7 @@ pub struct Settings {
     pub hold_attempts: u32,
     pub reconnects: u32,
     pub stream_auth: String,
+    pub order_tolerance_ms: u64,
     pub deadline_secs: u64,
 }
 
@@ -200,6 +201,8 @@ pub struct Inputs<'a> {
     pub free_at_start: usize,
     pub outcomes: &'a [Outcome],
     pub unreported: usize,
+    /// See `inversions`.
+    pub order_tolerance_secs: f64,
     pub finished_at: f64,
     pub deadline_hit: bool,
 }
@@ -239,13 +242,28 @@ impl Place {
     }
 }
 
+/// An admitted user: its place and when it was admitted, `exact` when
+/// that is the server's `admittedAt` rather than when the event arrived.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Admitted {
+    pub place: Place,
+    pub at: f64,
+    pub exact: bool,
+}
+
 /// Pairs (a, b) of admitted users, a ahead of b, where a was admitted
-/// strictly later. Quadratic: a few thousand admitted users at most.
-pub fn inversions(admitted: &[(Place, f64)]) -> u64 {
+/// later. Times taken from the event's arrival carry delivery jitter: such
+/// a pair counts only when apart by more than `tolerance` seconds.
+/// Quadratic: a few thousand admitted users at most.
+pub fn inversions(admitted: &[Admitted], tolerance: f64) -> u64 {
+    let later = |x: &Admitted, y: &Admitted| {
+        let slack = if x.exact && y.exact { 0.0 } else { tolerance };
+        x.place.ahead_of(y.place) && x.at > y.at + slack
+    };
     let mut count = 0;
-    for (i, &(a, a_at)) in admitted.iter().enumerate() {
-        for &(b, b_at) in &admitted[i + 1..] {
-            if (a.ahead_of(b) && a_at > b_at) || (b.ahead_of(a) && b_at > a_at) {
+    for (i, a) in admitted.iter().enumerate() {
+        for b in &admitted[i + 1..] {
+            if later(a, b) || later(b, a) {
                 count += 1;
             }
         }
@@ -315,11 +333,17 @@ pub fn build(input: Inputs<'_>) -> SaleReport {
         .iter()
         .filter_map(|o| Some(o.admitted_at? - o.arrived_at?.max(opening)))
         .collect();
-    let ranked: Vec<(Place, f64)> = admitted
+    let ranked: Vec<Admitted> = admitted
         .iter()
-        .filter_map(|o| Some((Place::of(o)?, o.server_admitted_at.or(o.admitted_at)?)))
+        .filter_map(|o| {
+            Some(Admitted {
+                place: Place::of(o)?,
+                at: o.server_admitted_at.or(o.admitted_at)?,
+                exact: o.server_admitted_at.is_some(),
+            })
+        })
         .collect();
-    let admitted_places: Vec<Place> = ranked.iter().map(|(p, _)| *p).collect();
+    let admitted_places: Vec<Place> = ranked.iter().map(|a| a.place).collect();
     let never_admitted: Vec<Place> = outcomes
         .iter()
         .filter(|o| o.admitted_at.is_none() && o.left_at.is_none())
@@ -336,7 +360,7 @@ pub fn build(input: Inputs<'_>) -> SaleReport {
             .iter()
             .filter(|o| o.server_admitted_at.is_none())
             .count(),
-        inversions: inversions(&ranked),
+        inversions: inversions(&ranked, input.order_tolerance_secs),
         ranked: ranked.len(),
         passed_over: passed_over(&never_admitted, &admitted_places),
         position_increases: outcomes
@@ -589,27 +613,54 @@ mod tests {
         assert!(arrived(1.0, 1.2).ahead_of(arrived(1.25, 1.3)));
     }
 
+    fn exact(place: Place, at: f64) -> Admitted {
+        Admitted {
+            place,
+            at,
+            exact: true,
+        }
+    }
+
     #[test]
     fn admission_in_queue_order_has_no_inversion() {
         let admitted = [
-            (Place::Drawn(1), 10.0),
-            (Place::Drawn(2), 10.0),
-            (Place::Drawn(3), 10.25),
-            (arrived(5.0, 5.1), 10.5),
+            exact(Place::Drawn(1), 10.0),
+            exact(Place::Drawn(2), 10.0),
+            exact(Place::Drawn(3), 10.25),
+            exact(arrived(5.0, 5.1), 10.5),
         ];
-        assert_eq!(inversions(&admitted), 0);
+        assert_eq!(inversions(&admitted, 0.25), 0);
     }
 
     #[test]
     fn every_pair_out_of_order_counts_once() {
         // 3 before 1 and 2; the late arrival before 2.
         let admitted = [
-            (Place::Drawn(1), 10.5),
-            (Place::Drawn(2), 11.0),
-            (Place::Drawn(3), 10.0),
-            (arrived(5.0, 5.1), 10.75),
+            exact(Place::Drawn(1), 10.5),
+            exact(Place::Drawn(2), 11.0),
+            exact(Place::Drawn(3), 10.0),
+            exact(arrived(5.0, 5.1), 10.75),
         ];
-        assert_eq!(inversions(&admitted), 3);
+        assert_eq!(inversions(&admitted, 0.25), 3);
+    }
+
+    #[test]
+    fn event_arrival_jitter_within_the_tolerance_is_no_inversion() {
+        let by_event = |place, at| Admitted {
+            place,
+            at,
+            exact: false,
+        };
+        let admitted = [
+            by_event(Place::Drawn(1), 10.1),
+            by_event(Place::Drawn(2), 10.0),
+            by_event(Place::Drawn(3), 9.5),
+        ];
+        // 1 after 3 and 2 after 3 by more than 0.25 s; 1 after 2 by 0.1 s.
+        assert_eq!(inversions(&admitted, 0.25), 2);
+        // With the server's times, no slack.
+        let exact: Vec<Admitted> = admitted.iter().map(|a| exact(a.place, a.at)).collect();
+        assert_eq!(inversions(&exact, 0.25), 3);
     }
 
     #[test]
@@ -617,6 +668,90 @@ mod tests {
         let admitted = [Place::Drawn(1), Place::Drawn(2)];
         let waiting = [Place::Drawn(3), Place::Drawn(0), arrived(5.0, 5.1)];
         assert_eq!(passed_over(&waiting, &admitted), 1);
+    }
+
+    fn settings(users: usize) -> Settings {
+        Settings {
+            base_urls: vec!["http://127.0.0.1:8081/".into()],
+            concert_id: 1,
+            schedule_id: 1,
+            users,
+            pre_open_secs: 3.0,
+            post_open_secs: 1.0,
+            pre_open_share: 0.9,
+            think_ms: 0,
+            seats_per_user: 2,
+            hold_attempts: 5,
+            reconnects: 3,
+            stream_auth: "ticket".into(),
+            order_tolerance_ms: 250,
+            deadline_secs: 120,
+        }
+    }
+
+    #[test]
+    fn a_small_sale_gives_the_issue_figures() {
+        use super::super::api::{Endpoint, Failure};
+        // Opening at 5 s. 0 and 1 waited in the pre-queue, 2, 3 and 4 came
+        // later; 0, 1 and 2 bought the seats (the last sold at 9 s); 3 heard
+        // "sold out" at 9.5 s; 4 was still waiting at the deadline.
+        let mut o: Vec<Outcome> = (0..5).map(|i| Outcome::new(i, i % 2, 1)).collect();
+        for (u, arrived) in [(0, 3.0), (1, 3.5), (2, 6.0), (3, 6.5), (4, 7.0)] {
+            o[u].arrived_at = Some(arrived);
+            o[u].entered_at = Some(arrived + 0.01);
+            o[u].pre_queue = arrived < 5.0;
+        }
+        o[0].drawn_position = Some(2);
+        o[1].drawn_position = Some(1);
+        for (u, admitted, paid) in [(0, 6.0, 8.0), (1, 6.0, 8.5), (2, 7.0, 9.0)] {
+            o[u].admitted_at = Some(admitted + 0.05);
+            o[u].server_admitted_at = Some(admitted);
+            o[u].seats_held = 1;
+            o[u].seats_paid = 1;
+            o[u].paid_at = Some(paid);
+            o[u].hold_ms = vec![20.0];
+            o[u].holds.created = 1;
+            o[u].end = End::Paid;
+        }
+        o[3].sold_out_at = Some(9.5);
+        o[3].sold_out_via = Some(Endpoint::Events);
+        o[3].end = End::SoldOut;
+        o[4].end = End::StillWaiting;
+        o[4].failures.push(Failure {
+            endpoint: Endpoint::Events,
+            kind: FailureKind::ServerError(503),
+        });
+        let r = build(Inputs {
+            started_at: "now".into(),
+            settings: settings(5),
+            opening: Opening {
+                at: "then".into(),
+                source: "schedule".into(),
+                at_secs: 5.0,
+            },
+            capacity: 3,
+            free_at_start: 3,
+            outcomes: &o,
+            unreported: 0,
+            order_tolerance_secs: 0.25,
+            finished_at: 10.0,
+            deadline_hit: true,
+        });
+        assert_eq!((r.sold.seats_sold, r.sold.seats_held), (3, 3));
+        assert_eq!(r.sold.last_seat_sold_secs, Some(4.0));
+        assert_eq!(r.users.arrived_before_opening, 2);
+        // Waits to the event, from the opening (0, 1) or the arrival (2).
+        let wait = r.admission.wait_secs.unwrap();
+        assert!((wait.max - 1.05).abs() < 1e-9 && (wait.p50 - 1.05).abs() < 1e-9);
+        // 1 (drawn 1) and 0 (drawn 2) admitted together: no inversion.
+        assert_eq!((r.admission.inversions, r.admission.passed_over), (0, 0));
+        assert_eq!(r.sold_out.after_last_seat_secs.unwrap().max, 0.5);
+        assert_eq!(r.unanswered, 1);
+        assert_eq!(r.unanswered_by_end.get("still-waiting"), Some(&1));
+        assert_eq!(r.errors.server_errors, 1);
+        assert_eq!(r.errors.by_endpoint["events"]["HTTP 503"], 1);
+        assert!(r.aims.all_seats_sold && r.aims.last_seat_within_15s && r.aims.sold_out_within_2s);
+        assert!(!r.aims.no_user_unanswered && !r.aims.no_5xx && r.aims.no_inversion);
     }
 
     #[test]
