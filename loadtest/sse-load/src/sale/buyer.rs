@@ -448,6 +448,11 @@ async fn listen(
             match SaleEvent::from(item) {
                 SaleEvent::Position(status) => {
                     o.positions += 1;
+                    // Told by the status, even if no `sold-out` event follows.
+                    if status.state == Some(QueueState::SoldOut) {
+                        o.told_sold_out(Endpoint::Events, sale);
+                        return Heard::SoldOut;
+                    }
                     let Some(position) = status.position else {
                         continue;
                     };

@@ -11,6 +11,16 @@
 //! One tokio runtime and one HTTP client with connection reuse serve every
 //! buyer: a stream's connection goes back to the pool when the server ends
 //! it, and the hold and payment reuse it.
+//!
+//! `just bench-h-on` runs it as H-on (loadtest/bench/bench.py makes the
+//! schedule and the users); by hand, against a schedule with `salesOpenAt`
+//! a few seconds ahead and users 1..=10000 in the database:
+//!
+//! ```text
+//! BOOKING_JWT_SECRET=... sse-load sale --base-url http://127.0.0.1:8081 \
+//!     --base-url http://127.0.0.1:8082 --concert-id 1 --schedule-id 1 \
+//!     --users 10000 --first-user-id 1 --out target/sse-load/sale.json
+//! ```
 
 mod api;
 mod buyer;
