@@ -453,10 +453,13 @@ async fn listen(
                         o.told_sold_out(Endpoint::Events, sale);
                         return Heard::SoldOut;
                     }
+                    if status.drawn_position.is_some() {
+                        o.drawn_position = status.drawn_position;
+                    }
                     let Some(position) = status.position else {
                         continue;
                     };
-                    // The first place after the opening is the drawn one.
+                    // The spec: the first place after the opening is the drawn one.
                     if o.pre_queue && o.drawn_position.is_none() && !status.is_before_opening() {
                         o.drawn_position = Some(position);
                     }
@@ -466,7 +469,14 @@ async fn listen(
                     }
                     last_position = Some(position);
                 }
-                SaleEvent::Admitted { token, admitted_at } => {
+                SaleEvent::Admitted {
+                    token,
+                    admitted_at,
+                    drawn_position,
+                } => {
+                    if drawn_position.is_some() {
+                        o.drawn_position = drawn_position;
+                    }
                     o.admitted_at = Some(sale.clock.secs());
                     o.server_admitted_at = admitted_at.map(|t| sale.clock.wall_secs(t));
                     sale.progress.admitted.fetch_add(1, Ordering::Relaxed);

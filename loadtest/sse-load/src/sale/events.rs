@@ -30,6 +30,11 @@ pub struct QueueStatus {
     pub position: Option<u64>,
     #[serde(default)]
     pub admitted: bool,
+    /// The place drawn at the opening, if the server says it outright (not
+    /// in the spec: a proposal; relative positions fall as others are
+    /// admitted, so a stream opened late cannot read its drawn place).
+    #[serde(default)]
+    pub drawn_position: Option<u64>,
 }
 
 impl QueueStatus {
@@ -46,6 +51,7 @@ pub enum SaleEvent {
     Admitted {
         token: Option<String>,
         admitted_at: Option<DateTime<Utc>>,
+        drawn_position: Option<u64>,
     },
     SoldOut,
     Left,
@@ -61,6 +67,8 @@ struct AdmittedData {
     token: String,
     #[serde(default)]
     admitted_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    drawn_position: Option<u64>,
 }
 
 impl From<SseItem> for SaleEvent {
@@ -78,10 +86,12 @@ impl From<SseItem> for SaleEvent {
                 Ok(a) => SaleEvent::Admitted {
                     token: Some(a.token).filter(|t| !t.is_empty()),
                     admitted_at: a.admitted_at,
+                    drawn_position: a.drawn_position,
                 },
                 Err(_) => SaleEvent::Admitted {
                     token: None,
                     admitted_at: None,
+                    drawn_position: None,
                 },
             },
             "sold-out" => SaleEvent::SoldOut,
@@ -124,20 +134,37 @@ mod tests {
                 SaleEvent::Position(QueueStatus {
                     state: Some(QueueState::BeforeOpening),
                     position: None,
-                    admitted: false
+                    admitted: false,
+                    drawn_position: None
                 }),
                 SaleEvent::Heartbeat,
                 SaleEvent::Position(QueueStatus {
                     state: Some(QueueState::Waiting),
                     position: Some(17),
-                    admitted: false
+                    admitted: false,
+                    drawn_position: None
                 }),
                 SaleEvent::Admitted {
                     token: Some("t0k".into()),
-                    admitted_at: Some(at)
+                    admitted_at: Some(at),
+                    drawn_position: None
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_drawn_position_said_outright_is_read() {
+        let events = read(
+            b"event: admitted\ndata: {\"token\":\"t\",\"expiresAt\":\"2026-11-30T10:05:00Z\",\"drawnPosition\":42}\n\n",
+        );
+        assert!(matches!(
+            events[..],
+            [SaleEvent::Admitted {
+                drawn_position: Some(42),
+                ..
+            }]
+        ));
     }
 
     #[test]
@@ -160,11 +187,13 @@ mod tests {
                 SaleEvent::Position(QueueStatus {
                     state: None,
                     position: Some(3),
-                    admitted: false
+                    admitted: false,
+                    drawn_position: None
                 }),
                 SaleEvent::Admitted {
                     token: Some("ab".into()),
-                    admitted_at: None
+                    admitted_at: None,
+                    drawn_position: None
                 },
             ]
         );
@@ -183,12 +212,14 @@ mod tests {
                 SaleEvent::Position(QueueStatus {
                     state: Some(QueueState::Unknown),
                     position: None,
-                    admitted: false
+                    admitted: false,
+                    drawn_position: None
                 }),
                 SaleEvent::Other("position".into()),
                 SaleEvent::Admitted {
                     token: None,
-                    admitted_at: None
+                    admitted_at: None,
+                    drawn_position: None
                 },
             ]
         );

@@ -115,12 +115,12 @@ pub struct Admission {
     pub ordered_by_server_time: usize,
     pub ordered_by_arrival_of_event: usize,
     /// Pairs of admitted users where the one ahead in the queue was
-    /// admitted later (see `inversions`).
+    /// admitted later (see `inversions`). A pre-queue user's place is its
+    /// `drawnPosition` when the server sends one, else its first position
+    /// after the opening (the spec).
     pub inversions: u64,
     /// Admitted users the count could place in the queue.
     pub ranked: usize,
-    /// Not admitted, yet ahead of some admitted user: passed over.
-    pub passed_over: usize,
     pub position_increases: u64,
 }
 
@@ -271,14 +271,6 @@ pub fn inversions(admitted: &[Admitted], tolerance: f64) -> u64 {
     count
 }
 
-/// Users of `waiting` (never admitted) ahead of at least one admitted user.
-pub fn passed_over(waiting: &[Place], admitted: &[Place]) -> usize {
-    waiting
-        .iter()
-        .filter(|w| admitted.iter().any(|a| w.ahead_of(*a)))
-        .count()
-}
-
 fn end_label(end: &End) -> String {
     match end {
         End::NotArrived => "not-arrived".into(),
@@ -343,12 +335,6 @@ pub fn build(input: Inputs<'_>) -> SaleReport {
             })
         })
         .collect();
-    let admitted_places: Vec<Place> = ranked.iter().map(|a| a.place).collect();
-    let never_admitted: Vec<Place> = outcomes
-        .iter()
-        .filter(|o| o.admitted_at.is_none() && o.left_at.is_none())
-        .filter_map(Place::of)
-        .collect();
     let admission = Admission {
         admitted: admitted.len(),
         wait_secs: Stats::of(waits),
@@ -362,7 +348,6 @@ pub fn build(input: Inputs<'_>) -> SaleReport {
             .count(),
         inversions: inversions(&ranked, input.order_tolerance_secs),
         ranked: ranked.len(),
-        passed_over: passed_over(&never_admitted, &admitted_places),
         position_increases: outcomes
             .iter()
             .map(|o| u64::from(o.position_increases))
@@ -541,12 +526,11 @@ impl SaleReport {
             mark(self.aims.no_user_unanswered)
         ));
         line(format!(
-            "  admission-order inversions: {} among {} ranked ({} by admittedAt, {} by event arrival); passed over {} [{}]",
+            "  admission-order inversions: {} among {} ranked ({} by admittedAt, {} by event arrival) [{}]",
             self.admission.inversions,
             self.admission.ranked,
             self.admission.ordered_by_server_time,
             self.admission.ordered_by_arrival_of_event,
-            self.admission.passed_over,
             mark(self.aims.no_inversion)
         ));
         let h = &self.holds;
@@ -663,13 +647,6 @@ mod tests {
         assert_eq!(inversions(&exact, 0.25), 3);
     }
 
-    #[test]
-    fn a_waiting_user_ahead_of_an_admitted_one_was_passed_over() {
-        let admitted = [Place::Drawn(1), Place::Drawn(2)];
-        let waiting = [Place::Drawn(3), Place::Drawn(0), arrived(5.0, 5.1)];
-        assert_eq!(passed_over(&waiting, &admitted), 1);
-    }
-
     fn settings(users: usize) -> Settings {
         Settings {
             base_urls: vec!["http://127.0.0.1:8081/".into()],
@@ -744,7 +721,7 @@ mod tests {
         let wait = r.admission.wait_secs.unwrap();
         assert!((wait.max - 1.05).abs() < 1e-9 && (wait.p50 - 1.05).abs() < 1e-9);
         // 1 (drawn 1) and 0 (drawn 2) admitted together: no inversion.
-        assert_eq!((r.admission.inversions, r.admission.passed_over), (0, 0));
+        assert_eq!((r.admission.inversions, r.admission.ranked), (0, 3));
         assert_eq!(r.sold_out.after_last_seat_secs.unwrap().max, 0.5);
         assert_eq!(r.unanswered, 1);
         assert_eq!(r.unanswered_by_end.get("still-waiting"), Some(&1));
