@@ -596,10 +596,12 @@ def sale_as_k6(sale, seats):
 
 
 def raise_open_files():
-    """The driver holds a descriptor per stream: the soft limit up to the hard one."""
+    """The driver holds a descriptor per stream: the soft limit up (to 65,536 at most)."""
     import resource
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def run_sale(strategy, name, run, runs):
