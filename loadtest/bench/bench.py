@@ -18,6 +18,12 @@ every run it also records the outbox backlog (rows not yet published) and
 how long the relays take to bring it to 0.
 Results: target/bench/<strategy>/<scenario>-<run>.json.
 
+H-on is not k6: it is a sale driven by `sse-load sale` (loadtest/sse-load),
+whose buyers wait on the waiting room's SSE stream, which k6 cannot read.
+Its schedule gets a `salesOpenAt` a few seconds ahead, so most buyers enter
+the pre-queue; the driver's report goes into the run's result as `sale`,
+and its hold figures into `k6` so the common tables read it as they read k6.
+
 The steady-state ladder (scenario S, loadtest/k6/s_steady.js) runs holds of
 distinct free seats at a constant arrival rate, one rate per step, each step
 on a fresh schedule of at least 100,000 seats; it climbs until a step misses
@@ -51,13 +57,15 @@ DB_URL = f"{PG_SERVER}/{DB_NAME}"
 LIMITS_DB_URL = f"{PG_SERVER}/{DB_NAME}_limits"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
 KAFKA = os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092")
-REDIS_PREFIX = "bench:"
+REDIS_PREFIX = os.environ.get("BENCH_REDIS_PREFIX", "bench:")
 SECRET = os.environ.get("BOOKING_JWT_SECRET", "dev-only-secret-change-me-0123456789")
-PORTS = [8081, 8082]
+PORTS = [int(p) for p in os.environ.get("BENCH_PORTS", "8081,8082").split(",")]
 URLS = [f"http://127.0.0.1:{p}" for p in PORTS]
 STRATEGIES = ["pessimistic", "optimistic", "redis"]
 
-# name -> (k6 script, seats, VUs/users, extra env, waiting room on)
+# name -> (k6 script, seats, VUs/users, extra env, waiting room on);
+# the script SALE_DRIVER is the sse-load sale instead of k6.
+SALE_DRIVER = "sse-load"
 SCENARIOS = {
     "A-ref": ("a_hot_seat.js", 1, 100, {}, False),
     "A-design": ("a_hot_seat.js", 1, 1000, {}, False),
@@ -66,7 +74,7 @@ SCENARIOS = {
     "C-ref": ("c_mixed.js", 50, 200, {}, False),
     "C-design": ("c_mixed.js", 1000, 1000, {}, False),
     "H-off": ("h_headline.js", 1000, 10000, {"QUEUE": "0"}, False),
-    "H-on": ("h_headline.js", 1000, 10000, {"QUEUE": "1", "STICKY": "1"}, True),
+    "H-on": (SALE_DRIVER, 1000, 10000, {}, True),
     "A-smoke": ("a_hot_seat.js", 1, 20, {}, False),
 }
 DEFAULT_SCENARIOS = ["A-ref", "A-design", "B-ref", "B-design", "C-ref", "C-design", "H-off", "H-on"]
@@ -85,6 +93,16 @@ STEADY_RATES = os.environ.get("BENCH_STEADY_RATES", "")
 SEATS_PER_USER = 4
 # How long after a run the outbox may take to drain before it is recorded as not drained.
 OUTBOX_WAIT_S = 10.0
+# The sale (H-on): the schedule opens this long after it is created, which
+# leaves the driver time to start before its arrivals (the 3 s before the
+# opening); think time per buyer; the driver's deadline; extra driver
+# arguments (e.g. "--stream-auth bearer" for a server without stream tickets).
+SALE_OPENS_IN_S = float(os.environ.get("BENCH_SALE_OPENS_IN", 8))
+SALE_THINK_MS = int(os.environ.get("BENCH_SALE_THINK_MS", 0))
+SALE_DEADLINE_S = int(os.environ.get("BENCH_SALE_DEADLINE", 120))
+SALE_ARGS = os.environ.get("BENCH_SALE_ARGS", "").split()
+# Fewer buyers than H-on's 10,000, for a short try of the harness.
+SALE_USERS = int(os.environ.get("BENCH_SALE_USERS", 10000))
 
 
 def log(msg):
@@ -113,19 +131,18 @@ def redis_cli(*args):
     return r.stdout.strip()
 
 
-def binary():
-    path = os.path.join(OUT, "booking")
-    return path
+def binary(name="booking"):
+    return os.path.join(OUT, name)
 
 
-def freeze_binary():
-    """Copies the release binary once, so concurrent rebuilds do not change it mid-run."""
+def freeze_binary(name="booking", package="booking-api"):
+    """Copies a release binary once, so concurrent rebuilds do not change it mid-run."""
     target = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR", "target"))
-    src = os.path.join(target, "release", "booking")
+    src = os.path.join(target, "release", name)
     if not os.path.exists(src):
-        die(f"{src} is missing: run `cargo build --release -p booking-api`")
+        die(f"{src} is missing: run `cargo build --release -p {package}`")
     os.makedirs(OUT, exist_ok=True)
-    dst = binary()
+    dst = binary(name)
     tmp = dst + ".tmp"
     subprocess.run(["cp", src, tmp], check=True)
     os.replace(tmp, dst)
@@ -137,7 +154,6 @@ def app_env(queue_on, db_url=DB_URL):
         "BOOKING__DATABASE__URL": db_url,
         "BOOKING__REDIS__URL": REDIS_URL,
         "BOOKING__REDIS__KEY_PREFIX": REDIS_PREFIX,
-        "BOOKING__EVENTS__KAFKA_BROKERS": KAFKA,
         "BOOKING__EVENTS__KAFKA_PREFIX": "bench.",
         "BOOKING__QUEUE__ENABLED": "true" if queue_on else "false",
         "BOOKING__LOG__FILTER": "warn",
@@ -148,6 +164,12 @@ def app_env(queue_on, db_url=DB_URL):
         "NO_COLOR": "1",
         "RUST_LOG": "warn",
     })
+    # KAFKA_BROKERS set empty: no broker, events in-process (a smoke test
+    # of the harness on a machine without one; the outbox is not drained).
+    if KAFKA:
+        env["BOOKING__EVENTS__KAFKA_BROKERS"] = KAFKA
+    else:
+        env.pop("BOOKING__EVENTS__KAFKA_BROKERS", None)
     return env
 
 
@@ -231,7 +253,7 @@ def grid(seats):
     return 1, seats
 
 
-def new_schedule(seats, label):
+def new_schedule(seats, label, sales_open_at=None):
     admin, _ = user_tokens()
     st, concert = http("POST", f"{URLS[0]}/api/admin/concerts",
                        {"title": f"bench {label}", "artist": "k6", "venue": "loopback"}, admin)
@@ -239,11 +261,14 @@ def new_schedule(seats, label):
         die(f"create concert: {st} {concert}")
     rows, per_row = grid(seats)
     starts = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)).isoformat()
-    st, sched = http("POST", f"{URLS[0]}/api/admin/concerts/{concert['id']}/schedules",
-                     {"startsAt": starts, "sections": [
-                         {"name": "A", "rows": rows, "seatsPerRow": per_row, "price": 15000}]}, admin)
+    body = {"startsAt": starts, "sections": [{"name": "A", "rows": rows, "seatsPerRow": per_row, "price": 15000}]}
+    if sales_open_at:
+        body["salesOpenAt"] = sales_open_at.isoformat(timespec="milliseconds")
+    st, sched = http("POST", f"{URLS[0]}/api/admin/concerts/{concert['id']}/schedules", body, admin)
     if st != 201:
         die(f"create schedule: {st} {sched}")
+    if sales_open_at and not sched.get("salesOpenAt"):
+        log(f"schedule {sched['id']}: the server did not take salesOpenAt (no sale opening: open at once)")
     st, seat_map = http("GET", f"{URLS[1]}/api/concerts/{concert['id']}/schedules/{sched['id']}/seats",
                         token=admin)
     if st != 200:
@@ -487,6 +512,8 @@ def settle(label, strategy, sid, seats, k6sum):
 
 def run_scenario(strategy, name, run, runs, queue_on):
     script, seats, vus, extra, _ = SCENARIOS[name]
+    if script == SALE_DRIVER:
+        return run_sale(strategy, name, run, runs)
     label = f"{strategy} {name} run {run}/{runs}"
     concert, sid, seat_ids = new_schedule(seats, f"{strategy} {name} {run}")
     _, toks = user_tokens()
@@ -528,6 +555,113 @@ def run_scenario(strategy, name, run, runs, queue_on):
     status = "ok" if rc == 0 else f"k6 exit {rc}, thresholds failed: {', '.join(k6sum['thresholds_failed'])}"
     log(f"{label}: audit: {rep['held']} held, {rep['reserved']} sold of {rep['capacity']}, "
         f"{len(rep['violations'])} violations; {status}")
+    return result
+
+
+def sale_as_k6(sale, seats):
+    """The sale driver's figures under the names of `summarize`, for the
+    tables every scenario shares and for `settle`."""
+    holds = sale["holds"]
+    dur = sale["finishedAt"] or 1
+    ms = holds.get("ms") or {}
+    wait = sale["admission"].get("waitSecs") or {}
+    failed = []
+    if sale["errors"]["serverErrors"]:
+        failed.append("server_errors")
+    if sale["sold"]["seatsHeld"] > seats:
+        failed.append("seats_held")
+    return {
+        "tool": SALE_DRIVER,
+        "duration_s": dur,
+        "http_reqs": sale["requests"],
+        "rps": sale["requests"] / dur,
+        "hold_attempts": holds["attempts"],
+        "holds_per_s": holds["attempts"] / dur,
+        "holds_ok": holds["created"],
+        "holds_conflict": holds["seatTaken"] + holds["soldOut"] + holds["contention"],
+        "holds_other": holds["refused"] + holds["failed"],
+        "seats_held": sale["sold"]["seatsHeld"],
+        "server_errors": sale["errors"]["serverErrors"],
+        "payments_ok": holds["payments"],
+        "dropped_iterations": 0,
+        "iterations": sale["users"]["arrived"],
+        "queue_admitted": sale["admission"]["admitted"],
+        "queue_gave_up": sale["unanswered"],
+        "queue_sold_out": sum(sale["soldOut"]["told"].values()),
+        "queue_wait_p50_ms": (wait.get("p50") or 0) * 1000,
+        "queue_wait_p95_ms": (wait.get("p95") or 0) * 1000,
+        "hold_ms": {k: ms.get(k, 0) for k in ("p50", "p95", "p99", "max", "avg")},
+        "thresholds_failed": failed,
+    }
+
+
+def raise_open_files():
+    """The driver holds a descriptor per stream: the soft limit up (to 65,536 at most)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def run_sale(strategy, name, run, runs):
+    """H-on: a schedule opening SALE_OPENS_IN_S from now, then `sse-load sale`
+    with one buyer per user over both instances; its report is the result."""
+    _, seats, users, _, _ = SCENARIOS[name]
+    users = min(users, SALE_USERS)
+    label = f"{strategy} {name} run {run}/{runs}"
+    opens_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=SALE_OPENS_IN_S)
+    concert, sid, _ = new_schedule(seats, f"{strategy} {name} {run}", sales_open_at=opens_at)
+    _, toks = user_tokens()
+    tokens_path = os.path.join(OUT, "tokens.json")
+    with open(tokens_path, "w") as f:
+        json.dump(toks[:users], f)
+    d = os.path.join(OUT, strategy)
+    os.makedirs(os.path.join(d, "raw"), exist_ok=True)
+    report_path = os.path.join(d, "raw", f"{name}-{run}.sale.json")
+    if os.path.exists(report_path):
+        os.remove(report_path)
+    cmd = [binary(SALE_DRIVER), "sale", "--concert-id", str(concert), "--schedule-id", str(sid),
+           "--users", str(users), "--tokens", tokens_path, "--think-ms", str(SALE_THINK_MS),
+           "--deadline-secs", str(SALE_DEADLINE_S), "--out", report_path]
+    for u in URLS:
+        cmd += ["--base-url", u]
+    cmd += SALE_ARGS
+    log(f"{label}: sse-load sale ({users} buyers, {seats} seats, schedule {sid}, "
+        f"opening {opens_at.strftime('%H:%M:%S.%f')[:-3]} UTC) ...")
+    loadavg = os.getloadavg()[0]
+    cpu0 = os.times()
+    started = time.time()
+    log_path = os.path.join(d, "raw", f"{name}-{run}.sale.log")
+    with open(log_path, "w") as lf:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=lf, text=True, cwd=ROOT,
+                           timeout=SALE_DEADLINE_S + 120, preexec_fn=raise_open_files)
+        lf.write(p.stdout)
+    wall = time.time() - started
+    cpu1 = os.times()
+    if not os.path.exists(report_path):
+        die(f"{label}: sse-load exited {p.returncode} without a report (log: {log_path})")
+    with open(report_path) as f:
+        sale = json.load(f)
+    sys.stdout.write(p.stdout)
+    k6sum = sale_as_k6(sale, seats)
+    outbox, rep, oversell = settle(label, strategy, sid, seats, k6sum)
+    result = {
+        "strategy": strategy, "scenario": name, "size": name.split("-")[1], "run": run,
+        "script": SALE_DRIVER, "users": users, "seats": seats, "waiting_room": True,
+        "schedule_id": sid, "sales_open_at": opens_at.isoformat(timespec="milliseconds"),
+        "started_at": dt.datetime.now().isoformat(timespec="seconds"),
+        "wall_s": wall, "k6_exit": p.returncode or (1 if k6sum["thresholds_failed"] else 0),
+        "loadavg_before": loadavg,
+        "k6_cpu_s": (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system),
+        "k6": k6sum, "sale": sale, "oversell": oversell, "outbox": outbox, "audit": rep,
+    }
+    with open(os.path.join(d, f"{name}-{run}.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    aims = sale["aims"]
+    missed = [k for k, ok in aims.items() if not ok]
+    log(f"{label}: audit: {rep['held']} held, {rep['reserved']} sold of {rep['capacity']}, "
+        f"{len(rep['violations'])} violations; sale aims " + ("all met" if not missed else f"missed: {', '.join(missed)}"))
     return result
 
 
@@ -955,6 +1089,8 @@ def main():
             print(json.dumps(rep, indent=1))
             sys.exit(3 if rep["violations"] else 0)
         freeze_binary()
+        if a.command in ("run", "all") and any(SCENARIOS[x][0] == SALE_DRIVER for x in scenarios):
+            freeze_binary(SALE_DRIVER, "booking-sse-load")
         machine()
         failures = []
         if a.command == "smoke":

@@ -268,8 +268,8 @@ pub async fn hold_stream(
             break StreamEnd::Error("a line longer than 64 KiB".into());
         }
         let at = shared.secs(Instant::now());
-        for event in received.drain(..) {
-            match event {
+        for item in received.drain(..) {
+            match Received::from(item) {
                 Received::Position { position, .. } => {
                     outcome.positions += 1;
                     if last_position.is_some_and(|last| position > last) {

@@ -1,5 +1,7 @@
 //! An incremental reader of `text/event-stream` bytes: feed it chunks as
-//! they arrive, get back whole events and comments.
+//! they arrive, get back whole events and comments. What an event means is
+//! up to the mode reading it: `Received` here for the streams mode,
+//! `crate::sale::events` for the sale.
 
 use serde::Deserialize;
 
@@ -7,7 +9,16 @@ use serde::Deserialize;
 /// the stream rather than buffer without bound.
 const MAX_LINE_BYTES: usize = 64 * 1024;
 
-/// One thing read from the stream.
+/// One whole thing read from the stream, not yet interpreted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseItem {
+    /// An event: its name (`message` when it had none) and its data lines.
+    Event { name: String, data: String },
+    /// A comment line (`: heartbeat`), trimmed.
+    Comment(String),
+}
+
+/// One thing read from the stream, as the streams mode sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
     /// `event: position` with its parsed data.
@@ -46,7 +57,7 @@ pub struct FrameReader {
 pub struct LineTooLong;
 
 impl FrameReader {
-    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Received>) -> Result<(), LineTooLong> {
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<SseItem>) -> Result<(), LineTooLong> {
         let mut rest = chunk;
         while let Some(newline) = rest.iter().position(|&b| b == b'\n') {
             let (head, tail) = rest.split_at(newline);
@@ -67,7 +78,7 @@ impl FrameReader {
         Ok(())
     }
 
-    fn line(&mut self, raw: &[u8], out: &mut Vec<Received>) {
+    fn line(&mut self, raw: &[u8], out: &mut Vec<SseItem>) {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let line = String::from_utf8_lossy(raw);
         if line.is_empty() {
@@ -75,7 +86,7 @@ impl FrameReader {
             return;
         }
         if let Some(comment) = line.strip_prefix(':') {
-            out.push(Received::Comment(comment.trim().to_owned()));
+            out.push(SseItem::Comment(comment.trim().to_owned()));
             return;
         }
         let (field, value) = match line.split_once(':') {
@@ -95,15 +106,26 @@ impl FrameReader {
         }
     }
 
-    fn dispatch(&mut self, out: &mut Vec<Received>) {
+    fn dispatch(&mut self, out: &mut Vec<SseItem>) {
         let event = self.event.take();
         let data = self.data.take();
         if event.is_none() && data.is_none() {
             return;
         }
-        let name = event.unwrap_or_else(|| "message".to_owned());
-        let data = data.unwrap_or_default();
-        let received = match name.as_str() {
+        out.push(SseItem::Event {
+            name: event.unwrap_or_else(|| "message".to_owned()),
+            data: data.unwrap_or_default(),
+        });
+    }
+}
+
+impl From<SseItem> for Received {
+    fn from(item: SseItem) -> Self {
+        let (name, data) = match item {
+            SseItem::Comment(text) => return Received::Comment(text),
+            SseItem::Event { name, data } => (name, data),
+        };
+        match name.as_str() {
             "position" => match serde_json::from_str::<PositionData>(&data) {
                 Ok(p) => Received::Position {
                     position: p.position,
@@ -117,8 +139,7 @@ impl FrameReader {
             },
             "left" => Received::Left,
             _ => Received::Other(name),
-        };
-        out.push(received);
+        }
     }
 }
 
@@ -132,7 +153,7 @@ mod tests {
         for chunk in chunks {
             reader.feed(chunk, &mut out).unwrap();
         }
-        out
+        out.into_iter().map(Received::from).collect()
     }
 
     #[test]

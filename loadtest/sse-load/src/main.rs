@@ -9,11 +9,14 @@
 //! one after another, so arrival order is the order of the enters; each
 //! stream is then read by its own task. Everything is bounded: the number
 //! of streams, the arrival phase, every open, the hold, and the final wait.
+//!
+//! `sse-load sale ...` drives a whole sale instead (see `sale`).
 
 mod connection;
 mod frames;
 mod proc_stats;
 mod report;
+mod sale;
 mod sampler;
 
 use anyhow::{bail, Context};
@@ -44,15 +47,33 @@ const JWT_SLACK_SECS: i64 = 3600;
 #[derive(Debug, Parser)]
 #[command(
     name = "sse-load",
-    about = "Hold thousands of waiting-room SSE streams open against one local API instance"
+    about = "Hold thousands of waiting-room SSE streams open against one local API instance, or drive a sale (`sse-load sale`)",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    /// Without a subcommand: hold streams open.
+    #[command(flatten)]
+    streams: StreamsArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// A sale: buyers arrive around the opening, wait on the stream, hold and pay.
+    Sale(sale::SaleArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct StreamsArgs {
     /// The API; only 127.0.0.0/8 or localhost are accepted.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     base_url: String,
-    /// The schedule whose waiting room the users enter.
-    #[arg(long)]
-    schedule_id: i64,
+    /// The schedule whose waiting room the users enter. (`Option` and
+    /// `required`: clap leaves it out when a subcommand is given.)
+    #[arg(long, required = true)]
+    schedule_id: Option<i64>,
     /// Streams to open, one synthetic user each.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=MAX_CONNECTIONS as i64))]
     connections: u32,
@@ -66,8 +87,13 @@ struct Cli {
     #[arg(long, default_value_t = 1_000_000)]
     first_user_id: i64,
     /// The server's HS256 secret.
-    #[arg(long, env = "BOOKING_JWT_SECRET", hide_env_values = true)]
-    jwt_secret: String,
+    #[arg(
+        long,
+        env = "BOOKING_JWT_SECRET",
+        hide_env_values = true,
+        required = true
+    )]
+    jwt_secret: Option<String>,
     /// The server's pid: its /proc is sampled every second for RSS and CPU.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -127,7 +153,13 @@ fn loopback_base_url(raw: &str) -> anyhow::Result<Url> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = match Cli::parse() {
+        Cli {
+            mode: Some(Mode::Sale(args)),
+            ..
+        } => return sale::main(args).await,
+        Cli { streams, .. } => streams,
+    };
     let base = loopback_base_url(&cli.base_url)?;
     let report = run(&cli, &base).await?;
     print!("{}", report.summary());
@@ -140,11 +172,16 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(cli: &Cli, base: &Url) -> anyhow::Result<report::Report> {
+async fn run(cli: &StreamsArgs, base: &Url) -> anyhow::Result<report::Report> {
+    let schedule_id = cli.schedule_id.context("--schedule-id is required")?;
+    let jwt_secret = cli
+        .jwt_secret
+        .as_deref()
+        .context("--jwt-secret is required")?;
     let started_at = chrono::Utc::now().to_rfc3339();
     let target = Arc::new(Target::new(
         base,
-        cli.schedule_id,
+        schedule_id,
         Duration::from_secs(cli.open_timeout_secs),
     )?);
     check_live(&target, base).await?;
@@ -166,7 +203,7 @@ async fn run(cli: &Cli, base: &Url) -> anyhow::Result<report::Report> {
     ));
 
     // Arrivals: one enter at a time, paced, each followed by its stream task.
-    let key = EncodingKey::from_secret(cli.jwt_secret.as_bytes());
+    let key = EncodingKey::from_secret(jwt_secret.as_bytes());
     let jwt_ttl = i64::try_from(cli.hold_secs).unwrap_or(3600) + JWT_SLACK_SECS;
     let rate = f64::from(cli.connect_rate);
     let total = cli.connections as usize;
@@ -281,7 +318,7 @@ async fn run(cli: &Cli, base: &Url) -> anyhow::Result<report::Report> {
     };
     let settings = RunSettings {
         base_url: base.to_string(),
-        schedule_id: cli.schedule_id,
+        schedule_id,
         connections: total,
         hold_secs: cli.hold_secs,
         connect_rate: cli.connect_rate,
@@ -449,6 +486,8 @@ mod tests {
             "x".repeat(32).as_str(),
         ])
         .unwrap();
+        assert!(cli.mode.is_none());
+        let cli = cli.streams;
         assert_eq!(
             (cli.connections, cli.hold_secs, cli.connect_rate),
             (10_000, 60, 1000)
@@ -456,5 +495,27 @@ mod tests {
         assert!(
             Cli::try_parse_from(["sse-load", "--schedule-id", "1", "--connections", "0"]).is_err()
         );
+    }
+
+    #[test]
+    fn the_sale_is_a_subcommand_with_its_own_flags() {
+        let cli = Cli::try_parse_from([
+            "sse-load",
+            "sale",
+            "--base-url",
+            "http://127.0.0.1:8081",
+            "--base-url",
+            "http://127.0.0.1:8082",
+            "--concert-id",
+            "1",
+            "--schedule-id",
+            "2",
+            "--tokens",
+            "t.json",
+        ])
+        .unwrap();
+        assert!(matches!(cli.mode, Some(Mode::Sale(_))));
+        // The streams mode's flags do not mix with it.
+        assert!(Cli::try_parse_from(["sse-load", "--connections", "5", "sale"]).is_err());
     }
 }
