@@ -295,6 +295,7 @@ async fn journey(
     o.entered_at = Some(sale.clock.secs());
     o.pre_queue = status.is_before_opening();
     o.first_position = status.position;
+    o.drawn_position = status.drawn_position;
     if status.state == Some(QueueState::SoldOut) {
         o.told_sold_out(Endpoint::Enter, sale);
         return End::SoldOut;

@@ -30,10 +30,10 @@ pub struct QueueStatus {
     pub position: Option<u64>,
     #[serde(default)]
     pub admitted: bool,
-    /// The place drawn at the opening, if the server says it outright (not
-    /// in the spec: a proposal; relative positions fall as others are
-    /// admitted, so a stream opened late cannot read its drawn place).
-    #[serde(default)]
+    /// The place in the line (`ticket`): fixed once drawn, or on arrival
+    /// after the opening, and comparable across all buyers, unlike
+    /// `position`, which falls as others are admitted.
+    #[serde(default, rename = "ticket")]
     pub drawn_position: Option<u64>,
 }
 
@@ -67,7 +67,7 @@ struct AdmittedData {
     token: String,
     #[serde(default)]
     admitted_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, rename = "ticket")]
     drawn_position: Option<u64>,
 }
 
@@ -154,9 +154,9 @@ mod tests {
     }
 
     #[test]
-    fn a_drawn_position_said_outright_is_read() {
+    fn the_ticket_of_the_admitted_event_is_read() {
         let events = read(
-            b"event: admitted\ndata: {\"token\":\"t\",\"expiresAt\":\"2026-11-30T10:05:00Z\",\"drawnPosition\":42}\n\n",
+            b"event: admitted\ndata: {\"token\":\"t\",\"expiresAt\":\"2026-11-30T10:05:00Z\",\"ticket\":42}\n\n",
         );
         assert!(matches!(
             events[..],

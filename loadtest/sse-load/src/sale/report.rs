@@ -115,9 +115,9 @@ pub struct Admission {
     pub ordered_by_server_time: usize,
     pub ordered_by_arrival_of_event: usize,
     /// Pairs of admitted users where the one ahead in the queue was
-    /// admitted later (see `inversions`). A pre-queue user's place is its
-    /// `drawnPosition` when the server sends one, else its first position
-    /// after the opening (the spec).
+    /// admitted later (see `inversions`). A user's place is the server's
+    /// `ticket` (status or `admitted` event); without one, a pre-queue
+    /// user's first position after the opening.
     pub inversions: u64,
     /// Admitted users the count could place in the queue.
     pub ranked: usize,
@@ -210,7 +210,8 @@ pub struct Inputs<'a> {
 /// A user's place in the queue, as far as this tool can know it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Place {
-    /// In the pre-queue, with the position drawn at the opening.
+    /// The server's ticket: the place in the line, drawn at the opening
+    /// for the pre-queue, given on arrival after it.
     Drawn(u64),
     /// Arrived after the opening: the enter was sent at `sent` and answered
     /// at `answered`.
@@ -232,8 +233,11 @@ impl Place {
     }
 
     fn of(o: &Outcome) -> Option<Place> {
+        if let Some(ticket) = o.drawn_position {
+            return Some(Place::Drawn(ticket));
+        }
         if o.pre_queue {
-            return o.drawn_position.map(Place::Drawn);
+            return None;
         }
         Some(Place::Arrived {
             sent: o.arrived_at?,
