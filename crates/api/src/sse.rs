@@ -191,22 +191,38 @@ impl QueueHub {
 
     /// Tells the schedule's streams what the tick changed for them.
     pub async fn publish(&self, schedule: ScheduleId, update: &SaleUpdate) {
-        let (undrawn, lost) = self.deliver(schedule, update);
-        if !undrawn.is_empty() {
-            self.learn_tickets(schedule, &undrawn).await;
+        // After the draw, streams from the pre-queue learn their ticket
+        // first, so their first frame after the opening has their place.
+        if update.tick.sale.opened {
+            let undrawn = self.undrawn(schedule);
+            if !undrawn.is_empty() {
+                self.learn_tickets(schedule, &undrawn).await;
+            }
         }
-        for user in lost {
+        for user in self.deliver(schedule, update) {
             self.settle_lost(schedule, user).await;
         }
     }
 
-    /// Sends what it can without a round trip; returns the users whose drawn
-    /// ticket must be read, and those who left the line without a pass this
-    /// instance saw (joined after the tick that admitted them).
-    fn deliver(&self, schedule: ScheduleId, update: &SaleUpdate) -> (Vec<UserId>, Vec<UserId>) {
+    fn undrawn(&self, schedule: ScheduleId) -> Vec<UserId> {
+        self.lock()
+            .get(&schedule)
+            .map(|subs| {
+                subs.iter()
+                    .filter(|s| s.ticket.is_none())
+                    .map(|s| s.user)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Sends what it can without a round trip; returns the users who left
+    /// the line without a pass this instance saw (joined after the tick that
+    /// admitted them).
+    fn deliver(&self, schedule: ScheduleId, update: &SaleUpdate) -> Vec<UserId> {
         let mut schedules = self.lock();
         let Some(subscribers) = schedules.get_mut(&schedule) else {
-            return (Vec::new(), Vec::new());
+            return Vec::new();
         };
         if update.sold_out() {
             let frame = sold_out_frame(schedule);
@@ -214,12 +230,12 @@ impl QueueHub {
                 let _ = sub.tx.try_send(frame.clone());
             }
             schedules.remove(&schedule);
-            return (Vec::new(), Vec::new());
+            return Vec::new();
         }
         let passes: HashMap<UserId, &Pass> =
             update.tick.admitted.iter().map(|p| (p.user, p)).collect();
         let mut frames: HashMap<QueueStatus, Frame> = HashMap::new();
-        let (mut undrawn, mut lost) = (Vec::new(), Vec::new());
+        let mut lost = Vec::new();
         subscribers.retain_mut(|sub| {
             let pass = sub
                 .pass
@@ -238,9 +254,6 @@ impl QueueHub {
                 lost.push(sub.user);
                 return true;
             };
-            if sub.ticket.is_none() && update.tick.sale.opened {
-                undrawn.push(sub.user);
-            }
             if sub.last == Some(status) {
                 return true;
             }
@@ -258,7 +271,7 @@ impl QueueHub {
                 Err(mpsc::error::TrySendError::Full(_)) => true,
             }
         });
-        (undrawn, lost)
+        lost
     }
 
     async fn learn_tickets(&self, schedule: ScheduleId, users: &[UserId]) {

@@ -1026,3 +1026,38 @@ async fn only_a_known_schedule_has_a_waiting_room() {
         Err(QueueError::NotInQueue)
     ));
 }
+
+#[tokio::test]
+async fn a_hold_that_finds_no_seat_free_gives_the_slot_up_at_once() {
+    let (w, queue) = World::with_waiting_room(10).await;
+    let s = w.schedule.id;
+    // Admitted while seats were free; the others take them all first.
+    let late = w.user("late@example.com").await;
+    let token = w.admitted(late).await;
+    for (i, seats) in [&[1, 2, 3, 4][..], &[5, 6, 7, 8], &[9, 10]]
+        .iter()
+        .enumerate()
+    {
+        let buyer = w.user(&format!("buyer{i}@example.com")).await;
+        let pass = w.admitted(buyer).await;
+        w.hold_with_token(buyer, seats, None, Some(&pass))
+            .await
+            .unwrap();
+    }
+    let active = queue.stats(s, w.clock.now()).await.unwrap().active;
+
+    let refused = w.hold_with_token(late, &[1], None, Some(&token)).await;
+    assert!(
+        matches!(refused, Err(HoldError::SeatTaken(_))),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        w.service.admissions.entry_token(late, s).await,
+        Err(QueueError::NotInQueue)
+    ));
+    assert_eq!(
+        queue.stats(s, w.clock.now()).await.unwrap().active,
+        active - 1,
+        "the slot went to nobody"
+    );
+}

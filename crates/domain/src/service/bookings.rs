@@ -32,6 +32,7 @@ pub struct Idempotent<T> {
 pub struct Bookings {
     pub(super) seat_lock: Arc<dyn SeatLock>,
     pub(super) reservations: Arc<dyn ReservationRepository>,
+    pub(super) catalog: Arc<dyn CatalogRepository>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) waiting_room: Option<WaitingRoom>,
     pub(super) hold_ttl: Duration,
@@ -115,8 +116,10 @@ impl Bookings {
                     .await;
                 consumed.and(marked)
             }
-            // Nothing left to hold: the slot goes to nobody, at once.
-            Err(HoldError::SoldOut) => room.queue.free_slot(schedule, user).await,
+            Err(e) if self.nothing_left(e, schedule).await => {
+                // The slot goes to nobody, at once: no seat to try next.
+                room.queue.free_slot(schedule, user).await
+            }
             Err(_) => room.queue.restore_token(schedule, user, token).await,
         };
         if let Err(e) = settled {
@@ -124,6 +127,19 @@ impl Bookings {
             tracing::warn!(%schedule, %user, error = %e, "waiting room not updated after a hold");
         }
         held
+    }
+
+    /// Whether a refused hold found no seat free at all (the redis strategy
+    /// says so itself; the others name the taken seat, so ask the store).
+    async fn nothing_left(&self, refusal: &HoldError, schedule: ScheduleId) -> bool {
+        match refusal {
+            HoldError::SoldOut => true,
+            HoldError::SeatTaken(_) => matches!(
+                self.catalog.seat_counts(schedule).await,
+                Ok(Some(counts)) if counts.available == 0
+            ),
+            _ => false,
+        }
     }
 
     /// The hold, or the first result of a concurrent twin with the same key.

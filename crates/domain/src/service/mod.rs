@@ -109,6 +109,7 @@ impl BookingService {
             bookings: Bookings {
                 seat_lock,
                 reservations,
+                catalog: catalog.clone(),
                 clock: clock.clone(),
                 waiting_room: waiting_room.clone(),
                 hold_ttl,
