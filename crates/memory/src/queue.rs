@@ -236,6 +236,11 @@ impl Room {
             .min(plan.pass_limit.saturating_sub(passes))
             .min(self.line.len() as u64);
         let expires_at = now + token_ttl;
+        // Admission times follow the line even when instances' clocks differ.
+        let admitted_at = self
+            .pass_log
+            .back()
+            .map_or(now, |(_, last)| last.admitted_at.max(now));
         for _ in 0..n {
             let Some((ticket, user)) = self.line.pop_first() else {
                 break;
@@ -259,7 +264,7 @@ impl Room {
                     user,
                     ticket,
                     token,
-                    admitted_at: now,
+                    admitted_at,
                 },
             ));
         }

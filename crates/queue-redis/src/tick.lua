@@ -36,6 +36,9 @@ if opened() and not sold_out() then
                      tonumber(ARGV[7]) - passes, #ARGV - 11)
   if n > 0 then
     local ttl = tonumber(ARGV[9])
+    -- Admission times follow the line even when instances' clocks differ.
+    local at = math.max(now, tonumber(redis.call('HGET', K_SALE, 'last_admitted') or 0))
+    redis.call('HSET', K_SALE, 'last_admitted', at)
     local popped = redis.call('ZPOPMIN', K_LINE, n)
     for i = 1, #popped, 2 do
       local user, ticket = popped[i], popped[i + 1]
@@ -43,8 +46,8 @@ if opened() and not sold_out() then
       redis.call('SET', ARGV[10] .. user, token, 'PX', ttl)
       redis.call('ZADD', K_PASSES, now + ttl, user)
       redis.call('XADD', K_ADMISSIONS, 'MAXLEN', '~', 100000, '*',
-                 'u', user, 't', token, 'e', now + ttl, 'a', now, 'n', ticket)
-      redis.call('ZADD', K_TIMES, now, user .. ':' .. now)
+                 'u', user, 't', token, 'e', now + ttl, 'a', at, 'n', ticket)
+      redis.call('ZADD', K_TIMES, at, user .. ':' .. at)
     end
     handed_out = #popped / 2
     credit = credit - handed_out

@@ -4,7 +4,8 @@
 
 use crate::*;
 use chrono::{DateTime, Duration, Utc};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The sale's state as one user sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -153,7 +154,17 @@ pub struct Admissions {
     pub(super) waiting_room: Option<WaitingRoom>,
     pub(super) catalog: Arc<dyn CatalogRepository>,
     pub(super) clock: Arc<dyn Clock>,
+    /// The last sale facts read per schedule: the ticker refreshes them every
+    /// tick, so a burst of entrants reads none from the database.
+    pub(super) recent: Arc<Mutex<RecentSales>>,
 }
+
+/// Per schedule: when its sale facts were read, and what they were.
+type RecentSales = HashMap<ScheduleId, (DateTime<Utc>, Sale)>;
+
+/// How old the sale facts behind an answer may be: seats left is a hint
+/// (the hold decides), and the sell-out is recorded by the tick.
+const SALE_FACTS_FRESH: Duration = Duration::seconds(1);
 
 impl std::fmt::Debug for Admissions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -164,7 +175,8 @@ impl std::fmt::Debug for Admissions {
 }
 
 /// The schedule's opening and seats, read for one answer or one tick.
-struct Sale {
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sale {
     opens_at: Option<DateTime<Utc>>,
     seats: SeatCounts,
 }
@@ -178,17 +190,38 @@ impl Admissions {
         self.waiting_room.as_ref().ok_or(QueueError::Disabled)
     }
 
+    /// The sale facts, from the last tick's read when it is fresh.
     async fn sale(&self, schedule: ScheduleId) -> Result<Sale, QueueError> {
+        let now = self.clock.now();
+        let recent = self
+            .recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&schedule)
+            .filter(|(at, _)| now - *at < SALE_FACTS_FRESH)
+            .map(|(_, sale)| *sale);
+        match recent {
+            Some(sale) => Ok(sale),
+            None => self.read_sale(schedule).await,
+        }
+    }
+
+    async fn read_sale(&self, schedule: ScheduleId) -> Result<Sale, QueueError> {
         let Some(found) = self.catalog.find_schedule(schedule).await? else {
             return Err(QueueError::ScheduleNotFound);
         };
         let Some(counts) = self.catalog.seat_counts(schedule).await? else {
             return Err(QueueError::ScheduleNotFound);
         };
-        Ok(Sale {
+        let sale = Sale {
             opens_at: found.sales_open_at,
             seats: counts,
-        })
+        };
+        self.recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(schedule, (self.clock.now(), sale));
+        Ok(sale)
     }
 
     fn status_of(view: &RoomView, sale: &Sale, now: DateTime<Utc>) -> QueueStatus {
@@ -336,7 +369,7 @@ impl Admissions {
         cursor: Option<&str>,
     ) -> Result<SaleUpdate, QueueError> {
         let room = self.room()?;
-        let sale = self.sale(schedule).await?;
+        let sale = self.read_sale(schedule).await?;
         let now = self.clock.now();
         let rules = &room.rules;
         let plan = AdmissionPlan {

@@ -118,6 +118,7 @@ impl BookingService {
                 waiting_room,
                 catalog: catalog.clone(),
                 clock,
+                recent: Default::default(),
             },
             admin: CatalogueAdmin::new(catalog),
         }
