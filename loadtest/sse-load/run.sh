@@ -18,6 +18,9 @@
 # on 127.0.0.1:6379 (deploy/local/up), plus psql, redis-cli, curl and jq.
 # Everything stays on 127.0.0.1. Sizes can be changed from the environment:
 #   CONNECTIONS=2000 HOLD_SECS=20 loadtest/sse-load/run.sh
+# ADMIT_RATE sets queue.admit_rate_per_sec (default 1/s, so the streams stay
+# open); EXTRA_WAITING enters that many more users (no stream) before the
+# streams, to compare the cost of a tick with a short and a long line.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -25,6 +28,9 @@ cd "$(dirname "$0")/../.."
 CONNECTIONS=${CONNECTIONS:-10000}
 HOLD_SECS=${HOLD_SECS:-60}
 CONNECT_RATE=${CONNECT_RATE:-1000}
+ADMIT_RATE=${ADMIT_RATE:-1}
+EXTRA_WAITING=${EXTRA_WAITING:-0}
+TARGET=${CARGO_TARGET_DIR:-target}
 PORT=8080
 BASE_URL=http://127.0.0.1:${PORT}
 PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres
@@ -32,7 +38,7 @@ DB_NAME=booking_sse_load
 DB_URL=postgres://postgres@127.0.0.1:5432/${DB_NAME}
 REDIS_URL=redis://127.0.0.1:6379
 KEY_PREFIX=sseload:
-OUT_DIR=target/sse-load
+OUT_DIR=${OUT_DIR:-target/sse-load}
 RESULT=${OUT_DIR}/result.json
 SERVER_LOG=${OUT_DIR}/server.log
 ADMIN_EMAIL=sse-load-admin@example.com
@@ -105,12 +111,13 @@ BOOKING__SERVER__HOST=127.0.0.1 \
     BOOKING__REDIS__URL=$REDIS_URL \
     BOOKING__REDIS__KEY_PREFIX=$KEY_PREFIX \
     BOOKING__QUEUE__TOKEN_TTL_SECS=5 \
+    BOOKING__QUEUE__ADMIT_RATE_PER_SEC=$ADMIT_RATE \
     BOOKING__LOG__FORMAT=text \
     NO_COLOR=1 \
     BOOKING_JWT_SECRET=$JWT_SECRET \
     BOOKING_ADMIN_EMAIL=$ADMIN_EMAIL \
     BOOKING_ADMIN_PASSWORD=$ADMIN_PASSWORD \
-    target/release/booking serve >"$SERVER_LOG" 2>&1 &
+    "$TARGET/release/booking" serve >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
 
 for ((i = 0; i < 60; i++)); do
@@ -139,6 +146,36 @@ SCHEDULE_ID=$(post_json "${BASE_URL}/api/admin/concerts/${CONCERT_ID}/schedules"
     jq -er .id)
 log "concert ${CONCERT_ID}, schedule ${SCHEDULE_ID} (1,000 seats)"
 
+if ((EXTRA_WAITING > 0)); then
+    log "entering ${EXTRA_WAITING} more users ahead of the streams (no stream)"
+    JWT_SECRET=$JWT_SECRET python3 - "$BASE_URL" "$SCHEDULE_ID" "$EXTRA_WAITING" <<'PY'
+import base64, hashlib, hmac, http.client, json, os, sys, time
+from concurrent.futures import ThreadPoolExecutor
+base, schedule, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+host, port = base.split("//")[1].split(":")
+secret = os.environ["JWT_SECRET"].encode()
+b64 = lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=")
+def jwt(user):
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    now = int(time.time())
+    body = b64(json.dumps({"sub": str(user), "role": "USER", "iat": now, "exp": now + 3600}).encode())
+    sig = b64(hmac.new(secret, head + b"." + body, hashlib.sha256).digest())
+    return (head + b"." + body + b"." + sig).decode()
+def enter(user):
+    c = http.client.HTTPConnection(host, int(port), timeout=10)
+    c.request("POST", "/api/queue/enter", json.dumps({"scheduleId": schedule}),
+              {"Authorization": "Bearer " + jwt(user), "Content-Type": "application/json"})
+    status = c.getresponse().status
+    c.close()
+    return status
+with ThreadPoolExecutor(32) as pool:
+    statuses = list(pool.map(enter, range(2_000_000, 2_000_000 + n)))
+bad = [s for s in statuses if s != 200]
+if bad:
+    sys.exit(f"{len(bad)} enters failed: {sorted(set(bad))}")
+PY
+fi
+
 # Redis is sampled too (single-threaded: a likely limit), and its command
 # counters are kept before and after (the Redis may be shared: diff them).
 REDIS_PID=$(redis-cli -u "$REDIS_URL" info server | tr -d '\r' | awk -F: '/^process_id:/ { print $2 }')
@@ -148,7 +185,7 @@ redis-cli -u "$REDIS_URL" info commandstats | tr -d '\r' >"${OUT_DIR}/redis-comm
 
 log "sse-load: ${CONNECTIONS} streams, held ${HOLD_SECS} s, ${CONNECT_RATE} new/s"
 set +e
-BOOKING_JWT_SECRET=$JWT_SECRET target/release/sse-load \
+BOOKING_JWT_SECRET=$JWT_SECRET "$TARGET/release/sse-load" \
     --base-url "$BASE_URL" \
     --schedule-id "$SCHEDULE_ID" \
     --connections "$CONNECTIONS" \
