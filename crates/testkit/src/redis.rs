@@ -144,13 +144,19 @@ impl std::fmt::Debug for RedisProcess {
 
 impl RedisProcess {
     pub async fn start() -> RedisProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or_else(|e| panic!("no free port for a redis-server: {e}"));
-        let mut server = RedisProcess { port, child: None };
-        server.restart().await;
-        server
+        // A port found free can be taken by another test before the server
+        // binds it: then try another.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .unwrap_or_else(|e| panic!("no free port for a redis-server: {e}"));
+            let mut server = RedisProcess { port, child: None };
+            if server.try_restart().await {
+                return server;
+            }
+        }
+        panic!("no redis-server could keep a free port");
     }
 
     pub fn url(&self) -> String {
@@ -168,6 +174,15 @@ impl RedisProcess {
     /// Starts it (again) on the same port, empty as a Redis restarted
     /// without persistence; returns once it accepts connections.
     pub async fn restart(&mut self) {
+        assert!(
+            self.try_restart().await,
+            "redis-server on port {}: another process holds the port",
+            self.port
+        );
+    }
+
+    /// `restart`; false when the port answers for another process.
+    async fn try_restart(&mut self) -> bool {
         self.stop();
         let port = self.port.to_string();
         let dir = std::env::temp_dir();
@@ -183,12 +198,18 @@ impl RedisProcess {
             });
         let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
         for _ in 0..250 {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("redis-server on port {port} exited at start: {status}");
+            if let Ok(Some(_)) = child.try_wait() {
+                // It could not bind: the port went to someone else.
+                return false;
             }
             if std::net::TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_ok() {
+                if !answers_as(&self.url(), child.id()) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return false;
+                }
                 self.child = Some(child);
-                return;
+                return true;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -216,6 +237,18 @@ impl RedisProcess {
             .is_ok_and(|s| s.success());
         assert!(sent, "kill {signal} {pid} failed");
     }
+}
+
+/// Whether the Redis at `url` is the process `pid` (not another test's).
+fn answers_as(url: &str, pid: u32) -> bool {
+    let info: Option<String> = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .and_then(|mut c| redis::cmd("INFO").arg("server").query(&mut c))
+        .ok();
+    info.is_some_and(|info| {
+        info.lines()
+            .any(|line| line.trim() == format!("process_id:{pid}"))
+    })
 }
 
 impl Drop for RedisProcess {
