@@ -2,8 +2,8 @@
 //! positions counted from the head, and tickets read in a batch.
 
 use super::{
-    enter_all, line_up_and_admit, now_ms, open_plan, pass_of, place, token_in, users, FreshQueue,
-    LONG_TTL, OTHER, S,
+    enter_all, hold_with, line_up_and_admit, now_ms, open_plan, pass_of, place, token_in, users,
+    FreshQueue, LONG_TTL, OTHER, S,
 };
 use booking_domain::{Place, UserId};
 
@@ -42,14 +42,7 @@ pub async fn entering_again_keeps_ones_place(fresh_queue: FreshQueue<'_>) {
         pass.token,
         "the same pass, not a new one"
     );
-    assert!(queue
-        .claim_token(S, UserId(1), &pass.token, at)
-        .await
-        .unwrap());
-    queue
-        .consume_token(S, UserId(1), &pass.token, at + LONG_TTL)
-        .await
-        .unwrap();
+    hold_with(queue, 1, &pass.token, at).await;
     assert_eq!(
         queue.enter(S, UserId(1), None, at).await.unwrap().place,
         Some(Place::Holding)

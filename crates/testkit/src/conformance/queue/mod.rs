@@ -169,6 +169,16 @@ async fn place(queue: &dyn Queue, user: i64, at: DateTime<Utc>) -> Option<Place>
 }
 
 /// The user's unused pass, as `view` shows it.
+/// A successful hold with the pass, as the use case does it: claim, then
+/// consume until `at + LONG_TTL`.
+async fn hold_with(queue: &dyn Queue, user: i64, token: &str, at: DateTime<Utc>) {
+    assert!(queue.claim_token(S, UserId(user), token, at).await.unwrap());
+    queue
+        .consume_token(S, UserId(user), token, at + LONG_TTL)
+        .await
+        .unwrap();
+}
+
 async fn pass_of(queue: &dyn Queue, user: i64, at: DateTime<Utc>) -> EntryToken {
     match place(queue, user, at).await {
         Some(Place::Admitted(token)) => token,

@@ -3,8 +3,8 @@
 //! through, gone with a freed slot, and never shown as used before they are.
 
 use super::{
-    enter_all, line_up_and_admit, ms, now_ms, open_plan, pass_of, place, users, FreshQueue,
-    LONG_TTL, OTHER, S,
+    enter_all, hold_with, line_up_and_admit, ms, now_ms, open_plan, pass_of, place, users,
+    FreshQueue, LONG_TTL, OTHER, S,
 };
 use booking_domain::{Place, UserId};
 use std::collections::HashSet;
@@ -34,14 +34,7 @@ pub async fn a_pass_works_once(fresh_queue: FreshQueue<'_>) {
     let (queue, at) = (&*f.queue, now_ms());
     line_up_and_admit(queue, &users(1..=1), 1, at).await;
     let pass = pass_of(queue, 1, at).await;
-    assert!(queue
-        .claim_token(S, UserId(1), &pass.token, at)
-        .await
-        .unwrap());
-    queue
-        .consume_token(S, UserId(1), &pass.token, at + LONG_TTL)
-        .await
-        .unwrap();
+    hold_with(queue, 1, &pass.token, at).await;
     assert_eq!(place(queue, 1, at).await, Some(Place::Holding));
     assert!(
         !queue

@@ -3,8 +3,8 @@
 //! payment, by leaving, or by expiry.
 
 use super::{
-    enter_all, line_up_and_admit, ms, now_ms, open_plan, pass_of, place, sleep_past, users,
-    FreshQueue, LONG_TTL, S, SHORT_TTL,
+    enter_all, hold_with, line_up_and_admit, ms, now_ms, open_plan, pass_of, place, sleep_past,
+    users, FreshQueue, LONG_TTL, S, SHORT_TTL,
 };
 use booking_domain::{AdmissionPlan, Place, QueueStats, UserId};
 use chrono::Duration;
@@ -18,14 +18,7 @@ pub async fn a_tick_never_fills_more_slots_than_the_active_limit(fresh_queue: Fr
     line_up_and_admit(queue, &users(1..=10), 5, at).await;
 
     let pass = pass_of(queue, 1, at).await;
-    assert!(queue
-        .claim_token(S, UserId(1), &pass.token, at)
-        .await
-        .unwrap());
-    queue
-        .consume_token(S, UserId(1), &pass.token, at + LONG_TTL)
-        .await
-        .unwrap();
+    hold_with(queue, 1, &pass.token, at).await;
     let full = queue
         .tick(S, &open_plan(5), None, at + ms(1))
         .await
