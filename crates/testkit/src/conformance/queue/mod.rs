@@ -228,6 +228,7 @@ macro_rules! queue_conformance_suite {
             concurrent_ticks_from_many_instances_never_overfill_the_window,
             an_unused_pass_expires_and_frees_its_slot,
             a_hold_keeps_the_slot_until_it_expires,
+            a_hold_whose_pass_expired_mid_attempt_still_takes_its_slot,
             stats_count_the_waiting_and_the_slots_taken,
             a_sell_out_is_final_and_admits_nobody,
             entering_a_sold_out_sale_changes_nothing,

@@ -77,6 +77,29 @@ pub async fn a_tick_never_holds_out_more_passes_than_the_pass_limit(fresh_queue:
     assert_eq!((next.passes, next.holding), (3, 1));
 }
 
+/// The pass ran out while the hold was being made: the hold exists, so
+/// its slot counts until the hold ends.
+pub async fn a_hold_whose_pass_expired_mid_attempt_still_takes_its_slot(
+    fresh_queue: FreshQueue<'_>,
+) {
+    let f = fresh_queue(SHORT_TTL).await;
+    let (queue, at) = (&*f.queue, now_ms());
+    let passes = line_up_and_admit(queue, &users(1..=2), 1, at).await;
+    let token = &passes[0].token.token;
+    assert!(queue.claim_token(S, UserId(1), token, at).await.unwrap());
+
+    sleep_past(at + SHORT_TTL).await;
+    let late = now_ms();
+    queue
+        .consume_token(S, UserId(1), token, late + LONG_TTL)
+        .await
+        .unwrap();
+    assert_eq!(place(queue, 1, late).await, Some(Place::Holding));
+    let tick = queue.tick(S, &open_plan(1), None, late).await.unwrap();
+    assert!(tick.admitted.is_empty(), "the hold keeps the only slot");
+    assert_eq!((tick.passes, tick.holding), (0, 1));
+}
+
 /// Eight instances, three ticks each, all at once, with a window of 100:
 /// exactly the first 100 in line get a pass, once each.
 pub async fn concurrent_ticks_from_many_instances_never_overfill_the_window(
