@@ -15,10 +15,10 @@ Errors are application/problem+json. Authenticate with `Authorization: Bearer <t
     ),
     modifiers(&BearerAuth),
     components(schemas(
-        routes::queue::QueueStatusResponse,
-        routes::queue::AdmittedEvent,
-        routes::queue::SoldOutEvent,
-        routes::queue::LeftEvent
+        crate::dto::QueueStatusResponse,
+        crate::dto::AdmittedEvent,
+        crate::dto::SoldOutEvent,
+        crate::dto::LeftEvent
     )),
     tags(
         (name = "auth", description = "Sign up and log in"),
@@ -50,7 +50,7 @@ struct StreamEvents;
 
 impl Modify for StreamEvents {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let events: serde_json::Map<String, serde_json::Value> = routes::queue::STREAM_EVENTS
+        let events: serde_json::Map<String, serde_json::Value> = crate::dto::STREAM_EVENTS
             .iter()
             .map(|(event, schema)| {
                 let reference = format!("#/components/schemas/{schema}");

@@ -8,7 +8,7 @@
 //! when its status changed, `admitted` with its pass, or `sold-out`; the
 //! last two end it. Streams with the same status share one encoded frame.
 
-use crate::routes::queue::{AdmittedEvent, LeftEvent, QueueStatusResponse, SoldOutEvent};
+use crate::dto::{AdmittedEvent, LeftEvent, QueueStatusResponse, SoldOutEvent};
 use booking_domain::{
     Admissions, EntryToken, Pass, QueueStatus, SaleUpdate, ScheduleId, StreamStart, UserId,
 };

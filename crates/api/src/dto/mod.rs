@@ -1,5 +1,9 @@
 //! The JSON shapes of the HTTP API (camelCase), with their OpenAPI schemas.
 
+mod queue;
+
+pub use queue::*;
+
 use booking_domain::*;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
