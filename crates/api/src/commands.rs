@@ -35,6 +35,20 @@ pub async fn reconcile_stock(settings: &Settings) -> anyhow::Result<usize> {
     Ok(lock.reconcile_all_stock().await?)
 }
 
+/// Re-publishes every dead-lettered record (up to the end each dead-letter
+/// topic has now) to the topic it came from; the consumers deduplicate.
+pub async fn replay_dead_letters(
+    settings: &Settings,
+) -> anyhow::Result<booking_events_kafka::ReplayReport> {
+    let brokers = settings
+        .events
+        .kafka_brokers
+        .as_deref()
+        .ok_or(StartupError::NoKafka)?;
+    let bus = crate::wiring::kafka_bus(settings, brokers)?;
+    Ok(bus.replay_dead_letters(&crate::wiring::ALL_TOPICS).await?)
+}
+
 /// Creates an admin account, or promotes an existing one.
 pub async fn create_admin(
     settings: &Settings,

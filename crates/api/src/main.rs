@@ -41,6 +41,12 @@ enum Command {
     /// every schedule from the database. Never needed: the strategy resyncs
     /// on its own, and at start-up.
     ReconcileStock,
+    /// Dead-letter topics: `booking dlt replay` re-publishes every
+    /// dead-lettered record to its topic once (consumers deduplicate).
+    Dlt {
+        #[command(subcommand)]
+        action: DltAction,
+    },
     /// Create an admin account, or promote an existing one.
     CreateAdmin {
         #[arg(long, env = "BOOKING_ADMIN_EMAIL")]
@@ -48,6 +54,12 @@ enum Command {
         #[arg(long, env = "BOOKING_ADMIN_PASSWORD", hide_env_values = true)]
         password: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DltAction {
+    /// Re-publish the records of every dead-letter topic, up to its end now.
+    Replay,
 }
 
 #[tokio::main]
@@ -80,6 +92,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let applied = commands::migrate(&settings).await?;
             println!("applied {} migration(s): {applied:?}", applied.len());
+        }
+        Command::Dlt {
+            action: DltAction::Replay,
+        } => {
+            let report = commands::replay_dead_letters(&settings).await?;
+            for (topic, n) in &report.replayed {
+                println!("{topic}: {n} record(s) re-published");
+            }
+            println!("replayed {} dead-lettered record(s)", report.total());
         }
         Command::ReconcileStock => {
             let schedules = commands::reconcile_stock(&settings).await?;

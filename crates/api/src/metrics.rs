@@ -2,7 +2,7 @@
 //! as they happen; gauges of state elsewhere (queue sizes, outbox backlog,
 //! pool use, job totals) are read when scraped.
 
-use booking_domain::{HoldError, InvariantAudit, JobCounters};
+use booking_domain::{ConsumerLag, HoldError, InvariantAudit, JobCounters};
 use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
@@ -26,6 +26,7 @@ pub struct Metrics {
     outbox_oldest_age: Gauge,
     job_events: IntCounterVec,
     db_pool: IntGaugeVec,
+    consumer_lag: IntGaugeVec,
     seat_map_rebuilds: IntCounter,
     seat_maps_cached: IntGauge,
     pub oversold_seats: IntGauge,
@@ -104,6 +105,10 @@ impl Metrics {
                 Opts::new("booking_db_pool_connections", "Database pool: size, available, waiting"),
                 &["state"],
             )?),
+            consumer_lag: register(&r, IntGaugeVec::new(
+                Opts::new("booking_consumer_lag_records", "Records each consumer group has not reached yet, per topic (Kafka; measured every 5 s)"),
+                &["topic", "group"],
+            )?),
             seat_map_rebuilds: register(&r, IntCounter::new(
                 "booking_seat_map_rebuilds_total",
                 "Reads of the store to rebuild a seat map (at most one per schedule per max age)",
@@ -181,6 +186,14 @@ impl Metrics {
         totals.extend_from_slice(bus);
         for (event, total) in totals {
             Self::catch_up(&self.job_events.with_label_values(&[event]), total);
+        }
+    }
+
+    pub fn consumer_lags(&self, lags: &[ConsumerLag]) {
+        for lag in lags {
+            self.consumer_lag
+                .with_label_values(&[&lag.topic, &lag.group])
+                .set(lag.records);
         }
     }
 

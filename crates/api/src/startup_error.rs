@@ -30,6 +30,8 @@ pub enum StartupError {
         "the redis strategy needs Redis: set BOOKING__REDIS__URL (e.g. redis://127.0.0.1:6379)"
     )]
     NoRedis,
+    #[error("this command needs Kafka: set BOOKING__EVENTS__KAFKA_BROKERS (e.g. 127.0.0.1:9092)")]
+    NoKafka,
     #[error("Redis is not usable: {0}")]
     Redis(String),
     #[error("metrics: {0}")]

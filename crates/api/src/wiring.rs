@@ -197,13 +197,16 @@ where
     })
 }
 
-/// The bus: Kafka when brokers are configured, else in-process.
-async fn event_bus(settings: &Settings) -> Result<Arc<dyn EventBus>, StartupError> {
+/// Every topic the relay publishes and the consumers read.
+pub const ALL_TOPICS: [&str; 3] = [
+    topics::RESERVATION_HELD,
+    topics::RESERVATION_COMPLETED,
+    topics::RESERVATION_CANCELLED,
+];
+
+/// The Kafka bus of `settings` at `brokers` (no I/O yet).
+pub fn kafka_bus(settings: &Settings, brokers: &str) -> Result<KafkaEventBus, StartupError> {
     let events = &settings.events;
-    let Some(brokers) = events.kafka_brokers.as_deref() else {
-        tracing::warn!("no events.kafka_brokers: events are delivered in-process only");
-        return Ok(Arc::new(MemoryEventBus::new()));
-    };
     let kafka = KafkaSettings {
         brokers: brokers.to_owned(),
         attempts: events.consumer_attempts,
@@ -211,15 +214,20 @@ async fn event_bus(settings: &Settings) -> Result<Arc<dyn EventBus>, StartupErro
         delivery_timeout: Duration::from_secs(10),
         prefix: events.kafka_prefix.clone(),
     };
-    let bus = KafkaEventBus::connect(kafka).map_err(|e| StartupError::Kafka(e.to_string()))?;
-    let all = [
-        topics::RESERVATION_HELD,
-        topics::RESERVATION_COMPLETED,
-        topics::RESERVATION_CANCELLED,
-    ];
+    KafkaEventBus::connect(kafka).map_err(|e| StartupError::Kafka(e.to_string()))
+}
+
+/// The bus: Kafka when brokers are configured, else in-process.
+async fn event_bus(settings: &Settings) -> Result<Arc<dyn EventBus>, StartupError> {
+    let events = &settings.events;
+    let Some(brokers) = events.kafka_brokers.as_deref() else {
+        tracing::warn!("no events.kafka_brokers: events are delivered in-process only");
+        return Ok(Arc::new(MemoryEventBus::new()));
+    };
+    let bus = kafka_bus(settings, brokers)?;
     // A broker that is down now is not fatal: the outbox keeps the events
     // until it is back.
-    if let Err(e) = bus.ensure_topics(&all, 3).await {
+    if let Err(e) = bus.ensure_topics(&ALL_TOPICS, 3).await {
         tracing::warn!(error = %e, "could not create the Kafka topics now");
     }
     Ok(Arc::new(bus))

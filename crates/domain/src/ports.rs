@@ -247,6 +247,20 @@ pub trait EventBus: Send + Sync {
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
+
+    /// Each consumer's lag: records in the log it has not reached yet, as
+    /// of its last fetch. Empty for a bus that delivers in-process.
+    fn consumer_lags(&self) -> Vec<ConsumerLag> {
+        Vec::new()
+    }
+}
+
+/// How far one consumer (group) trails one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerLag {
+    pub topic: String,
+    pub group: String,
+    pub records: i64,
 }
 
 #[async_trait]

@@ -4,9 +4,12 @@
 
 use crate::*;
 
+/// How often a consumer records its lag.
+const LAG_EVERY: Duration = Duration::from_secs(5);
+
 pub(crate) struct ConsumerLoop {
     pub(crate) bus: KafkaEventBus,
-    pub(crate) consumer: StreamConsumer,
+    pub(crate) consumer: Arc<StreamConsumer>,
     pub(crate) group: String,
     pub(crate) handler: Arc<dyn EventHandler>,
     pub(crate) stopped: watch::Receiver<bool>,
@@ -49,8 +52,63 @@ fn event_of(message: &BorrowedMessage<'_>, prefix: &str) -> Result<OutboxEvent, 
     })
 }
 
+/// Every `LAG_EVERY`, records how far the consumer trails each topic it
+/// reads: the log's high watermark minus the consumer's position.
+async fn measure_lag(
+    consumer: Arc<StreamConsumer>,
+    stats: Arc<KafkaStats>,
+    group: String,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(LAG_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let consumer = Arc::clone(&consumer);
+        // The watermark request blocks: a blocking thread, not the runtime.
+        let measured = tokio::task::spawn_blocking(move || {
+            let mut behind: std::collections::BTreeMap<String, i64> = Default::default();
+            let Ok(positions) = consumer.position() else {
+                return behind;
+            };
+            for element in positions.elements() {
+                // No position yet (nothing fetched): nothing to say.
+                let Some(at) = element.offset().to_raw().filter(|o| *o >= 0) else {
+                    continue;
+                };
+                let Ok((_, high)) = consumer.fetch_watermarks(
+                    element.topic(),
+                    element.partition(),
+                    Duration::from_secs(1),
+                ) else {
+                    continue;
+                };
+                *behind.entry(element.topic().to_owned()).or_default() += (high - at).max(0);
+            }
+            behind
+        })
+        .await;
+        let Ok(behind) = measured else { continue };
+        let mut lags = stats.lags.lock().unwrap_or_else(PoisonError::into_inner);
+        for (topic, records) in behind {
+            lags.insert((topic, group.clone()), records);
+        }
+    }
+}
+
 impl ConsumerLoop {
     pub(crate) async fn run(mut self) {
+        // Measured beside the loop: a consumer stuck on a record still
+        // reports how far behind it is.
+        tokio::spawn(measure_lag(
+            Arc::clone(&self.consumer),
+            Arc::clone(&self.bus.stats),
+            self.group.clone(),
+            self.stopped.clone(),
+        ));
         loop {
             let message = tokio::select! {
                 m = self.consumer.recv() => m,
@@ -137,12 +195,11 @@ impl ConsumerLoop {
                 key: "attempts",
                 value: Some(attempts.as_str()),
             });
+        // Every original header rides along, so a replay can restore the
+        // record as it was (event id, request id, creation time).
         if let Some(original) = message.headers() {
-            for header in original.iter().filter(|h| h.key == EVENT_ID) {
-                headers = headers.insert(Header {
-                    key: EVENT_ID,
-                    value: header.value,
-                });
+            for header in original.iter().filter(|h| !DLT_HEADERS.contains(&h.key)) {
+                headers = headers.insert(header);
             }
         }
         let key = message

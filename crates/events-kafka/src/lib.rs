@@ -32,7 +32,9 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 mod consumer;
+mod replay;
 use consumer::ConsumerLoop;
+pub use replay::ReplayReport;
 
 pub const EVENT_ID: &str = "event-id";
 /// The HTTP request that wrote the event (see `OutboxEvent::request_id`).
@@ -71,6 +73,8 @@ pub struct KafkaStats {
     pub consumed: AtomicU64,
     pub retries: AtomicU64,
     pub dead_lettered: AtomicU64,
+    /// (topic, group) -> records behind, as each consumer last measured.
+    pub lags: Mutex<std::collections::BTreeMap<(String, String), i64>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +82,15 @@ pub enum KafkaSetupError {
     #[error("kafka client: {0}")]
     Client(#[from] rdkafka::error::KafkaError),
 }
+
+/// The headers a dead-letter record adds to the original's.
+pub const DLT_HEADERS: [&str; 5] = [
+    "original-topic",
+    "original-partition",
+    "original-offset",
+    "error",
+    "attempts",
+];
 
 /// The dead-letter topic of `topic`.
 pub fn dead_letter_topic(topic: &str) -> String {
@@ -384,7 +397,7 @@ impl EventBus for KafkaEventBus {
             .map_err(unavailable)?;
         let worker = ConsumerLoop {
             bus: self.clone(),
-            consumer,
+            consumer: Arc::new(consumer),
             group: group.to_owned(),
             handler,
             stopped: self.stop.subscribe(),
@@ -399,5 +412,19 @@ impl EventBus for KafkaEventBus {
             ("consumer_retries", load(&self.stats.retries)),
             ("dead_lettered", load(&self.stats.dead_lettered)),
         ]
+    }
+
+    fn consumer_lags(&self) -> Vec<booking_domain::ConsumerLag> {
+        self.stats
+            .lags
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|((topic, group), records)| booking_domain::ConsumerLag {
+                topic: topic.clone(),
+                group: group.clone(),
+                records: *records,
+            })
+            .collect()
     }
 }

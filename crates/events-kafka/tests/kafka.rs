@@ -593,3 +593,117 @@ async fn a_booking_made_while_the_broker_is_down_is_published_when_it_is_back() 
     let payload: serde_json::Value = serde_json::from_slice(record.payload().unwrap()).unwrap();
     assert_eq!(payload["reservationId"], held.unwrap().id.0);
 }
+
+/// Fails `{"poison": true}` until mended; records what it handled.
+#[derive(Default)]
+struct Mendable {
+    mended: std::sync::atomic::AtomicBool,
+    handled: Mutex<Vec<(i64, Option<String>)>>,
+}
+
+#[async_trait]
+impl EventHandler for Mendable {
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), BoxError> {
+        if event.payload.get("poison").is_some() && !self.mended.load(Ordering::Relaxed) {
+            return Err("cannot handle a poison record yet".into());
+        }
+        self.handled
+            .lock()
+            .unwrap()
+            .push((event.id, event.request_id.clone()));
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_dead_letter_reaches_its_consumer_once_with_its_headers() {
+    let kafka = TestKafka::new().await;
+    let bus = bus(&kafka);
+    bus.ensure_topics(&[TOPIC], 1).await.unwrap();
+    let handler = Arc::new(Mendable::default());
+    bus.subscribe(TOPIC, "replay-test", handler.clone())
+        .await
+        .unwrap();
+    bus.publish(&event(1, serde_json::json!({"poison": true})))
+        .await
+        .unwrap();
+    eventually("the poison record dead-lettered", || {
+        bus.stats().dead_lettered.load(Ordering::Relaxed) == 1
+    })
+    .await;
+
+    // The cause is fixed; the operator replays the dead letters.
+    handler.mended.store(true, Ordering::Relaxed);
+    let report = bus.replay_dead_letters(&[TOPIC]).await.unwrap();
+    assert_eq!(report.total(), 1, "{report:?}");
+    eventually("the replayed record handled", || {
+        !handler.handled.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        handler.handled.lock().unwrap().as_slice(),
+        [(1, Some("req-1".to_owned()))],
+        "handled once, with its original event id and request id"
+    );
+
+    let again = bus.replay_dead_letters(&[TOPIC]).await.unwrap();
+    assert_eq!(again.total(), 0, "a record is replayed once");
+}
+
+/// Holds every record until released.
+#[derive(Default)]
+struct Gate {
+    open: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl EventHandler for Gate {
+    async fn handle(&self, _: &OutboxEvent) -> Result<(), BoxError> {
+        while !self.open.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consumer_lag_counts_the_records_a_stuck_consumer_has_not_reached() {
+    let kafka = TestKafka::new().await;
+    let bus = bus(&kafka);
+    bus.ensure_topics(&[TOPIC], 1).await.unwrap();
+    let gate = Arc::new(Gate::default());
+    bus.subscribe(TOPIC, "lag-test", gate.clone())
+        .await
+        .unwrap();
+    for id in 1..=5 {
+        bus.publish(&event(id, cancelled(id, &[id]))).await.unwrap();
+    }
+    let lag_of = |bus: &KafkaEventBus| {
+        bus.consumer_lags()
+            .into_iter()
+            .find(|l| l.group == "lag-test")
+            .map(|l| l.records)
+    };
+    // Stuck on the first record: the other four wait in the log.
+    for _ in 0..300 {
+        if lag_of(&bus) == Some(4) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(lag_of(&bus), Some(4), "{:?}", bus.consumer_lags());
+
+    gate.open.store(true, Ordering::Relaxed);
+    for _ in 0..300 {
+        if lag_of(&bus) == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        lag_of(&bus),
+        Some(0),
+        "caught up: {:?}",
+        bus.consumer_lags()
+    );
+}
