@@ -66,6 +66,10 @@ STRATEGIES = ["pessimistic", "optimistic", "redis"]
 # name -> (k6 script, seats, VUs/users, extra env, waiting room on);
 # the script SALE_DRIVER is the sse-load sale instead of k6.
 SALE_DRIVER = "sse-load"
+# After each H-on run, the sale driver's history is checked by this
+# (loadtest/history) against the final tables; the server's hold TTL.
+HISTORY_CHECKER = "history-check"
+HOLD_TTL_S = 300
 SCENARIOS = {
     "A-ref": ("a_hot_seat.js", 1, 100, {}, False),
     "A-design": ("a_hot_seat.js", 1, 1000, {}, False),
@@ -510,6 +514,31 @@ def settle(label, strategy, sid, seats, k6sum):
     return outbox, rep, oversell
 
 
+def check_history(label, history_path, sid):
+    """After the audit: the history checker (loadtest/history) over the sale
+    driver's history and the schedule's final tables. Its verdict goes into
+    the result; an anomaly is reported like an invariant violation."""
+    if not os.path.exists(history_path):
+        die(f"{label}: sse-load wrote no history ({history_path})")
+    cmd = [binary(HISTORY_CHECKER), "--history", history_path, "--database-url", DB_URL,
+           "--schedule", str(sid), "--hold-ttl-secs", str(HOLD_TTL_S), "--json"]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=300)
+    try:
+        verdict = json.loads(p.stdout)
+    except json.JSONDecodeError:
+        die(f"{label}: history-check exited {p.returncode} without a verdict: {p.stderr.strip()}")
+    n = len(verdict["anomalies"])
+    verdict["verdict"] = f"{verdict['operations']} operations ({verdict['acknowledged']} acknowledged), {n} anomalies"
+    log(f"{label}: history: {verdict['verdict']}")
+    if n:
+        print("\n" + "!" * 72, file=sys.stderr)
+        print(f"!!! HISTORY ANOMALIES in {label} (schedule {sid}, {history_path}):", file=sys.stderr)
+        for a in verdict["anomalies"]:
+            print(f"!!!   {json.dumps(a)}", file=sys.stderr)
+        print("!" * 72 + "\n", file=sys.stderr)
+    return verdict
+
+
 def run_scenario(strategy, name, run, runs, queue_on):
     script, seats, vus, extra, _ = SCENARIOS[name]
     if script == SALE_DRIVER:
@@ -542,6 +571,7 @@ def run_scenario(strategy, name, run, runs, queue_on):
         k6sum = summarize(json.load(f))
     sys.stdout.write(out)
     outbox, rep, oversell = settle(label, strategy, sid, seats, k6sum)
+    history = check_history(label, history_path, sid)
     result = {
         "strategy": strategy, "scenario": name, "size": name.split("-")[1], "run": run,
         "script": script, "users": vus, "seats": seats, "waiting_room": queue_on,
@@ -619,11 +649,13 @@ def run_sale(strategy, name, run, runs):
     d = os.path.join(OUT, strategy)
     os.makedirs(os.path.join(d, "raw"), exist_ok=True)
     report_path = os.path.join(d, "raw", f"{name}-{run}.sale.json")
-    if os.path.exists(report_path):
-        os.remove(report_path)
+    history_path = os.path.join(d, "raw", f"{name}-{run}.history.jsonl")
+    for old in (report_path, history_path):
+        if os.path.exists(old):
+            os.remove(old)
     cmd = [binary(SALE_DRIVER), "sale", "--concert-id", str(concert), "--schedule-id", str(sid),
            "--users", str(users), "--tokens", tokens_path, "--think-ms", str(SALE_THINK_MS),
-           "--deadline-secs", str(SALE_DEADLINE_S), "--out", report_path]
+           "--deadline-secs", str(SALE_DEADLINE_S), "--out", report_path, "--history", history_path]
     for u in URLS:
         cmd += ["--base-url", u]
     cmd += SALE_ARGS
@@ -646,6 +678,7 @@ def run_sale(strategy, name, run, runs):
     sys.stdout.write(p.stdout)
     k6sum = sale_as_k6(sale, seats)
     outbox, rep, oversell = settle(label, strategy, sid, seats, k6sum)
+    history = check_history(label, history_path, sid)
     result = {
         "strategy": strategy, "scenario": name, "size": name.split("-")[1], "run": run,
         "script": SALE_DRIVER, "users": users, "seats": seats, "waiting_room": True,
@@ -655,9 +688,13 @@ def run_sale(strategy, name, run, runs):
         "loadavg_before": loadavg,
         "k6_cpu_s": (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system),
         "k6": k6sum, "sale": sale, "oversell": oversell, "outbox": outbox, "audit": rep,
+        "history": history,
     }
     with open(os.path.join(d, f"{name}-{run}.json"), "w") as f:
         json.dump(result, f, indent=1)
+    if history["anomalies"]:
+        stop_instances()
+        sys.exit(3)
     aims = sale["aims"]
     missed = [k for k, ok in aims.items() if not ok]
     log(f"{label}: audit: {rep['held']} held, {rep['reserved']} sold of {rep['capacity']}, "
@@ -1091,6 +1128,7 @@ def main():
         freeze_binary()
         if a.command in ("run", "all") and any(SCENARIOS[x][0] == SALE_DRIVER for x in scenarios):
             freeze_binary(SALE_DRIVER, "booking-sse-load")
+            freeze_binary(HISTORY_CHECKER, "booking-history")
         machine()
         failures = []
         if a.command == "smoke":
