@@ -145,9 +145,11 @@ impl fmt::Display for Anomaly {
                 f,
                 "double hold: seat {seat} held by reservations {first} and {second} at {at}"
             ),
-            Self::LostHold { reservation } => {
-                write!(f, "lost hold: acknowledged reservation {reservation:?} is not stored")
-            }
+            Self::LostHold { reservation } => write!(
+                f,
+                "lost hold: acknowledged reservation {} is not stored",
+                named(*reservation)
+            ),
             Self::HoldDiffers {
                 reservation,
                 acknowledged,
@@ -161,14 +163,17 @@ impl fmt::Display for Anomaly {
                 detail,
             } => write!(
                 f,
-                "lost payment: reservation {reservation:?} was acknowledged paid but {detail}"
+                "lost payment: reservation {} was acknowledged paid but {detail}",
+                named(*reservation)
             ),
             Self::LostCancel {
                 reservation,
                 status,
             } => write!(
                 f,
-                "lost cancel: reservation {reservation:?} was acknowledged cancelled but is {status:?}"
+                "lost cancel: reservation {} was acknowledged cancelled but is {}",
+                named(*reservation),
+                status.as_deref().unwrap_or("not stored")
             ),
             Self::DoubleBooked { seat, reservations } => write!(
                 f,
@@ -176,6 +181,11 @@ impl fmt::Display for Anomaly {
             ),
         }
     }
+}
+
+/// A reservation id as a verdict names it (the history may name none).
+fn named(reservation: Option<i64>) -> String {
+    reservation.map_or_else(|| "(none named)".into(), |id| id.to_string())
 }
 
 /// The checker's answer.
