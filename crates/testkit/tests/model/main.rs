@@ -225,15 +225,23 @@ impl System {
                     return Ok(());
                 };
                 let r = model.reservations[index].clone();
+                let key = format!("pay-{index}-{}", model.keyed_payments.len());
                 let paid = self
                     .service
                     .bookings
-                    .pay(self.users[user], r.id, None, None)
+                    .pay(
+                        self.users[user],
+                        r.id,
+                        Some(IdempotencyKey::parse(&key).unwrap()),
+                        None,
+                    )
                     .await;
                 match expected_transition(model, index, user, true) {
                     Ok(()) => {
                         let payment = paid.map_err(|e| fail("a due payment", e))?;
                         prop_assert_eq!(payment.value.amount, PRICE * r.seats.len() as i64);
+                        prop_assert!(!payment.replayed, "a first payment was a replay");
+                        model.keyed_payments.push((index, key, payment.value.id));
                         model.end(index, ReservationStatus::Confirmed);
                         model.count("paid");
                         model.free_slot(user);
@@ -297,6 +305,53 @@ impl System {
                     }
                 }
             }
+            Op::RetryHold { hold } => {
+                if model.keyed_holds.is_empty() {
+                    return Ok(());
+                }
+                let (index, key, token) =
+                    model.keyed_holds[hold.index(model.keyed_holds.len())].clone();
+                let r = model.reservations[index].clone();
+                let again = self
+                    .service
+                    .bookings
+                    .hold_seats(HoldCommand {
+                        user_id: self.users[r.user],
+                        schedule_id: self.schedule,
+                        seat_ids: r.seats.iter().map(|&s| self.seats[s]).collect(),
+                        idempotency_key: Some(IdempotencyKey::parse(&key).unwrap()),
+                        entry_token: Some(token),
+                        request_id: None,
+                    })
+                    .await
+                    .map_err(|e| fail("a retried hold", e))?;
+                prop_assert!(again.replayed, "a retried hold was not a replay");
+                prop_assert_eq!(again.value.id, r.id);
+                prop_assert_eq!(again.value.status, r.status);
+                model.count("hold replayed");
+            }
+            Op::RetryPay { payment } => {
+                if model.keyed_payments.is_empty() {
+                    return Ok(());
+                }
+                let (index, key, id) =
+                    model.keyed_payments[payment.index(model.keyed_payments.len())].clone();
+                let r = &model.reservations[index];
+                let again = self
+                    .service
+                    .bookings
+                    .pay(
+                        self.users[r.user],
+                        r.id,
+                        Some(IdempotencyKey::parse(&key).unwrap()),
+                        None,
+                    )
+                    .await
+                    .map_err(|e| fail("a retried payment", e))?;
+                prop_assert!(again.replayed, "a retried payment was not a replay");
+                prop_assert_eq!(again.value.id, id);
+                model.count("payment replayed");
+            }
             Op::Clock(ms) => {
                 model.now += Duration::milliseconds(*ms);
                 *self.clock.0.lock().unwrap() = model.now;
@@ -328,6 +383,9 @@ impl System {
                 .filter(|&u| u != user)
                 .find_map(|u| model.live_pass(u).map(|p| p.token.clone())),
         };
+        // Every hold has its own key, so an acknowledged one can be retried.
+        model.holds_sent += 1;
+        let key = IdempotencyKey::parse(&format!("hold-{}", model.holds_sent)).unwrap();
         let held = self
             .service
             .bookings
@@ -335,7 +393,7 @@ impl System {
                 user_id: self.users[user],
                 schedule_id: self.schedule,
                 seat_ids: seats.iter().map(|&s| self.seats[s]).collect(),
-                idempotency_key: None,
+                idempotency_key: Some(key.clone()),
                 entry_token: token.clone(),
                 request_id: None,
             })
@@ -369,6 +427,11 @@ impl System {
                 prop_assert_eq!(r.status, ReservationStatus::Pending);
                 prop_assert_eq!(r.expires_at, model.now + HOLD_TTL);
                 model.hold(user, seats, r.id, &token);
+                model.keyed_holds.push((
+                    model.reservations.len() - 1,
+                    key.as_str().to_owned(),
+                    token,
+                ));
                 model.count("held");
             }
             // The seats are checked before the limit; the redis strategy
@@ -687,6 +750,8 @@ const EVERY_OUTCOME: &[&str] = &[
     "hold refused: buyer limit",
     "hold refused: no live pass",
     "pay refused",
+    "hold replayed",
+    "payment replayed",
 ];
 /// What fewer cases reach every time; the rarer outcomes (an expiry, a
 /// cancel) come up in most runs but not all, and the memory run has them.

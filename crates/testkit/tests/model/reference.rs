@@ -3,7 +3,7 @@
 //! it what each step may answer and compares the whole system with it after
 //! every step.
 
-use booking_domain::{EntryToken, ReservationId, ReservationStatus};
+use booking_domain::{EntryToken, PaymentId, ReservationId, ReservationStatus};
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use proptest::sample::{subsequence, Index};
@@ -60,6 +60,16 @@ pub enum Op {
     /// The expiry job (`HoldExpirer::expire_overdue_holds`), then what the
     /// seat-release consumer does for each expired hold.
     Expire,
+    /// A client retries an acknowledged hold with its Idempotency-Key, its
+    /// seats and its (used) token: it gets the same reservation, as it is
+    /// now, and nothing changes.
+    RetryHold {
+        hold: Index,
+    },
+    /// The same for an acknowledged payment: the same payment.
+    RetryPay {
+        payment: Index,
+    },
     /// The clock moves on by this many milliseconds.
     Clock(i64),
 }
@@ -90,6 +100,8 @@ pub fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(reservation, by_owner, user)| Op::Cancel { reservation, by_owner, user }),
         2 => Just(Op::Expire),
         3 => step.prop_map(Op::Clock),
+        1 => any::<Index>().prop_map(|hold| Op::RetryHold { hold }),
+        1 => any::<Index>().prop_map(|payment| Op::RetryPay { payment }),
     ]
 }
 
@@ -131,6 +143,12 @@ pub struct Model {
     /// Until when a user's used pass keeps their admission slot (the hold's
     /// expiry), unless they pay or cancel first.
     pub holding_until: Vec<Option<DateTime<Utc>>>,
+    /// Holds sent: each has its own Idempotency-Key.
+    pub holds_sent: usize,
+    /// Acknowledged holds, to retry: reservation index, key, token.
+    pub keyed_holds: Vec<(usize, String, String)>,
+    /// Acknowledged payments, to retry: reservation index, key, payment.
+    pub keyed_payments: Vec<(usize, String, PaymentId)>,
     /// What the case exercised (see `run_model`), by outcome.
     pub tally: BTreeMap<&'static str, u32>,
 }
@@ -145,6 +163,9 @@ impl Model {
             used: vec![Vec::new(); USERS],
             line: Vec::new(),
             holding_until: vec![None; USERS],
+            holds_sent: 0,
+            keyed_holds: Vec::new(),
+            keyed_payments: Vec::new(),
             tally: BTreeMap::new(),
         }
     }
