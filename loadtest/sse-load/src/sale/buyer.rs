@@ -5,8 +5,10 @@
 
 use super::api::{self, Endpoint, Failure, FailureKind, HoldAnswer, Instance, RoomAnswer};
 use super::events::{QueueState, SaleEvent};
+use super::history::{History, Line};
 use super::seats::SeatPool;
 use crate::frames::FrameReader;
+use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use reqwest::Client;
 use serde::Serialize;
@@ -95,12 +97,16 @@ pub struct Sale {
     pub stop: watch::Receiver<bool>,
     /// Makes the `Idempotency-Key`s of this run its own.
     pub run_tag: String,
+    /// Every hold and payment sent, with its answer.
+    pub history: History,
 }
 
 /// One synthetic user.
 #[derive(Debug)]
 pub struct Buyer {
     pub index: usize,
+    /// Its user id (the JWT's subject), for the history.
+    pub user: Option<i64>,
     pub jwt: String,
     /// When it arrives, in seconds since the start of the run.
     pub arrives_at: f64,
@@ -533,10 +539,15 @@ async fn buy_seats(
             seats: &seats,
         };
         let sent = Instant::now();
+        let started = Utc::now();
         let Some(answer) = or_stop(stop, api::hold(&sale.client, at, &request)).await else {
+            // Cut off unanswered: it may still have happened.
+            sale.history.record(hold_line(buyer, &seats, started, None));
             sale.seats.give_back(&seats, &[]);
             return End::GaveUp("deadline".into());
         };
+        sale.history
+            .record(hold_line(buyer, &seats, started, Some(&answer)));
         o.requests += 1;
         o.hold_ms.push(sent.elapsed().as_secs_f64() * 1e3);
         if answer.is_ok() {
@@ -606,12 +617,26 @@ async fn pay(
     let at = &sale.instances[o.instance];
     let key = format!("{}-u{}-pay{reservation}", sale.run_tag, buyer.index);
     for _ in 0..PAY_TRIES {
-        let Some(paid) = or_stop(
+        let started = Utc::now();
+        let paid = or_stop(
             stop,
             api::pay(&sale.client, at, &buyer.jwt, &key, reservation),
         )
-        .await
-        else {
+        .await;
+        sale.history.record(Line {
+            start: started,
+            end: Utc::now(),
+            user: buyer.user,
+            op: "pay",
+            seats: Vec::new(),
+            reservation: Some(reservation),
+            status: match &paid {
+                Some(Ok(())) => 201,
+                Some(Err(f)) => f.status(),
+                None => 0,
+            },
+        });
+        let Some(paid) = paid else {
             return End::GaveUp("deadline".into());
         };
         o.requests += 1;
@@ -633,4 +658,30 @@ async fn pay(
         }
     }
     End::GaveUp("payment failed".into())
+}
+
+/// A hold as the history records it; `None`: no answer came.
+fn hold_line(
+    buyer: &Buyer,
+    seats: &[i64],
+    started: DateTime<Utc>,
+    answer: Option<&Result<HoldAnswer, Failure>>,
+) -> Line {
+    let (status, reservation) = match answer {
+        Some(Ok(HoldAnswer::Held { reservation })) => (201, Some(*reservation)),
+        Some(Ok(HoldAnswer::SeatTaken { .. } | HoldAnswer::Contention { .. })) => (409, None),
+        Some(Ok(HoldAnswer::SoldOut)) => (410, None),
+        Some(Ok(HoldAnswer::Refused { status, .. })) => (*status, None),
+        Some(Err(f)) => (f.status(), None),
+        None => (0, None),
+    };
+    Line {
+        start: started,
+        end: Utc::now(),
+        user: buyer.user,
+        op: "hold",
+        seats: seats.to_vec(),
+        reservation,
+        status,
+    }
 }

@@ -25,6 +25,7 @@
 mod api;
 mod buyer;
 mod events;
+mod history;
 mod report;
 mod seats;
 
@@ -118,6 +119,10 @@ pub struct SaleArgs {
     /// Also write every buyer's outcome here (JSON array).
     #[arg(long)]
     per_user_out: Option<PathBuf>,
+    /// Also write every hold and payment sent, with its answer, here (JSON
+    /// lines) for the history checker (`history-check`, loadtest/history).
+    #[arg(long)]
+    history: Option<PathBuf>,
 }
 
 pub async fn main(args: SaleArgs) -> anyhow::Result<()> {
@@ -268,6 +273,7 @@ async fn run(
         progress: Progress::default(),
         stop: stop_rx,
         run_tag: format!("sale-{}", clock.start_wall.timestamp_millis()),
+        history: history::History::default(),
     });
 
     let mut rng = StdRng::seed_from_u64(args.seed);
@@ -275,6 +281,7 @@ async fn run(
     for (index, (jwt, arrives_at)) in jwts.into_iter().zip(arrivals).enumerate() {
         let buyer = Buyer {
             index,
+            user: history::user_of(&jwt),
             jwt,
             arrives_at,
             wants: rng.gen_range(1..=usize::from(args.seats_per_user)),
@@ -312,6 +319,10 @@ async fn run(
     }
     let unreported = users - outcomes.len();
     tasks.abort_all();
+    if let Some(path) = &args.history {
+        let n = sale.history.write(path)?;
+        println!("history: {n} operations in {}", path.display());
+    }
     let finished_at = sale.clock.secs();
     print_progress(&sale, outcomes.len());
     outcomes.sort_by_key(|o| o.index);
