@@ -3,19 +3,17 @@
 use booking_domain::RepoError;
 use diesel::result::{DatabaseErrorKind, Error};
 
-/// A failure that is not the caller's fault: unreachable database versus
-/// anything else.
+/// A failure that is not the caller's fault: a database that is busy or
+/// unreachable, or whose connection was lost (`Unavailable`: 503, the client
+/// retries), versus anything else.
 pub fn repo_error(e: Error) -> RepoError {
     if is_transient_conflict(&e) {
         return RepoError::Unavailable(format!("database busy: {e}"));
     }
-    match e {
-        Error::DatabaseError(
-            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
-            info,
-        ) => RepoError::Unavailable(info.message().to_owned()),
-        other => RepoError::unexpected(other),
+    if is_connection_lost(&e) {
+        return RepoError::Unavailable(format!("database connection lost: {e}"));
     }
+    RepoError::unexpected(e)
 }
 
 /// True for `lock_timeout` / `statement_timeout` cancellations and
@@ -33,6 +31,45 @@ pub fn is_transient_conflict(e: &Error) -> bool {
     }
 }
 
+/// The server's messages for the SQLSTATEs that end or refuse a session
+/// through no fault of the statement: 57P01 admin shutdown
+/// (`pg_terminate_backend`, a fast shutdown), 57P02 crash shutdown, 57P05
+/// idle-session timeout, 25P03 idle-in-transaction timeout (all "terminating
+/// connection ..."), 57P03 cannot connect now ("the database system is
+/// starting up / shutting down / in recovery mode"), 53300 too many
+/// connections ("sorry, too many clients already", "remaining connection
+/// slots are reserved ..."). diesel keeps the message but not the SQLSTATE.
+const SESSION_LOST_MESSAGES: &[&str] = &[
+    "terminating connection",
+    "the database system is",
+    "too many clients",
+    "remaining connection slots are reserved",
+];
+
+/// True when the statement failed because its connection is gone or the
+/// server would not serve it, not because of what it asked: the session
+/// was terminated (see `SESSION_LOST_MESSAGES`), the socket broke
+/// (diesel-async reports a tokio-postgres error without SQLSTATE as
+/// `UnableToSendCommand`), or a transaction could not be closed on such a
+/// connection. A retry on another connection may succeed.
+pub fn is_connection_lost(e: &Error) -> bool {
+    match e {
+        Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+            _,
+        ) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let msg = info.message();
+            SESSION_LOST_MESSAGES.iter().any(|m| msg.contains(m))
+        }
+        // The transaction manager gave up on a connection whose commit or
+        // rollback failed: only a lost connection does that here.
+        Error::BrokenTransactionManager => true,
+        Error::RollbackErrorOnCommit { commit_error, .. } => is_connection_lost(commit_error),
+        _ => false,
+    }
+}
+
 /// True when `e` violated the named unique or foreign-key constraint.
 pub fn constraint_violated(e: &Error, constraint: &str) -> bool {
     match e {
@@ -41,5 +78,67 @@ pub fn constraint_violated(e: &Error, constraint: &str) -> bool {
             info,
         ) => info.constraint_name() == Some(constraint),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(kind: DatabaseErrorKind, message: &str) -> Error {
+        Error::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn a_terminated_or_broken_connection_is_unavailable() {
+        for lost in [
+            db(
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            db(
+                DatabaseErrorKind::Unknown,
+                "terminating connection because of crash of another server process",
+            ),
+            db(
+                DatabaseErrorKind::Unknown,
+                "the database system is shutting down",
+            ),
+            db(
+                DatabaseErrorKind::Unknown,
+                "sorry, too many clients already",
+            ),
+            db(DatabaseErrorKind::UnableToSendCommand, "connection closed"),
+            db(DatabaseErrorKind::ClosedConnection, "closed"),
+            Error::BrokenTransactionManager,
+            Error::RollbackErrorOnCommit {
+                commit_error: Box::new(db(DatabaseErrorKind::UnableToSendCommand, "eof")),
+                rollback_error: Box::new(Error::BrokenTransactionManager),
+            },
+        ] {
+            let shown = lost.to_string();
+            assert!(
+                matches!(repo_error(lost), RepoError::Unavailable(_)),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_statement_error_stays_unexpected() {
+        for bug in [
+            db(
+                DatabaseErrorKind::Unknown,
+                "syntax error at or near \"SELEC\"",
+            ),
+            db(DatabaseErrorKind::UniqueViolation, "duplicate key value"),
+            Error::NotFound,
+        ] {
+            let shown = bug.to_string();
+            assert!(
+                matches!(repo_error(bug), RepoError::Unexpected(_)),
+                "{shown}"
+            );
+        }
     }
 }

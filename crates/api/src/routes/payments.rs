@@ -21,7 +21,8 @@ use booking_domain::{PaymentId, ReservationId};
         (status = 201, body = PaymentResponse),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not PENDING (already paid or cancelled)", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The hold expired", body = Problem, content_type = "application/problem+json")
+        (status = 410, description = "The hold expired", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable or lost the connection; retry after `Retry-After`", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/api/payments")]

@@ -7,6 +7,7 @@ mod bad_input;
 mod booking;
 mod buyer_limit;
 mod commands;
+mod connection_loss;
 mod embedded;
 mod expiry;
 mod helpers;
