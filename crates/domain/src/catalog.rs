@@ -1,6 +1,6 @@
 //! Concerts, their schedules and the seat map of each schedule.
 
-use crate::{ConcertId, ScheduleId, SeatId};
+use crate::{refuse_control_characters, ConcertId, ScheduleId, SeatId, TextKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,7 @@ impl ConcertDetails {
         description: &str,
     ) -> Result<Self, String> {
         fn required(field: &str, value: &str, max: usize) -> Result<String, String> {
+            refuse_control_characters(field, value, TextKind::Line).map_err(|e| e.to_string())?;
             let value = value.trim();
             if value.is_empty() {
                 return Err(format!("{field} must not be empty"));
@@ -39,6 +40,8 @@ impl ConcertDetails {
             }
             Ok(value.to_owned())
         }
+        refuse_control_characters("description", description, TextKind::Paragraphs)
+            .map_err(|e| e.to_string())?;
         if description.chars().count() > 4000 {
             return Err("description has at most 4000 characters".into());
         }
@@ -157,7 +160,9 @@ impl SeatGrid {
         }
         let mut total: i64 = 0;
         let mut names = std::collections::HashSet::new();
-        for s in &sections {
+        for (i, s) in sections.iter().enumerate() {
+            refuse_control_characters(format!("sections[{i}].name"), &s.name, TextKind::Line)
+                .map_err(|e| e.to_string())?;
             let name = s.name.trim();
             if name.is_empty() || name.chars().count() > 20 {
                 return Err("a section name has 1 to 20 characters".into());
@@ -393,6 +398,22 @@ mod tests {
         assert!(SeatGrid::parse(vec![section("A", 1, 1), section("A", 1, 1)]).is_err());
         assert!(SeatGrid::parse(vec![section("A", 0, 1)]).is_err());
         assert!(SeatGrid::parse(vec![]).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_catalogue_text() {
+        let e = ConcertDetails::parse("A\0", "b", "c", "").unwrap_err();
+        assert!(e.starts_with("title must not contain control"), "{e}");
+        let e = ConcertDetails::parse("a", "b", "c\nd", "").unwrap_err();
+        assert!(e.starts_with("venue must not contain control"), "{e}");
+        assert!(ConcertDetails::parse("a", "b", "c", "line one\n\tline two").is_ok());
+        let e = ConcertDetails::parse("a", "b", "c", "bell\u{7}").unwrap_err();
+        assert!(e.starts_with("description must not contain control"), "{e}");
+        let e = SeatGrid::parse(vec![section("A", 1, 1), section("B\u{9b}", 1, 1)]).unwrap_err();
+        assert!(
+            e.starts_with("sections[1].name must not contain control"),
+            "{e}"
+        );
     }
 
     #[test]

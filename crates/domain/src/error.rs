@@ -1,6 +1,6 @@
 //! Typed errors: one enum per operation, mapped to HTTP once, in `api`.
 
-use crate::{ReservationStatus, SeatId, SeatIdsError};
+use crate::{ControlCharacter, ReservationStatus, SeatId, SeatIdsError};
 use std::error::Error as StdError;
 
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -80,6 +80,9 @@ pub enum SignUpError {
 pub enum LogInError {
     #[error("e-mail or password is wrong")]
     InvalidCredentials,
+    /// No account has a control character in its e-mail or password.
+    #[error(transparent)]
+    Invalid(#[from] ControlCharacter),
     #[error(transparent)]
     Repo(#[from] RepoError),
 }

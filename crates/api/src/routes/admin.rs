@@ -21,7 +21,7 @@ fn invalid(msg: String) -> ApiError {
     responses(
         (status = 201, body = ConcertResponse),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "A title, artist or venue empty or over 200 characters, a description over 4,000, or a control character in any of them (tab and line breaks are allowed in `description`); the detail names the field", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/api/admin/concerts")]
@@ -48,7 +48,7 @@ pub async fn create_concert(
     responses(
         (status = 200, body = ConcertResponse),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "As for creating a concert: the detail names the field", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[put("/api/admin/concerts/{id}")]
@@ -101,7 +101,7 @@ pub async fn delete_concert(
         (status = 201, body = ScheduleResponse),
         (status = 400, description = "Malformed body, or a bad `salesOpenAt` / `maxSeatsPerBuyer` (the detail names the field)", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid grid", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "Invalid grid: no section, a section twice, rows or seats per row outside 1 to 200, over 20,000 seats, a section name empty, over 20 characters or with a control character (named as `sections[i].name`), a negative price", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/api/admin/concerts/{id}/schedules")]

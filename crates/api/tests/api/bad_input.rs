@@ -3,7 +3,7 @@
 use crate::helpers::*;
 use booking_domain::{Role, User, UserId};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_reservation_requests_are_refused_and_change_nothing() {
@@ -190,4 +190,154 @@ async fn bad_payment_and_path_input_is_refused() {
     )
     .await;
     assert_eq!(app.db_snapshot().await, before);
+}
+
+/// Every text field refuses control characters with a 422 that names it,
+/// before anything is stored: run against both stores.
+async fn control_characters_are_refused_by_name(app: &TestApp) {
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 2).await;
+    let canary = app.user("canary-before").await;
+    let concerts = expect_status(app.get("/api/concerts", None).await, StatusCode::OK).await;
+
+    let refused = |field: &'static str| {
+        move |problem: Value| {
+            let detail = problem["detail"].as_str().unwrap_or_default().to_owned();
+            assert!(
+                detail.starts_with(&format!("{field} must not contain control characters")),
+                "{problem}"
+            );
+        }
+    };
+    let signups = [
+        (
+            "email",
+            json!({"email": "fan\u{0}@example.com", "password": "password-123", "nickname": "fan"}),
+        ),
+        (
+            "email",
+            json!({"email": "fan@example.com\n", "password": "password-123", "nickname": "fan"}),
+        ),
+        (
+            "password",
+            json!({"email": "fan@example.com", "password": "password\u{0}123", "nickname": "fan"}),
+        ),
+        (
+            "nickname",
+            json!({"email": "fan@example.com", "password": "password-123", "nickname": "f\u{85}an"}),
+        ),
+    ];
+    for (field, body) in signups {
+        let response = app.post("/api/auth/signup", None, &body).await;
+        refused(field)(expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await);
+    }
+    let logins = [
+        (
+            "email",
+            json!({"email": "canary-before@example.com\u{0}", "password": "password-123"}),
+        ),
+        (
+            "password",
+            json!({"email": "canary-before@example.com", "password": "password-123\u{1b}"}),
+        ),
+    ];
+    for (field, body) in logins {
+        let response = app.post("/api/auth/login", None, &body).await;
+        refused(field)(expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await);
+    }
+
+    let concert = |title: &str, artist: &str, venue: &str, description: &str| json!({"title": title, "artist": artist, "venue": venue, "description": description});
+    let concerts_bad = [
+        ("title", concert("Night\u{0}", "Band", "Hall", "")),
+        ("artist", concert("Night", "Ba\tnd", "Hall", "")),
+        ("venue", concert("Night", "Band", "\u{7f}Hall", "")),
+        (
+            "description",
+            concert("Night", "Band", "Hall", "two\nlines\tand a NUL\u{0}"),
+        ),
+    ];
+    for (field, body) in concerts_bad {
+        let response = app
+            .post("/api/admin/concerts", Some(&admin.token), &body)
+            .await;
+        refused(field)(expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await);
+        let path = format!("/api/admin/concerts/{}", s.concert_id);
+        let response = app.put(&path, &admin.token, &body).await;
+        refused(field)(expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await);
+    }
+    // Free text keeps its tabs and line breaks.
+    let kept = concert("Night", "Band", "Hall", "two\nlines\r\n\tindented");
+    let response = app
+        .put(
+            &format!("/api/admin/concerts/{}", s.concert_id),
+            &admin.token,
+            &kept,
+        )
+        .await;
+    expect_status(response, StatusCode::OK).await;
+
+    let response = app
+        .post(
+            &format!("/api/admin/concerts/{}/schedules", s.concert_id),
+            Some(&admin.token),
+            &json!({"startsAt": "2030-01-01T20:00:00Z", "sections": [
+                {"name": "A", "rows": 1, "seatsPerRow": 1, "price": 1},
+                {"name": "B\u{0}", "rows": 1, "seatsPerRow": 1, "price": 1}]}),
+        )
+        .await;
+    refused("sections[1].name")(expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await);
+
+    // A header cannot carry NUL or a line break; a tab is the control that
+    // reaches the key.
+    let response = app
+        .client
+        .post(app.url("/api/reservations"))
+        .bearer_auth(&canary.token)
+        .header("Idempotency-Key", "key\tone")
+        .json(&json!({"scheduleId": s.schedule_id, "seatIds": [s.seat_ids[0]]}))
+        .send()
+        .await
+        .unwrap();
+    refused("Idempotency-Key")(expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await);
+
+    let after = app.user("canary-after").await;
+    assert_eq!(after.id, canary.id + 1, "no refused sign-up stored a user");
+    assert_eq!(
+        expect_status(app.get("/api/concerts", None).await, StatusCode::OK).await,
+        concerts
+            .as_array()
+            .map(|c| {
+                // The one accepted change: the description above.
+                let mut c = c.clone();
+                for concert in &mut c {
+                    if concert["id"] == s.concert_id {
+                        concert["description"] = json!("two\nlines\r\n\tindented");
+                    }
+                }
+                Value::Array(c)
+            })
+            .unwrap(),
+        "no refused request changed the catalogue"
+    );
+    assert_eq!(
+        app.seat_statuses(s.concert_id, s.schedule_id).await,
+        s.seat_ids
+            .iter()
+            .map(|id| (*id, "AVAILABLE".to_owned()))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn control_characters_in_any_text_field_are_a_422_naming_it_on_postgres() {
+    let app = spawn_app().await;
+    control_characters_are_refused_by_name(&app).await;
+    let after = app.db_snapshot().await;
+    assert_eq!((after.reservations, after.outbox), (0, 0), "{after:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn control_characters_in_any_text_field_are_a_422_naming_it_in_memory() {
+    let app = spawn_embedded_app_adjusted(|s| s.queue.enabled = false).await;
+    control_characters_are_refused_by_name(&app).await;
 }
