@@ -223,9 +223,9 @@ impl From<HoldError> for ApiError {
                 seats: Some(seats),
             },
             HoldError::EntryTokenRequired => Self::Forbidden(detail),
-            HoldError::InvalidSeats(_) | HoldError::IdempotencyKeyReused => {
-                Self::unprocessable(detail)
-            }
+            HoldError::InvalidSeats(_)
+            | HoldError::IdempotencyKeyReused
+            | HoldError::TotalOutOfRange => Self::unprocessable(detail),
             HoldError::Repo(e) => e.into(),
         }
     }

@@ -55,6 +55,10 @@ pub enum HoldError {
     /// looks its result up.
     #[error("a request with this Idempotency-Key is already stored")]
     DuplicateIdempotencyKey,
+    /// The seats' prices add up past `i64::MAX` (prices written before
+    /// `MAX_SEAT_PRICE` existed): nothing is held.
+    #[error("the total price of these seats is out of range")]
+    TotalOutOfRange,
     #[error(transparent)]
     Repo(#[from] RepoError),
 }

@@ -9,8 +9,8 @@
 use crate::store::MemoryStore;
 use async_trait::async_trait;
 use booking_domain::{
-    HoldError, HoldRequest, NewOutboxEvent, Reservation, ReservationStatus, SeatId, SeatLock,
-    SeatStatus,
+    total_price, HoldError, HoldRequest, NewOutboxEvent, Reservation, ReservationStatus, SeatId,
+    SeatLock, SeatStatus,
 };
 
 #[derive(Debug, Clone)]
@@ -72,7 +72,8 @@ impl SeatLock for MemorySeatLock {
         if !taken.is_empty() {
             return Err(HoldError::SeatTaken(taken));
         }
-        let total_amount = seats.iter().map(|s| s.price).sum();
+        let total_amount =
+            total_price(seats.iter().map(|s| s.price)).ok_or(HoldError::TotalOutOfRange)?;
         // The per-buyer limit, checked after the seats as the database's
         // statement does (its `buyer` CTE runs only for granted seats).
         let buyer = (request.schedule_id, request.user_id);
@@ -207,6 +208,27 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    /// Prices over `MAX_SEAT_PRICE` cannot be entered, but a total is
+    /// checked anyway: it never wraps into a negative amount.
+    #[tokio::test]
+    async fn a_total_past_i64_max_is_refused_not_wrapped() {
+        let store = MemoryStore::new();
+        let schedule = schedule_with_seats(&store, 2).await;
+        for seat in store.tables().unwrap().seats.values_mut() {
+            seat.price = i64::MAX;
+        }
+        let lock = MemorySeatLock::new(store.clone());
+        let before = store.list_seats(schedule.id).await.unwrap();
+        let err = lock.hold_seats(&request(1, schedule.id, &[1, 2])).await;
+        assert!(matches!(err, Err(HoldError::TotalOutOfRange)), "{err:?}");
+        assert_eq!(store.list_seats(schedule.id).await.unwrap(), before);
+        let one = lock
+            .hold_seats(&request(1, schedule.id, &[1]))
+            .await
+            .unwrap();
+        assert_eq!(one.total_amount, i64::MAX);
     }
 
     /// Like the database's unique (user_id, idempotency_key) index: a key

@@ -81,6 +81,17 @@ pub fn constraint_violated(e: &Error, constraint: &str) -> bool {
     }
 }
 
+/// True when a number did not fit a `bigint` (SQLSTATE 22003, e.g. a
+/// `sum(price)::bigint` past `i64::MAX`), which diesel reports as `Unknown`.
+pub fn is_bigint_overflow(e: &Error) -> bool {
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            info.message().contains("bigint out of range")
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

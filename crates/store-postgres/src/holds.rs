@@ -5,7 +5,7 @@
 
 use crate::outbox::outbox_headers;
 use crate::prepared::{no_such_parameter, Prepared, Statement};
-use crate::{constraint_violated, is_transient_conflict, repo_error};
+use crate::{constraint_violated, is_bigint_overflow, is_transient_conflict, repo_error};
 use booking_domain::{
     HoldError, HoldRequest, NewOutboxEvent, Reservation, ReservationId, ReservationStatus, SeatId,
     SeatStatus,
@@ -357,6 +357,9 @@ pub fn hold_error(e: Error, request: &HoldRequest) -> HoldError {
         HoldError::DuplicateIdempotencyKey
     } else if constraint_violated(&e, ONE_ACTIVE_CONSTRAINT) {
         HoldError::SeatTaken(request.seat_ids.as_slice().to_vec())
+    } else if is_bigint_overflow(&e) {
+        // `sum(price)::bigint` of prices written before `MAX_SEAT_PRICE`.
+        HoldError::TotalOutOfRange
     } else if is_transient_conflict(&e) {
         HoldError::Contention
     } else {

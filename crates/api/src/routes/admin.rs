@@ -101,7 +101,7 @@ pub async fn delete_concert(
         (status = 201, body = ScheduleResponse),
         (status = 400, description = "Malformed body, or a bad `salesOpenAt` / `maxSeatsPerBuyer` (the detail names the field)", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid grid: no section, a section twice, rows or seats per row outside 1 to 200, over 20,000 seats, a section name empty, over 20 characters or with a control character (named as `sections[i].name`), a negative price", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "Invalid grid: no section, a section twice, rows or seats per row outside 1 to 200, over 20,000 seats, a section name empty, over 20 characters or with a control character (named as `sections[i].name`), a price outside 0 to 1,000,000,000,000", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/api/admin/concerts/{id}/schedules")]

@@ -341,3 +341,54 @@ async fn control_characters_in_any_text_field_are_a_422_naming_it_in_memory() {
     let app = spawn_embedded_app_adjusted(|s| s.queue.enabled = false).await;
     control_characters_are_refused_by_name(&app).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_seat_price_over_the_cap_is_a_422() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 1).await;
+    for price in [booking_domain::MAX_SEAT_PRICE + 1, i64::MAX, -1] {
+        let response = app
+            .post(
+                &format!("/api/admin/concerts/{}/schedules", s.concert_id),
+                Some(&admin.token),
+                &json!({"startsAt": "2030-01-01T20:00:00Z", "sections": [
+                    {"name": "A", "rows": 1, "seatsPerRow": 1, "price": price}]}),
+            )
+            .await;
+        let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("price is between 0 and"),
+            "{problem}"
+        );
+    }
+}
+
+/// Prices written before the cap existed: their sum overflows `bigint` in
+/// the hold statement, which is a 422 that holds nothing, not a 500.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_total_price_past_i64_max_is_a_422_and_holds_nothing() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 2).await;
+    let fan = app.user("fan").await;
+    app.execute(&format!(
+        "UPDATE seats SET price = 9223372036854775807 WHERE schedule_id = {}",
+        s.schedule_id
+    ))
+    .await;
+    let before = app.db_snapshot().await;
+    let problem = expect_problem(
+        app.hold(&fan, s.schedule_id, &s.seat_ids, None).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("out of range"),
+        "{problem}"
+    );
+    assert_eq!(app.db_snapshot().await, before);
+}
