@@ -226,6 +226,7 @@ impl From<HoldError> for ApiError {
             HoldError::InvalidSeats(_)
             | HoldError::IdempotencyKeyReused
             | HoldError::TotalOutOfRange => Self::unprocessable(detail),
+            HoldError::UnknownUser => Self::Unauthorized(detail),
             HoldError::Repo(e) => e.into(),
         }
     }

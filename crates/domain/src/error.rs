@@ -55,6 +55,10 @@ pub enum HoldError {
     /// looks its result up.
     #[error("a request with this Idempotency-Key is already stored")]
     DuplicateIdempotencyKey,
+    /// The caller's (validly signed) token names a user that does not exist:
+    /// found by the hold's own write, which needs the user.
+    #[error("the user of this token does not exist: sign up or log in again")]
+    UnknownUser,
     /// The seats' prices add up past `i64::MAX` (prices written before
     /// `MAX_SEAT_PRICE` existed): nothing is held.
     #[error("the total price of these seats is out of range")]

@@ -342,6 +342,59 @@ async fn control_characters_in_any_text_field_are_a_422_naming_it_in_memory() {
     control_characters_are_refused_by_name(&app).await;
 }
 
+/// A token signed with the server's key for a user that does not exist
+/// (the database was reset, the embedded server restarted).
+fn token_of_a_missing_user() -> TestUser {
+    let ghost = User {
+        id: UserId(987_654_321),
+        email: "ghost@example.com".into(),
+        nickname: "ghost".into(),
+        password_hash: String::new(),
+        role: Role::User,
+    };
+    let keys = booking_api::auth::JwtKeys::new(JWT_SECRET.as_bytes(), chrono::Duration::hours(1));
+    TestUser {
+        id: ghost.id.0,
+        email: ghost.email.clone(),
+        token: keys.issue(&ghost, chrono::Utc::now()).unwrap(),
+    }
+}
+
+async fn a_missing_user_cannot_hold(app: &TestApp) {
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 2).await;
+    let ghost = token_of_a_missing_user();
+    let problem = expect_problem(
+        app.hold(&ghost, s.schedule_id, &s.seat_ids[..1], None)
+            .await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{problem}"
+    );
+    assert_eq!(
+        app.seat_statuses(s.concert_id, s.schedule_id).await[0].1,
+        "AVAILABLE"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_token_of_a_missing_user_is_a_401_on_postgres() {
+    let app = spawn_app().await;
+    a_missing_user_cannot_hold(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_token_of_a_missing_user_is_a_401_in_memory() {
+    let app = spawn_embedded_app_adjusted(|s| s.queue.enabled = false).await;
+    a_missing_user_cannot_hold(&app).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_seat_price_over_the_cap_is_a_422() {
     let app = spawn_app().await;
