@@ -396,6 +396,22 @@ async fn a_valid_token_of_a_missing_user_is_a_401_in_memory() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = spawn_app().await;
+    let fan = app.user("fan").await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let response = app
+            .client
+            .get(app.url("/api/reservations/my"))
+            .header("Authorization", format!("{scheme} {}", fan.token))
+            .send()
+            .await
+            .unwrap();
+        expect_status(response, StatusCode::OK).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_seat_price_over_the_cap_is_a_422() {
     let app = spawn_app().await;
     let admin = app.admin().await;
