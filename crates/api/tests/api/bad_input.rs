@@ -461,3 +461,47 @@ async fn a_total_price_past_i64_max_is_a_422_and_holds_nothing() {
     );
     assert_eq!(app.db_snapshot().await, before);
 }
+
+/// serde's chrono reads years up to ±262,143; PostgreSQL stores 4713 BC to
+/// 294276 AD. A start outside RFC 3339's years is refused before it gets
+/// there (found by `fuzz.rs`: a 500 "timestamp out of range" before).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_outside_years_0000_to_9999_is_a_400_naming_it() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 1).await;
+    for starts_at in [
+        "-262143-01-01T00:00:00Z",
+        "+262142-12-31T23:59:59Z",
+        "-0001-12-31T00:00:00Z",
+    ] {
+        let created = app
+            .post(
+                &format!("/api/admin/concerts/{}/schedules", s.concert_id),
+                Some(&admin.token),
+                &json!({"startsAt": starts_at, "sections": [
+                    {"name": "A", "rows": 1, "seatsPerRow": 1, "price": 1}]}),
+            )
+            .await;
+        let updated = app
+            .put(
+                &format!("/api/admin/schedules/{}", s.schedule_id),
+                &admin.token,
+                &json!({"startsAt": starts_at}),
+            )
+            .await;
+        for response in [created, updated] {
+            let problem = expect_problem(response, StatusCode::BAD_REQUEST).await;
+            let detail = problem["detail"].as_str().unwrap_or_default();
+            assert!(detail.starts_with("startsAt must be"), "{problem}");
+        }
+    }
+    let schedules = expect_status(
+        app.get(&format!("/api/concerts/{}/schedules", s.concert_id), None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(schedules.as_array().map(Vec::len), Some(1), "{schedules}");
+    assert_eq!(schedules[0]["startsAt"], "2030-01-01T20:00:00Z");
+}
