@@ -10,6 +10,7 @@ mod commands;
 mod connection_loss;
 mod embedded;
 mod expiry;
+mod fuzz;
 mod helpers;
 mod metrics;
 mod queue;
