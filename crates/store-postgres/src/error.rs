@@ -13,7 +13,33 @@ pub fn repo_error(e: Error) -> RepoError {
     if is_connection_lost(&e) {
         return RepoError::Unavailable(format!("database connection lost: {e}"));
     }
+    if is_stopped_by_the_server(&e) {
+        return RepoError::Unavailable(format!("database refused the work for now: {e}"));
+    }
     RepoError::unexpected(e)
+}
+
+/// True when the server stopped a statement for its own reasons, not the
+/// statement's: cancelled by an operator (`pg_cancel_backend`, SQLSTATE
+/// 57014 "canceling statement due to user request") or by a standby's
+/// replay ("... due to conflict with recovery", 40001 or 57014), a
+/// serialization failure outside a hold (holds retry theirs:
+/// `holds::is_lost_race`), or refused because the server became read-only
+/// (25006, a failover to a replica in progress). The connection survives;
+/// a retry may succeed.
+pub fn is_stopped_by_the_server(e: &Error) -> bool {
+    match e {
+        Error::DatabaseError(
+            DatabaseErrorKind::ReadOnlyTransaction | DatabaseErrorKind::SerializationFailure,
+            _,
+        ) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let msg = info.message();
+            msg.contains("canceling statement due to user request")
+                || msg.contains("canceling statement due to conflict with recovery")
+        }
+        _ => false,
+    }
 }
 
 /// True for `lock_timeout` / `statement_timeout` cancellations and
@@ -101,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn a_terminated_or_broken_connection_is_unavailable() {
+    fn a_terminated_broken_or_cancelled_session_is_unavailable() {
         for lost in [
             db(
                 DatabaseErrorKind::Unknown,
@@ -121,6 +147,14 @@ mod tests {
             ),
             db(DatabaseErrorKind::UnableToSendCommand, "connection closed"),
             db(DatabaseErrorKind::ClosedConnection, "closed"),
+            db(
+                DatabaseErrorKind::Unknown,
+                "canceling statement due to user request",
+            ),
+            db(
+                DatabaseErrorKind::ReadOnlyTransaction,
+                "cannot execute INSERT in a read-only transaction",
+            ),
             Error::BrokenTransactionManager,
             Error::RollbackErrorOnCommit {
                 commit_error: Box::new(db(DatabaseErrorKind::UnableToSendCommand, "eof")),

@@ -189,3 +189,57 @@ async fn requests_racing_terminated_backends_get_a_503_never_a_500() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// An operator cancelling a statement (`pg_cancel_backend`) keeps the
+/// connection but ends the statement: the request is a 503 too, not a 500.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_cancelled_by_an_operator_is_a_503() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 2).await;
+    let fan = app.user("fan").await;
+    let db = app.db.as_ref().expect("a database-backed app");
+
+    let mut locker = db.connection().await;
+    locker
+        .batch_execute(&format!(
+            "BEGIN; SELECT id FROM seats WHERE id = {} FOR UPDATE",
+            s.seat_ids[0]
+        ))
+        .await
+        .expect("lock the seat");
+    let hold = {
+        let client = app.client.clone();
+        let url = app.url("/api/reservations");
+        let token = fan.token.clone();
+        let body = serde_json::json!({"scheduleId": s.schedule_id, "seatIds": [s.seat_ids[0]]});
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("request sent")
+        })
+    };
+    wait_for_a_lock_waiter(&mut locker).await;
+    let mut operator = db.connection().await;
+    let cancelled: Count = diesel::sql_query(
+        "SELECT count(pg_cancel_backend(pid)) AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .get_result(&mut operator)
+    .await
+    .expect("pg_cancel_backend");
+    assert_eq!(cancelled.n, 1);
+    expect_unavailable(hold.await.expect("hold task")).await;
+    locker.batch_execute("ROLLBACK").await.expect("unlock");
+
+    // The connection survived: the same hold works at once.
+    expect_status(
+        app.hold(&fan, s.schedule_id, &s.seat_ids[..1], None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+}
