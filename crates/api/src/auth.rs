@@ -143,6 +143,14 @@ pub struct AuthenticatedUser {
     pub role: Role,
 }
 
+/// The token of a `Bearer` credential. The scheme is matched without regard
+/// to case (RFC 9110, 11.1: `bearer x` is as valid as `Bearer x`).
+fn bearer_token(credentials: &str) -> Option<&str> {
+    let (scheme, token) = credentials.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("Bearer") && !token.is_empty()).then_some(token)
+}
+
 pub fn authenticate(req: &HttpRequest) -> Result<AuthenticatedUser, ApiError> {
     let keys = req
         .app_data::<web::Data<JwtKeys>>()
@@ -151,13 +159,10 @@ pub fn authenticate(req: &HttpRequest) -> Result<AuthenticatedUser, ApiError> {
         .headers()
         .get(header::AUTHORIZATION)
         .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <token>".into()))?;
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::Unauthorized("Authorization must be 'Bearer <token>'".into()))?;
+    let token =
+        value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+            ApiError::Unauthorized("Authorization must be 'Bearer <token>'".into())
+        })?;
     let claims = keys.verify(token)?;
     let id = claims
         .sub
@@ -253,5 +258,20 @@ impl PasswordHasher for Argon2Hasher {
         })
         .await
         .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_matched_case_insensitively() {
+        for header in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR   abc "] {
+            assert_eq!(bearer_token(header), Some("abc"), "{header}");
+        }
+        for header in ["Bearer", "Bearer ", "Basic abc", "Bearerabc", "Token abc"] {
+            assert_eq!(bearer_token(header), None, "{header}");
+        }
     }
 }

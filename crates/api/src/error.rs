@@ -163,6 +163,16 @@ impl From<RepoError> for ApiError {
     }
 }
 
+impl From<IdempotencyKeyError> for ApiError {
+    fn from(e: IdempotencyKeyError) -> Self {
+        match e {
+            // As in any other field: a control character is a 422.
+            IdempotencyKeyError::Control(e) => Self::unprocessable(e.to_string()),
+            IdempotencyKeyError::Malformed(why) => Self::BadRequest(why.into()),
+        }
+    }
+}
+
 impl From<SeatMapError> for ApiError {
     fn from(e: SeatMapError) -> Self {
         match e {
@@ -213,9 +223,10 @@ impl From<HoldError> for ApiError {
                 seats: Some(seats),
             },
             HoldError::EntryTokenRequired => Self::Forbidden(detail),
-            HoldError::InvalidSeats(_) | HoldError::IdempotencyKeyReused => {
-                Self::unprocessable(detail)
-            }
+            HoldError::InvalidSeats(_)
+            | HoldError::IdempotencyKeyReused
+            | HoldError::TotalOutOfRange => Self::unprocessable(detail),
+            HoldError::UnknownUser => Self::Unauthorized(detail),
             HoldError::Repo(e) => e.into(),
         }
     }
@@ -261,6 +272,7 @@ impl From<LogInError> for ApiError {
     fn from(e: LogInError) -> Self {
         match e {
             LogInError::InvalidCredentials => Self::Unauthorized(e.to_string()),
+            LogInError::Invalid(e) => Self::unprocessable(e.to_string()),
             LogInError::Repo(e) => e.into(),
         }
     }

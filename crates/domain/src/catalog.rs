@@ -1,6 +1,6 @@
 //! Concerts, their schedules and the seat map of each schedule.
 
-use crate::{ConcertId, ScheduleId, SeatId};
+use crate::{refuse_control_characters, ConcertId, ScheduleId, SeatId, TextKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,7 @@ impl ConcertDetails {
         description: &str,
     ) -> Result<Self, String> {
         fn required(field: &str, value: &str, max: usize) -> Result<String, String> {
+            refuse_control_characters(field, value, TextKind::Line).map_err(|e| e.to_string())?;
             let value = value.trim();
             if value.is_empty() {
                 return Err(format!("{field} must not be empty"));
@@ -39,6 +40,8 @@ impl ConcertDetails {
             }
             Ok(value.to_owned())
         }
+        refuse_control_characters("description", description, TextKind::Paragraphs)
+            .map_err(|e| e.to_string())?;
         if description.chars().count() > 4000 {
             return Err("description has at most 4000 characters".into());
         }
@@ -135,6 +138,19 @@ pub struct SeatCounts {
     pub sold: i64,
 }
 
+/// The highest price of one seat, in the smallest currency unit: 10^12 (ten
+/// billion in a currency of cents), far above any ticket, and small enough
+/// that no sum of the prices of a buyer's seats comes near `i64::MAX`.
+pub const MAX_SEAT_PRICE: i64 = 1_000_000_000_000;
+
+/// The sum of seat prices, or `None` if it does not fit in an `i64`. Every
+/// store adds prices with this (or its SQL twin fails on overflow): prices
+/// written before `MAX_SEAT_PRICE` existed must not wrap into a negative
+/// total.
+pub fn total_price(prices: impl IntoIterator<Item = i64>) -> Option<i64> {
+    prices.into_iter().try_fold(0i64, i64::checked_add)
+}
+
 /// One section of a seat grid: `rows` x `seats_per_row` seats at one price.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SectionSpec {
@@ -157,7 +173,9 @@ impl SeatGrid {
         }
         let mut total: i64 = 0;
         let mut names = std::collections::HashSet::new();
-        for s in &sections {
+        for (i, s) in sections.iter().enumerate() {
+            refuse_control_characters(format!("sections[{i}].name"), &s.name, TextKind::Line)
+                .map_err(|e| e.to_string())?;
             let name = s.name.trim();
             if name.is_empty() || name.chars().count() > 20 {
                 return Err("a section name has 1 to 20 characters".into());
@@ -170,8 +188,11 @@ impl SeatGrid {
                     "section '{name}': rows and seatsPerRow are each between 1 and 200"
                 ));
             }
-            if s.price < 0 {
-                return Err(format!("section '{name}': price must not be negative"));
+            if !(0..=MAX_SEAT_PRICE).contains(&s.price) {
+                return Err(format!(
+                    "section '{name}': price is between 0 and {MAX_SEAT_PRICE}, not {}",
+                    s.price
+                ));
             }
             total += i64::from(s.rows) * i64::from(s.seats_per_row);
         }
@@ -393,6 +414,38 @@ mod tests {
         assert!(SeatGrid::parse(vec![section("A", 1, 1), section("A", 1, 1)]).is_err());
         assert!(SeatGrid::parse(vec![section("A", 0, 1)]).is_err());
         assert!(SeatGrid::parse(vec![]).is_err());
+    }
+
+    #[test]
+    fn prices_are_capped_and_their_sums_never_wrap() {
+        let priced = |price| SectionSpec {
+            price,
+            ..section("A", 1, 1)
+        };
+        assert!(SeatGrid::parse(vec![priced(MAX_SEAT_PRICE)]).is_ok());
+        for bad in [MAX_SEAT_PRICE + 1, i64::MAX, -1, i64::MIN] {
+            let e = SeatGrid::parse(vec![priced(bad)]).unwrap_err();
+            assert!(e.contains("price is between 0 and"), "{e}");
+        }
+        assert_eq!(total_price([MAX_SEAT_PRICE; 4]), Some(4 * MAX_SEAT_PRICE));
+        assert_eq!(total_price([i64::MAX, 1]), None);
+        assert_eq!(total_price([]), Some(0));
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_catalogue_text() {
+        let e = ConcertDetails::parse("A\0", "b", "c", "").unwrap_err();
+        assert!(e.starts_with("title must not contain control"), "{e}");
+        let e = ConcertDetails::parse("a", "b", "c\nd", "").unwrap_err();
+        assert!(e.starts_with("venue must not contain control"), "{e}");
+        assert!(ConcertDetails::parse("a", "b", "c", "line one\n\tline two").is_ok());
+        let e = ConcertDetails::parse("a", "b", "c", "bell\u{7}").unwrap_err();
+        assert!(e.starts_with("description must not contain control"), "{e}");
+        let e = SeatGrid::parse(vec![section("A", 1, 1), section("B\u{9b}", 1, 1)]).unwrap_err();
+        assert!(
+            e.starts_with("sections[1].name must not contain control"),
+            "{e}"
+        );
     }
 
     #[test]

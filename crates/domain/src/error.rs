@@ -1,6 +1,6 @@
 //! Typed errors: one enum per operation, mapped to HTTP once, in `api`.
 
-use crate::{ReservationStatus, SeatId, SeatIdsError};
+use crate::{ControlCharacter, ReservationStatus, SeatId, SeatIdsError};
 use std::error::Error as StdError;
 
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -55,6 +55,14 @@ pub enum HoldError {
     /// looks its result up.
     #[error("a request with this Idempotency-Key is already stored")]
     DuplicateIdempotencyKey,
+    /// The caller's (validly signed) token names a user that does not exist:
+    /// found by the hold's own write, which needs the user.
+    #[error("the user of this token does not exist: sign up or log in again")]
+    UnknownUser,
+    /// The seats' prices add up past `i64::MAX` (prices written before
+    /// `MAX_SEAT_PRICE` existed): nothing is held.
+    #[error("the total price of these seats is out of range")]
+    TotalOutOfRange,
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -80,6 +88,9 @@ pub enum SignUpError {
 pub enum LogInError {
     #[error("e-mail or password is wrong")]
     InvalidCredentials,
+    /// No account has a control character in its e-mail or password.
+    #[error(transparent)]
+    Invalid(#[from] ControlCharacter),
     #[error(transparent)]
     Repo(#[from] RepoError),
 }

@@ -13,6 +13,7 @@ pub mod ports;
 pub mod reservation;
 pub mod sale;
 pub mod service;
+pub mod text;
 pub mod user;
 
 pub use audit::*;
@@ -25,4 +26,5 @@ pub use ports::*;
 pub use reservation::*;
 pub use sale::*;
 pub use service::*;
+pub use text::*;
 pub use user::*;

@@ -55,18 +55,33 @@ pub enum SeatIdsError {
     Duplicate(SeatId),
 }
 
+/// Why an `Idempotency-Key` header was refused: a control character (the
+/// same answer as in any other field), or a key of the wrong shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdempotencyKeyError {
+    #[error(transparent)]
+    Control(#[from] crate::ControlCharacter),
+    #[error("{0}")]
+    Malformed(&'static str),
+}
+
 /// A client-chosen key that makes a retried POST return the first result.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, IdempotencyKeyError> {
+        crate::refuse_control_characters("Idempotency-Key", raw, crate::TextKind::Line)?;
         let key = raw.trim();
         if key.is_empty() || key.len() > 200 {
-            return Err("Idempotency-Key has 1 to 200 characters".into());
+            return Err(IdempotencyKeyError::Malformed(
+                "Idempotency-Key has 1 to 200 characters",
+            ));
         }
         if !key.chars().all(|c| c.is_ascii_graphic()) {
-            return Err("Idempotency-Key is printable ASCII without spaces".into());
+            return Err(IdempotencyKeyError::Malformed(
+                "Idempotency-Key is printable ASCII without spaces",
+            ));
         }
         Ok(Self(key.to_owned()))
     }

@@ -1,6 +1,6 @@
 //! Users and the value objects that sign-up parses.
 
-use crate::UserId;
+use crate::{refuse_control_characters, TextKind, UserId};
 use serde::{Deserialize, Serialize};
 
 /// An e-mail address, trimmed and lower-cased; parsed once at the edge.
@@ -9,6 +9,7 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, String> {
+        refuse_control_characters("email", raw, TextKind::Line).map_err(|e| e.to_string())?;
         let email = raw.trim().to_lowercase();
         let Some((local, domain)) = email.split_once('@') else {
             return Err(format!("'{raw}' is not an e-mail address: it has no '@'"));
@@ -45,6 +46,7 @@ impl Password {
     pub const MAX_LEN: usize = 128;
 
     pub fn parse(raw: &str) -> Result<Self, String> {
+        refuse_control_characters("password", raw, TextKind::Line).map_err(|e| e.to_string())?;
         let len = raw.chars().count();
         if len < Self::MIN_LEN {
             return Err(format!(
@@ -77,13 +79,11 @@ pub struct Nickname(String);
 
 impl Nickname {
     pub fn parse(raw: &str) -> Result<Self, String> {
+        refuse_control_characters("nickname", raw, TextKind::Line).map_err(|e| e.to_string())?;
         let name = raw.trim();
         let len = name.chars().count();
         if len == 0 || len > 40 {
             return Err("a nickname has 1 to 40 characters".into());
-        }
-        if name.chars().any(char::is_control) {
-            return Err("a nickname contains no control characters".into());
         }
         Ok(Self(name.to_owned()))
     }
@@ -148,6 +148,18 @@ mod tests {
         assert!(Email::parse("no-at-sign").is_err());
         assert!(Email::parse("a@nodot").is_err());
         assert!(Email::parse("@example.com").is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_account_field() {
+        for bad in ["a\0@example.com", "a@example.com\n", "\u{85}a@example.com"] {
+            let e = Email::parse(bad).unwrap_err();
+            assert!(e.starts_with("email must not contain control"), "{e}");
+        }
+        let e = Password::parse("long enough\0").unwrap_err();
+        assert!(e.starts_with("password must not contain control"), "{e}");
+        let e = Nickname::parse("fan\tclub").unwrap_err();
+        assert!(e.starts_with("nickname must not contain control"), "{e}");
     }
 
     #[test]

@@ -150,9 +150,22 @@ async fn outbox_of(n: i32) -> MemoryStore {
         .iter()
         .enumerate()
     {
+        // A hold needs its user to exist, as in the database.
+        let Inserted::New(holder) = store
+            .insert_user(&NewUser {
+                email: Email::parse(&format!("holder{user}@example.com")).unwrap(),
+                nickname: Nickname::parse("holder").unwrap(),
+                password_hash: String::new(),
+                role: Role::User,
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("holder {user} exists twice");
+        };
         let now = Utc::now();
         lock.hold_seats(&HoldRequest {
-            user_id: UserId(user as i64 + 1),
+            user_id: holder.id,
             schedule_id: schedule.id,
             seat_ids: SeatIds::parse(vec![seat.id]).unwrap(),
             idempotency_key: None,

@@ -9,8 +9,8 @@
 use crate::store::MemoryStore;
 use async_trait::async_trait;
 use booking_domain::{
-    HoldError, HoldRequest, NewOutboxEvent, Reservation, ReservationStatus, SeatId, SeatLock,
-    SeatStatus,
+    total_price, HoldError, HoldRequest, NewOutboxEvent, Reservation, ReservationStatus, SeatId,
+    SeatLock, SeatStatus,
 };
 
 #[derive(Debug, Clone)]
@@ -34,6 +34,11 @@ impl SeatLock for MemorySeatLock {
 
     async fn hold_seats(&self, request: &HoldRequest) -> Result<Reservation, HoldError> {
         let mut t = self.store.tables()?;
+        // The database's foreign key on `reservations.user_id`: a token
+        // outliving its user (a restarted embedded server) holds nothing.
+        if !t.users.contains_key(&request.user_id) {
+            return Err(HoldError::UnknownUser);
+        }
         if !t.schedules.contains_key(&request.schedule_id) {
             return Err(HoldError::ScheduleNotFound);
         }
@@ -72,7 +77,8 @@ impl SeatLock for MemorySeatLock {
         if !taken.is_empty() {
             return Err(HoldError::SeatTaken(taken));
         }
-        let total_amount = seats.iter().map(|s| s.price).sum();
+        let total_amount =
+            total_price(seats.iter().map(|s| s.price)).ok_or(HoldError::TotalOutOfRange)?;
         // The per-buyer limit, checked after the seats as the database's
         // statement does (its `buyer` CTE runs only for granted seats).
         let buyer = (request.schedule_id, request.user_id);
@@ -122,13 +128,32 @@ mod tests {
 
     use super::*;
     use booking_domain::{
-        CatalogRepository, ConcertDetails, Deleted, IdempotencyKey, InvariantAudit,
-        OutboxRepository, PaymentRequest, ReservationRepository, SaleSettings, Schedule,
-        ScheduleId, SeatGrid, SectionSpec, Transition, UserId,
+        CatalogRepository, ConcertDetails, Deleted, Email, IdempotencyKey, Inserted,
+        InvariantAudit, NewUser, Nickname, OutboxRepository, PaymentRequest, ReservationRepository,
+        Role, SaleSettings, Schedule, ScheduleId, SeatGrid, SectionSpec, Transition, UserId,
+        UserRepository,
     };
     use booking_testkit::conformance::race;
     use chrono::{Duration, Utc};
     use std::sync::Arc;
+
+    /// A store whose users 1 to `n` exist: a hold needs its user.
+    async fn store_with_users(n: i64) -> MemoryStore {
+        let store = MemoryStore::new();
+        for i in 1..=n {
+            let user = NewUser {
+                email: Email::parse(&format!("user{i}@example.com")).unwrap(),
+                nickname: Nickname::parse("user").unwrap(),
+                password_hash: String::new(),
+                role: Role::User,
+            };
+            let Inserted::New(stored) = store.insert_user(&user).await.unwrap() else {
+                panic!("user {i} exists twice");
+            };
+            assert_eq!(stored.id, UserId(i));
+        }
+        store
+    }
 
     async fn schedule_with_seats(store: &MemoryStore, seats: i32) -> Schedule {
         let concert = store
@@ -163,7 +188,7 @@ mod tests {
     /// pre-check); in memory every loser learns exactly which seat was taken.
     #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
     async fn a_racing_loser_is_told_which_seat_was_taken() {
-        let store = MemoryStore::new();
+        let store = store_with_users(200).await;
         let schedule = schedule_with_seats(&store, 10).await;
         let lock: Arc<dyn SeatLock> = Arc::new(MemorySeatLock::new(store.clone()));
         let requests = (1..=200)
@@ -185,7 +210,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_hold_changes_nothing() {
-        let store = MemoryStore::new();
+        let store = store_with_users(200).await;
         let schedule = schedule_with_seats(&store, 4).await;
         let lock = MemorySeatLock::new(store.clone());
         lock.hold_seats(&request(1, schedule.id, &[2]))
@@ -209,11 +234,45 @@ mod tests {
         );
     }
 
+    /// Like the database's foreign key on `reservations.user_id`: a token
+    /// that outlived its user (the embedded server restarted) holds nothing.
+    #[tokio::test]
+    async fn a_user_that_does_not_exist_holds_nothing() {
+        let store = store_with_users(1).await;
+        let schedule = schedule_with_seats(&store, 2).await;
+        let lock = MemorySeatLock::new(store.clone());
+        let before = store.list_seats(schedule.id).await.unwrap();
+        let err = lock.hold_seats(&request(2, schedule.id, &[1])).await;
+        assert!(matches!(err, Err(HoldError::UnknownUser)), "{err:?}");
+        assert_eq!(store.list_seats(schedule.id).await.unwrap(), before);
+    }
+
+    /// Prices over `MAX_SEAT_PRICE` cannot be entered, but a total is
+    /// checked anyway: it never wraps into a negative amount.
+    #[tokio::test]
+    async fn a_total_past_i64_max_is_refused_not_wrapped() {
+        let store = store_with_users(1).await;
+        let schedule = schedule_with_seats(&store, 2).await;
+        for seat in store.tables().unwrap().seats.values_mut() {
+            seat.price = i64::MAX;
+        }
+        let lock = MemorySeatLock::new(store.clone());
+        let before = store.list_seats(schedule.id).await.unwrap();
+        let err = lock.hold_seats(&request(1, schedule.id, &[1, 2])).await;
+        assert!(matches!(err, Err(HoldError::TotalOutOfRange)), "{err:?}");
+        assert_eq!(store.list_seats(schedule.id).await.unwrap(), before);
+        let one = lock
+            .hold_seats(&request(1, schedule.id, &[1]))
+            .await
+            .unwrap();
+        assert_eq!(one.total_amount, i64::MAX);
+    }
+
     /// Like the database's unique (user_id, idempotency_key) index: a key
     /// used by one user is free for another.
     #[tokio::test]
     async fn an_idempotency_key_is_scoped_to_its_user() {
-        let store = MemoryStore::new();
+        let store = store_with_users(200).await;
         let schedule = schedule_with_seats(&store, 3).await;
         let lock = MemorySeatLock::new(store.clone());
         let keyed = |user: i64, seats: &[i64]| {
@@ -230,7 +289,7 @@ mod tests {
 
     #[tokio::test]
     async fn schedules_with_reservations_cannot_be_deleted() {
-        let store = MemoryStore::new();
+        let store = store_with_users(200).await;
         let schedule = schedule_with_seats(&store, 2).await;
         let lock = MemorySeatLock::new(store.clone());
         lock.hold_seats(&request(1, schedule.id, &[1]))
@@ -249,7 +308,7 @@ mod tests {
 
     #[tokio::test]
     async fn cancel_pay_and_expire_move_seats_counter_and_outbox_together() {
-        let store = MemoryStore::new();
+        let store = store_with_users(200).await;
         let schedule = schedule_with_seats(&store, 6).await;
         let lock = MemorySeatLock::new(store.clone());
         let now = Utc::now();

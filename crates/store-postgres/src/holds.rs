@@ -5,7 +5,7 @@
 
 use crate::outbox::outbox_headers;
 use crate::prepared::{no_such_parameter, Prepared, Statement};
-use crate::{constraint_violated, is_transient_conflict, repo_error};
+use crate::{constraint_violated, is_bigint_overflow, is_transient_conflict, repo_error};
 use booking_domain::{
     HoldError, HoldRequest, NewOutboxEvent, Reservation, ReservationId, ReservationStatus, SeatId,
     SeatStatus,
@@ -226,6 +226,9 @@ pub fn is_lost_race(e: &Error) -> bool {
 }
 
 const RESERVATION_KEY_CONSTRAINT: &str = "reservations_user_id_idempotency_key_key";
+/// The foreign keys to `users` a hold writes through: a token whose user no
+/// longer exists is found by the hold's own statement, at no extra cost.
+const USER_CONSTRAINTS: [&str; 2] = ["buyer_seats_user_id_fkey", "reservations_user_id_fkey"];
 const ONE_ACTIVE_CONSTRAINT: &str = "reservation_seats_one_active";
 /// The CHECK of `buyer_seats` a hold past the per-buyer limit violates.
 pub const BUYER_LIMIT_CONSTRAINT: &str = "buyer_seats_within_limit";
@@ -357,6 +360,11 @@ pub fn hold_error(e: Error, request: &HoldRequest) -> HoldError {
         HoldError::DuplicateIdempotencyKey
     } else if constraint_violated(&e, ONE_ACTIVE_CONSTRAINT) {
         HoldError::SeatTaken(request.seat_ids.as_slice().to_vec())
+    } else if USER_CONSTRAINTS.iter().any(|c| constraint_violated(&e, c)) {
+        HoldError::UnknownUser
+    } else if is_bigint_overflow(&e) {
+        // `sum(price)::bigint` of prices written before `MAX_SEAT_PRICE`.
+        HoldError::TotalOutOfRange
     } else if is_transient_conflict(&e) {
         HoldError::Contention
     } else {

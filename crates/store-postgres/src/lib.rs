@@ -19,7 +19,9 @@ mod transitions;
 pub mod tx;
 mod users;
 
-pub use error::{constraint_violated, is_transient_conflict, repo_error};
+pub use error::{
+    constraint_violated, is_bigint_overflow, is_connection_lost, is_transient_conflict, repo_error,
+};
 pub use holds::hold_error;
 pub use migrate::{run_migrations, MigrationError};
 pub use models::ReservationRow;

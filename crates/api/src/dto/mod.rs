@@ -407,6 +407,11 @@ impl CreateScheduleRequest {
         )
     }
 
+    /// The start; the error names the field.
+    pub fn starts_at(&self) -> Result<DateTime<Utc>, String> {
+        starts_at(self.starts_at)
+    }
+
     /// The sale settings; the error names the field.
     pub fn sale(&self) -> Result<SaleSettings, String> {
         Ok(SaleSettings {
@@ -435,7 +440,7 @@ impl UpdateScheduleRequest {
     /// The change; the error names the field.
     pub fn change(&self) -> Result<ScheduleChange, String> {
         Ok(ScheduleChange {
-            starts_at: self.starts_at,
+            starts_at: starts_at(self.starts_at)?,
             sales_open_at: sales_open_at(&self.sales_open_at)?,
             max_seats_per_buyer: max_seats_per_buyer(&self.max_seats_per_buyer)?,
         })
@@ -448,6 +453,20 @@ impl UpdateScheduleRequest {
 /// (serde's own message would give only a line and column).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
     serde_json::Value::deserialize(d).map(Some)
+}
+
+/// `startsAt` within the years RFC 3339 can write, 0000 to 9999, like
+/// `salesOpenAt`: serde's chrono reads years up to ±262,143, which
+/// PostgreSQL cannot store (its range is 4713 BC to 294276 AD).
+fn starts_at(at: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    use chrono::Datelike;
+    if (0..=9999).contains(&at.year()) {
+        Ok(at)
+    } else {
+        Err(format!(
+            "startsAt must be an RFC 3339 date-time with a year from 0000 to 9999, not {at}"
+        ))
+    }
 }
 
 /// `None`: not sent; `Some(None)`: null, open at once.

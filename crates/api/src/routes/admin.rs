@@ -21,7 +21,7 @@ fn invalid(msg: String) -> ApiError {
     responses(
         (status = 201, body = ConcertResponse),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "A title, artist or venue empty or over 200 characters, a description over 4,000, or a control character in any of them (tab and line breaks are allowed in `description`); the detail names the field", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/api/admin/concerts")]
@@ -48,7 +48,7 @@ pub async fn create_concert(
     responses(
         (status = 200, body = ConcertResponse),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "As for creating a concert: the detail names the field", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[put("/api/admin/concerts/{id}")]
@@ -99,9 +99,9 @@ pub async fn delete_concert(
     security(("bearer" = [])),
     responses(
         (status = 201, body = ScheduleResponse),
-        (status = 400, description = "Malformed body, or a bad `salesOpenAt` / `maxSeatsPerBuyer` (the detail names the field)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, or a bad `startsAt` (a year outside 0000 to 9999) / `salesOpenAt` / `maxSeatsPerBuyer` (the detail names the field)", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid grid", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "Invalid grid: no section, a section twice, rows or seats per row outside 1 to 200, over 20,000 seats, a section name empty, over 20 characters or with a control character (named as `sections[i].name`), a price outside 0 to 1,000,000,000,000", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/api/admin/concerts/{id}/schedules")]
@@ -111,12 +111,13 @@ pub async fn create_schedule(
     id: web::Path<i64>,
     body: web::Json<CreateScheduleRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let starts_at = body.starts_at().map_err(ApiError::BadRequest)?;
     let sale = body.sale().map_err(ApiError::BadRequest)?;
     let grid = body.grid().map_err(invalid)?;
     let schedule = state
         .service
         .admin
-        .create_schedule(ConcertId(*id), body.starts_at, grid, sale)
+        .create_schedule(ConcertId(*id), starts_at, grid, sale)
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((
@@ -136,7 +137,7 @@ pub async fn create_schedule(
     security(("bearer" = [])),
     responses(
         (status = 200, body = ScheduleResponse),
-        (status = 400, description = "Malformed body, or a bad `salesOpenAt` / `maxSeatsPerBuyer` (the detail names the field)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, or a bad `startsAt` (a year outside 0000 to 9999) / `salesOpenAt` / `maxSeatsPerBuyer` (the detail names the field)", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")
     )
 )]

@@ -14,7 +14,7 @@ use actix_web::{post, web, HttpResponse};
         (status = 201, body = UserResponse),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "E-mail already registered", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid e-mail, password or nickname", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "Invalid e-mail, password or nickname, or a control character in one of them (the detail names the field)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/api/auth/signup")]
@@ -36,7 +36,8 @@ pub async fn sign_up(
     request_body = LogInRequest,
     responses(
         (status = 200, body = TokenResponse),
-        (status = 401, description = "Wrong e-mail or password", body = Problem, content_type = "application/problem+json")
+        (status = 401, description = "Wrong e-mail or password", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A control character in `email` or `password` (the detail names the field)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/api/auth/login")]

@@ -88,7 +88,5 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiE
     let raw = value
         .to_str()
         .map_err(|_| ApiError::BadRequest("Idempotency-Key must be printable ASCII".into()))?;
-    IdempotencyKey::parse(raw)
-        .map(Some)
-        .map_err(ApiError::BadRequest)
+    Ok(Some(IdempotencyKey::parse(raw)?))
 }

@@ -19,9 +19,12 @@ use booking_domain::{PaymentId, ReservationId};
     security(("bearer" = [])),
     responses(
         (status = 201, body = PaymentResponse),
+        (status = 400, description = "Malformed JSON, or a malformed `Idempotency-Key`", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not PENDING (already paid or cancelled)", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The hold expired", body = Problem, content_type = "application/problem+json")
+        (status = 410, description = "The hold expired", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A reused `Idempotency-Key`, or a control character in it", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable or lost the connection; retry after `Retry-After`", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/api/payments")]

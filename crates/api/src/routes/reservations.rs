@@ -24,12 +24,13 @@ use booking_domain::{HoldCommand, ReservationId, ScheduleId, SeatId};
     security(("bearer" = [])),
     responses(
         (status = 201, body = ReservationResponse),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON, or a malformed `Idempotency-Key` (empty, over 200 characters, not printable ASCII)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token, or its user does not exist", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No valid entry token for this user and schedule", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown schedule", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Seat taken (`seat-taken`), sold out (`sold-out`), over the schedule's per-buyer limit counting the user's held and bought seats (`buyer-limit`), or contention (`contention`, retry after Retry-After)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "0 or more than 4 seats, duplicates, unknown seats, seats of another schedule", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "0 or more than 4 seats, duplicates, unknown seats, seats of another schedule, a reused `Idempotency-Key`, a control character in `Idempotency-Key`, seats whose prices add up past 2^63 - 1", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database or Redis is unreachable or lost the connection; retry after `Retry-After`", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/api/reservations")]

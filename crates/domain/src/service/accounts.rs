@@ -60,6 +60,10 @@ impl Accounts {
     }
 
     pub async fn log_in(&self, email: &str, password: &str) -> Result<User, LogInError> {
+        // Refused outright: sign-up lets no control character in, so this
+        // answer says nothing about which e-mails exist.
+        refuse_control_characters("email", email, TextKind::Line)?;
+        refuse_control_characters("password", password, TextKind::Line)?;
         // Malformed input is treated as wrong credentials, but still costs a
         // hash, so the answer time says nothing.
         let password = Password::parse(password).unwrap_or_else(|_| Password::dummy());
