@@ -628,7 +628,7 @@ async fn every_stream_event_fits_the_schema_the_openapi_document_names() {
 async fn the_pre_queue_is_drawn_at_the_opening_and_later_arrivals_keep_their_order() {
     // Admission slow enough that the line can be read after the draw.
     let app = spawn_app_configured(Strategy::Pessimistic, |s| {
-        s.queue.admit_rate_per_sec = 0.5;
+        s.queue.admit_rate_per_sec = 0.1;
     })
     .await;
     let admin = app.admin().await;
