@@ -7,10 +7,16 @@
 //! by any instance since the last tick. A stream gets a `position` frame
 //! when its status changed, `admitted` with its pass, or `sold-out`; the
 //! last two end it. Streams with the same status share one encoded frame.
+//!
+//! When a tick shows a new epoch, the room's state was lost (Redis restarted
+//! empty): before telling its streams anything, the hub puts their places
+//! back (old tickets, one script for all of them), so they keep their place
+//! instead of being told `left`.
 
 use crate::dto::{AdmittedEvent, LeftEvent, QueueStatusResponse, SoldOutEvent};
 use booking_domain::{
-    Admissions, EntryToken, Pass, QueueStatus, SaleUpdate, ScheduleId, StreamStart, UserId,
+    Admissions, EntryToken, KnownPlace, Pass, QueueStatus, SaleTick, SaleUpdate, ScheduleId,
+    StreamStart, UserId,
 };
 use chrono::SecondsFormat;
 use std::collections::HashMap;
@@ -82,6 +88,8 @@ struct Inner {
     admissions: Admissions,
     settings: HubSettings,
     schedules: Mutex<HashMap<ScheduleId, Vec<Subscriber>>>,
+    /// The epoch of each room's state at the last tick.
+    epochs: Mutex<HashMap<ScheduleId, String>>,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -109,6 +117,7 @@ impl QueueHub {
             admissions,
             settings,
             schedules: Mutex::new(HashMap::new()),
+            epochs: Mutex::new(HashMap::new()),
             closed: std::sync::atomic::AtomicBool::new(false),
         };
         Self {
@@ -191,6 +200,21 @@ impl QueueHub {
 
     /// Tells the schedule's streams what the tick changed for them.
     pub async fn publish(&self, schedule: ScheduleId, update: &SaleUpdate) {
+        let healed;
+        let update = match self.lost_epoch(schedule, update) {
+            None => update,
+            Some(lost) => match self.put_places_back(schedule, update).await {
+                Some(after) => {
+                    healed = after;
+                    &healed
+                }
+                None => {
+                    // Told nothing this tick: the next one tries again.
+                    self.epochs().insert(schedule, lost);
+                    return;
+                }
+            },
+        };
         // After the draw, streams from the pre-queue learn their ticket
         // first, so their first frame after the opening has their place.
         if update.tick.sale.opened {
@@ -202,6 +226,78 @@ impl QueueHub {
         for user in self.deliver(schedule, update) {
             self.settle_lost(schedule, user).await;
         }
+    }
+
+    fn epochs(&self) -> std::sync::MutexGuard<'_, HashMap<ScheduleId, String>> {
+        self.inner
+            .epochs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Remembers the update's epoch; returns the one it replaced when the
+    /// room's state was lost since the last tick (and the sale goes on).
+    fn lost_epoch(&self, schedule: ScheduleId, update: &SaleUpdate) -> Option<String> {
+        let previous = self.epochs().insert(schedule, update.tick.epoch.clone())?;
+        (previous != update.tick.epoch && !update.sold_out()).then_some(previous)
+    }
+
+    /// Puts this instance's streams back in the room with the places they
+    /// knew; returns the update with the line as it is now, or `None` when
+    /// Redis did not answer.
+    async fn put_places_back(
+        &self,
+        schedule: ScheduleId,
+        update: &SaleUpdate,
+    ) -> Option<SaleUpdate> {
+        let places: Vec<KnownPlace> = self
+            .lock()
+            .get(&schedule)
+            .map(|subs| {
+                subs.iter()
+                    .map(|s| KnownPlace {
+                        user: s.user,
+                        ticket: s.ticket,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if places.is_empty() {
+            return Some(update.clone());
+        }
+        let restored = match self
+            .inner
+            .admissions
+            .restore_places(schedule, &places)
+            .await
+        {
+            Ok(restored) => restored,
+            Err(e) => {
+                tracing::warn!(%schedule, error = %e, "places not put back; next tick retries");
+                return None;
+            }
+        };
+        tracing::warn!(%schedule, streams = places.len(), "waiting room state was lost; places put back");
+        let tickets: HashMap<UserId, u64> = places
+            .iter()
+            .zip(&restored.tickets)
+            .filter_map(|(place, ticket)| Some((place.user, (*ticket)?)))
+            .collect();
+        if let Some(subscribers) = self.lock().get_mut(&schedule) {
+            for sub in subscribers.iter_mut() {
+                // A user who entered again meanwhile keeps that place.
+                if let Some(ticket) = tickets.get(&sub.user) {
+                    sub.ticket = Some(*ticket);
+                }
+            }
+        }
+        Some(SaleUpdate {
+            tick: SaleTick {
+                head: restored.head,
+                ..update.tick.clone()
+            },
+            ..update.clone()
+        })
     }
 
     fn undrawn(&self, schedule: ScheduleId) -> Vec<UserId> {

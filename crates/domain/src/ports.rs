@@ -328,6 +328,21 @@ pub trait Queue: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<SaleTick, RepoError>;
 
+    /// Puts places back after the room's state was lost (a new
+    /// `SaleTick::epoch`), atomically, in one round trip for all of them. A
+    /// user who has a place now (entered again meanwhile, or admitted)
+    /// keeps it. A ticket goes back as it was, so places put back by several
+    /// instances merge into the old order (a ticket may then be shared with
+    /// someone who entered again meanwhile); the ticket counter is raised to
+    /// at least the highest ticket put back, so later entrants stay behind
+    /// them. A place without a ticket goes back into the pre-queue, or to
+    /// the end of the line once the room is open.
+    async fn restore(
+        &self,
+        schedule: ScheduleId,
+        places: &[KnownPlace],
+    ) -> Result<RestoredPlaces, RepoError>;
+
     /// Schedules whose room is in use and not sold out (the ticker's list).
     async fn open_rooms(&self) -> Result<Vec<ScheduleId>, RepoError>;
 

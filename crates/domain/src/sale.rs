@@ -92,6 +92,27 @@ pub struct SaleTick {
     pub admitted: Vec<Pass>,
     /// Where the next tick's `admitted` starts.
     pub cursor: String,
+    /// Set once when the room's state is created; a different epoch than
+    /// the last tick's means the state was lost (Redis restarted empty).
+    pub epoch: String,
+}
+
+/// A place an instance knew a user had (from a stream it serves), put back
+/// after the room's state was lost: the old ticket keeps the old order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownPlace {
+    pub user: UserId,
+    /// `None`: in the pre-queue, or not yet told a drawn ticket.
+    pub ticket: Option<u64>,
+}
+
+/// The line after places were put back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredPlaces {
+    /// The ticket at the front of the line; `None` when nobody is in line.
+    pub head: Option<u64>,
+    /// Each place's ticket now, in the order given (`None`: not in line).
+    pub tickets: Vec<Option<u64>>,
 }
 
 /// The recorded draw of a schedule's pre-queue, for an audit: anyone can

@@ -9,12 +9,13 @@
 
 use async_trait::async_trait;
 use booking_domain::{
-    draw_order, AdmissionPlan, DrawRecord, EntryToken, Pass, Place, Queue, QueueStats, RepoError,
-    ReservationId, RoomView, SaleState, SaleTick, ScheduleId, SeatId, UserId,
+    draw_order, AdmissionPlan, DrawRecord, EntryToken, KnownPlace, Pass, Place, Queue, QueueStats,
+    RepoError, ReservationId, RestoredPlaces, RoomView, SaleState, SaleTick, ScheduleId, SeatId,
+    UserId,
 };
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -61,8 +62,9 @@ struct Room {
     /// Before the opening, in arrival order.
     pre_queue: Vec<UserId>,
     in_pre_queue: HashSet<UserId>,
-    /// Ticket -> user, for those still in line; the first key is the head.
-    line: BTreeMap<u64, UserId>,
+    /// (ticket, user) for those still in line; the first is the head. Two
+    /// users share a ticket only after a restore (as in a Redis ZSET).
+    line: BTreeSet<(u64, UserId)>,
     ticket_of: HashMap<UserId, u64>,
     /// The last ticket given; the drawn and the later arrivals share it.
     last_ticket: u64,
@@ -77,6 +79,8 @@ struct Room {
     last_pass: u64,
     draw: Option<DrawRecord>,
     holds: HashMap<SeatId, HoldMarker>,
+    /// Given by the first tick; a room in memory is never lost, so it stays.
+    epoch: String,
 }
 
 #[derive(Debug)]
@@ -105,7 +109,7 @@ impl Room {
     }
 
     fn head(&self) -> Option<u64> {
-        self.line.keys().next().copied()
+        self.line.first().map(|(ticket, _)| *ticket)
     }
 
     fn place(&self, user: UserId, now: DateTime<Utc>) -> Option<Place> {
@@ -195,9 +199,17 @@ impl Room {
         });
     }
 
+    /// Any place at all, live or not yet swept: a restore leaves it alone.
+    fn has_place(&self, user: UserId) -> bool {
+        self.passes.contains_key(&user)
+            || self.holding.contains_key(&user)
+            || self.in_pre_queue.contains(&user)
+            || self.ticket_of.contains_key(&user)
+    }
+
     fn join_line(&mut self, user: UserId) {
         self.last_ticket += 1;
-        self.line.insert(self.last_ticket, user);
+        self.line.insert((self.last_ticket, user));
         self.ticket_of.insert(user, self.last_ticket);
     }
 
@@ -360,6 +372,9 @@ impl Queue for MemoryQueue {
     ) -> Result<SaleTick, RepoError> {
         let mut rooms = self.rooms()?;
         let room = rooms.entry(schedule).or_default();
+        if room.epoch.is_empty() {
+            room.epoch = new_token();
+        }
         if room.opened_at.is_none() && Room::opening_has_come(plan.opens_at, now) {
             room.draw(schedule, now);
         }
@@ -387,6 +402,44 @@ impl Queue for MemoryQueue {
             handed_out,
             admitted: room.passes_after(after),
             cursor: room.last_pass.to_string(),
+            epoch: room.epoch.clone(),
+        })
+    }
+
+    async fn restore(
+        &self,
+        schedule: ScheduleId,
+        places: &[KnownPlace],
+    ) -> Result<RestoredPlaces, RepoError> {
+        let mut rooms = self.rooms()?;
+        let room = rooms.entry(schedule).or_default();
+        room.entered = true;
+        let highest = places.iter().filter_map(|p| p.ticket).max().unwrap_or(0);
+        room.last_ticket = room.last_ticket.max(highest);
+        let (drawn, undrawn): (Vec<&KnownPlace>, Vec<_>) =
+            places.iter().partition(|p| p.ticket.is_some());
+        for place in drawn.into_iter().chain(undrawn) {
+            if room.has_place(place.user) {
+                continue;
+            }
+            match place.ticket {
+                Some(ticket) => {
+                    room.line.insert((ticket, place.user));
+                    room.ticket_of.insert(place.user, ticket);
+                }
+                None if room.opened_at.is_none() => {
+                    room.pre_queue.push(place.user);
+                    room.in_pre_queue.insert(place.user);
+                }
+                _ => room.join_line(place.user),
+            }
+        }
+        Ok(RestoredPlaces {
+            head: room.head(),
+            tickets: places
+                .iter()
+                .map(|p| room.ticket_of.get(&p.user).copied())
+                .collect(),
         })
     }
 

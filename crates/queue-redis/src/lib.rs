@@ -6,7 +6,7 @@
 //! prequeue:{s:<id>}       ZSET  user -> arrival number, until the draw
 //! queue:{s:<id>}          ZSET  user -> ticket: the line, drawn order then arrival order
 //! queue-seq:{s:<id>}      STRING the one counter behind arrival numbers and tickets
-//! sale:{s:<id>}           HASH  opened, sold_out, seed, drawn_at, credit, last_ms
+//! sale:{s:<id>}           HASH  opened, sold_out, seed, drawn_at, credit, last_ms, epoch
 //! passes:{s:<id>}         ZSET  user -> pass expiry (ms): admitted, token unused
 //! active:{s:<id>}         ZSET  user -> hold expiry (ms): the pass was used by a hold
 //! admissions:{s:<id>}     STREAM every pass handed out (user, token, expiry, time)
@@ -39,6 +39,7 @@ struct Scripts {
     enter: Script,
     view: Script,
     tick: Script,
+    restore: Script,
     claim_token: Script,
     restore_token: Script,
     consume_token: Script,
@@ -182,6 +183,7 @@ impl RedisQueue {
             enter: sale_script(include_str!("enter.lua")),
             view: sale_script(include_str!("view.lua")),
             tick: sale_script(include_str!("tick.lua")),
+            restore: sale_script(include_str!("restore.lua")),
             claim_token: Script::new(include_str!("claim_token.lua")),
             restore_token: Script::new(include_str!("restore_token.lua")),
             consume_token: Script::new(include_str!("consume_token.lua")),
@@ -327,7 +329,8 @@ impl Queue for RedisQueue {
             .arg(u8::from(plan.sold_out))
             .arg(self.token_ttl.num_milliseconds())
             .arg(format!("{}:", self.key("token", schedule)))
-            .arg(cursor.unwrap_or(""));
+            .arg(cursor.unwrap_or(""))
+            .arg(fresh_token());
         for _ in 0..plan.burst {
             invocation.arg(fresh_token());
         }
@@ -338,6 +341,7 @@ impl Queue for RedisQueue {
         let holding = answer.count()?;
         let handed_out = answer.count()?;
         let cursor = answer.text()?;
+        let epoch = answer.text()?;
         let mut admitted = Vec::new();
         while let Ok(user) = answer.text() {
             let user = parse_user(&user).ok_or_else(|| garbled("user"))?;
@@ -369,7 +373,37 @@ impl Queue for RedisQueue {
             handed_out,
             admitted,
             cursor,
+            epoch,
         })
+    }
+
+    async fn restore(
+        &self,
+        schedule: ScheduleId,
+        places: &[KnownPlace],
+    ) -> Result<RestoredPlaces, RepoError> {
+        let mut invocation = self.sale_keys(&self.scripts.restore, schedule);
+        for place in places {
+            invocation
+                .arg(place.user.0)
+                .arg(place.ticket.map(|t| t.to_string()).unwrap_or_default());
+        }
+        let mut conn = self.conn();
+        let mut answer = run(&mut conn, &invocation).await?;
+        let head = u64::try_from(answer.int()?).ok();
+        let tickets = places
+            .iter()
+            .map(|_| Ok(u64::try_from(answer.int()?).ok()))
+            .collect::<Result<_, RepoError>>()?;
+        // The index went with the rest: the ticker of every instance visits
+        // the room again.
+        redis::cmd("SADD")
+            .arg(self.index_key())
+            .arg(schedule.0)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(redis_down)?;
+        Ok(RestoredPlaces { head, tickets })
     }
 
     async fn open_rooms(&self) -> Result<Vec<ScheduleId>, RepoError> {

@@ -4,11 +4,13 @@
 -- ARGV[4] rate (passes/s)  ARGV[5] burst  ARGV[6] active limit
 -- ARGV[7] pass limit  ARGV[8] sold out (1/0)  ARGV[9] token ttl (ms)
 -- ARGV[10] token key prefix (token:{s}:)  ARGV[11] cursor ('' = from now)
--- ARGV[12..] fresh random tokens (at least burst of them)
+-- ARGV[12] a fresh epoch  ARGV[13..] fresh random tokens (at least burst of them)
 -- Returns {sale_state..., head ticket (-1: nobody in line), passes, holding,
--- passes handed out by this call, cursor, then user, token, pass expiry ms, admitted at ms, ticket for every pass
+-- passes handed out by this call, cursor, epoch, then user, token, pass expiry ms, admitted at ms, ticket for every pass
 -- handed out after the cursor}.
 local now, opens_at = tonumber(ARGV[1]), ARGV[2]
+-- Set once: a different epoch tells the ticker the room's state was lost.
+redis.call('HSETNX', K_SALE, 'epoch', ARGV[12])
 local cursor = ARGV[11]
 if cursor == '' then
   local last = redis.call('XREVRANGE', K_ADMISSIONS, '+', '-', 'COUNT', 1)
@@ -33,7 +35,7 @@ local passes = redis.call('ZCARD', K_PASSES)
 local holding = redis.call('ZCARD', K_ACTIVE)
 if opened() and not sold_out() then
   local n = math.min(math.floor(credit), tonumber(ARGV[6]) - passes - holding,
-                     tonumber(ARGV[7]) - passes, #ARGV - 11)
+                     tonumber(ARGV[7]) - passes, #ARGV - 12)
   if n > 0 then
     local ttl = tonumber(ARGV[9])
     -- Admission times follow the line even when instances' clocks differ.
@@ -42,7 +44,7 @@ if opened() and not sold_out() then
     local popped = redis.call('ZPOPMIN', K_LINE, n)
     for i = 1, #popped, 2 do
       local user, ticket = popped[i], popped[i + 1]
-      local token = ARGV[11 + (i + 1) / 2]
+      local token = ARGV[12 + (i + 1) / 2]
       redis.call('SET', ARGV[10] .. user, token, 'PX', ttl)
       redis.call('ZADD', K_PASSES, now + ttl, user)
       redis.call('XADD', K_ADMISSIONS, 'MAXLEN', '~', 100000, '*',
@@ -65,6 +67,7 @@ result[#result + 1] = handed_out
 local entries = redis.call('XRANGE', K_ADMISSIONS, '(' .. cursor, '+', 'COUNT', 20000)
 if #entries > 0 then cursor = entries[#entries][1] end
 result[#result + 1] = cursor
+result[#result + 1] = redis.call('HGET', K_SALE, 'epoch')
 for _, entry in ipairs(entries) do
   local f = entry[2]
   -- fields: u, user, t, token, e, expiry, a, admitted at, n, ticket

@@ -151,7 +151,10 @@ async fn the_window_admits_the_next_user_when_a_slot_frees() {
 }
 
 /// Reads server-sent events until `want` events (not comments) arrived.
-async fn read_events(response: &mut reqwest::Response, want: usize) -> Vec<(String, Value)> {
+pub(crate) async fn read_events(
+    response: &mut reqwest::Response,
+    want: usize,
+) -> Vec<(String, Value)> {
     let mut buffer = String::new();
     let mut events = Vec::new();
     while events.len() < want {
@@ -181,7 +184,7 @@ async fn read_events(response: &mut reqwest::Response, want: usize) -> Vec<(Stri
 }
 
 /// Reads events until one matches, skipping the position updates between.
-async fn read_until(
+pub(crate) async fn read_until(
     response: &mut reqwest::Response,
     wanted: impl Fn(&str, &Value) -> bool,
 ) -> (String, Value) {

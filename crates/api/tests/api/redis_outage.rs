@@ -3,6 +3,7 @@
 //! `redis.timeout_ms` while Redis is down, then serves again by itself.
 
 use crate::helpers::*;
+use crate::queue::{read_events, read_until};
 use booking_api::{Application, Secrets, Settings, Strategy};
 use booking_testkit::{RedisProcess, TestDb};
 use reqwest::{Response, StatusCode};
@@ -97,4 +98,81 @@ async fn while_redis_is_down_calls_answer_503_and_then_serve_again_by_themselves
     // Redis came back empty: the fan queues again, and holds a seat.
     let held = app.hold(&fan, s.schedule_id, &s.seat_ids[..1], None).await;
     expect_status(held, StatusCode::CREATED).await;
+}
+
+/// A waiting user's stream on this instance (bearer), after its first event,
+/// which must be `position`: returns the stream and that position.
+async fn waiting_stream(app: &TestApp, user: &TestUser, schedule: i64) -> (Response, i64) {
+    let mut stream = app
+        .client
+        .get(app.url(&format!("/api/queue/events?scheduleId={schedule}")))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let (name, data) = read_events(&mut stream, 1).await.remove(0);
+    assert_eq!(name, "position", "{data}");
+    (stream, data["position"].as_i64().expect("a position"))
+}
+
+/// The pass of a stream, skipping position updates: never `left`.
+async fn admitted_on(stream: &mut Response) -> (String, u64) {
+    let (_, admitted) = read_until(stream, |name, _| name == "admitted").await;
+    (
+        admitted["token"].as_str().unwrap().to_owned(),
+        admitted["ticket"].as_u64().expect("a ticket"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_redis_restart_waiting_streams_keep_their_order_and_are_admitted_in_it() {
+    let mut redis = RedisProcess::start().await;
+    let url = redis.url();
+    let app = spawn_app_configured(Strategy::Pessimistic, |s| {
+        s.redis.url = Some(url);
+        s.redis.timeout_ms = TIMEOUT_MS;
+        s.queue.active_limit = 1;
+    })
+    .await;
+    let admin = app.admin().await;
+    let s = app.schedule(&admin, 1, 4).await;
+    // The one slot is taken by a hold: the three wait.
+    let first = app.user("first").await;
+    let held = app
+        .hold(&first, s.schedule_id, &s.seat_ids[..1], None)
+        .await;
+    expect_status(held, StatusCode::CREATED).await;
+    let mut waiting = Vec::new();
+    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+        let user = app.user(name).await;
+        let body = json!({"scheduleId": s.schedule_id});
+        let entered = app.post("/api/queue/enter", Some(&user.token), &body).await;
+        expect_status(entered, StatusCode::OK).await;
+        let (stream, position) = waiting_stream(&app, &user, s.schedule_id).await;
+        assert_eq!(position, i as i64 + 1);
+        waiting.push((user, stream));
+    }
+    // Let a tick see the room as it is before the restart.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    redis.stop();
+    redis.restart().await;
+
+    // The held slot was forgotten with the rest, so the first waiting is
+    // admitted by itself; each of the others only after the one before
+    // booked and paid, in their old order, and none is told `left`.
+    let mut tickets = Vec::new();
+    for (k, seat) in s.seat_ids[1..4].iter().enumerate() {
+        let (user, stream) = &mut waiting[k];
+        let (token, ticket) = admitted_on(stream).await;
+        tickets.push(ticket);
+        let booked = app
+            .hold_with_token(user, s.schedule_id, &[*seat], None, Some(&token))
+            .await;
+        let booked = expect_status(booked, StatusCode::CREATED).await;
+        let paid = app.pay(user, booked["id"].as_i64().unwrap(), None).await;
+        expect_status(paid, StatusCode::CREATED).await;
+    }
+    assert!(tickets.windows(2).all(|w| w[0] < w[1]), "{tickets:?}");
 }

@@ -355,6 +355,16 @@ impl Admissions {
         })
     }
 
+    /// After the room's state was lost: puts back the places this
+    /// instance's streams knew, and says where each stands now.
+    pub async fn restore_places(
+        &self,
+        schedule: ScheduleId,
+        places: &[KnownPlace],
+    ) -> Result<RestoredPlaces, QueueError> {
+        Ok(self.room()?.queue.restore(schedule, places).await?)
+    }
+
     /// Rooms to tick: in use and not sold out.
     pub async fn open_rooms(&self) -> Result<Vec<ScheduleId>, QueueError> {
         Ok(self.room()?.queue.open_rooms().await?)

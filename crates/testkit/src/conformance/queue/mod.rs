@@ -4,7 +4,8 @@
 //! it in arrival order; admission ticks that never exceed their credit, the
 //! active limit or the pass limit, even from several instances at once; a
 //! sell-out that is final; passes reported once along a cursor, that work
-//! once, for one user and one schedule, and expire; and hold markers.
+//! once, for one user and one schedule, and expire; hold markers; and places
+//! put back in their old order after the room's state was lost.
 //!
 //! An adapter crate runs it with one line in `tests/`:
 //! `booking_testkit::queue_conformance_suite!(my_fixture);` where
@@ -21,6 +22,7 @@ mod admission;
 mod hold_markers;
 mod line;
 mod opening;
+mod restore;
 mod sale_end;
 mod tokens;
 mod window;
@@ -29,6 +31,7 @@ pub use admission::*;
 pub use hold_markers::*;
 pub use line::*;
 pub use opening::*;
+pub use restore::*;
 pub use sale_end::*;
 pub use tokens::*;
 pub use window::*;
@@ -240,6 +243,10 @@ macro_rules! queue_conformance_suite {
             a_user_admitted_between_reads_is_never_told_the_pass_was_used,
             a_freed_slot_takes_the_unused_pass_with_it,
             hold_markers_live_until_cleared_or_expired,
+            the_epoch_stays_while_the_room_lives,
+            places_put_back_by_two_instances_keep_the_old_order_once_each,
+            places_without_a_ticket_go_back_to_the_pre_queue_before_the_opening,
+            restoring_into_a_room_that_kept_its_places_changes_nothing,
         );
     };
     (@tests $fixture:path; $($name:ident),* $(,)?) => {$(
