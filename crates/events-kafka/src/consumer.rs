@@ -174,7 +174,9 @@ impl ConsumerLoop {
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
         let attempts = self.bus.settings.attempts.max(1).to_string();
-        let mut headers = OwnedHeaders::new()
+        // Every original header rides along, so a replay can restore the
+        // record as it was (event id, request id, creation time).
+        let headers = original_headers(message)
             .insert(Header {
                 key: "original-topic",
                 value: Some(message.topic()),
@@ -195,17 +197,7 @@ impl ConsumerLoop {
                 key: "attempts",
                 value: Some(attempts.as_str()),
             });
-        // Every original header rides along, so a replay can restore the
-        // record as it was (event id, request id, creation time).
-        if let Some(original) = message.headers() {
-            for header in original.iter().filter(|h| !DLT_HEADERS.contains(&h.key)) {
-                headers = headers.insert(header);
-            }
-        }
-        let key = message
-            .key()
-            .map(|k| String::from_utf8_lossy(k).into_owned())
-            .unwrap_or_default();
+        let key = key_of(message);
         let payload = message.payload().unwrap_or_default();
         let mut pause = self.bus.settings.backoff;
         loop {

@@ -92,6 +92,26 @@ pub const DLT_HEADERS: [&str; 5] = [
     "attempts",
 ];
 
+/// A record's own headers, without those a dead letter adds: what a
+/// dead-letter record carries along, and what its replay restores.
+pub(crate) fn original_headers(message: &BorrowedMessage<'_>) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new();
+    if let Some(all) = message.headers() {
+        for header in all.iter().filter(|h| !DLT_HEADERS.contains(&h.key)) {
+            headers = headers.insert(header);
+        }
+    }
+    headers
+}
+
+/// A record's key as text (empty when it has none).
+pub(crate) fn key_of(message: &BorrowedMessage<'_>) -> String {
+    message
+        .key()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .unwrap_or_default()
+}
+
 /// The dead-letter topic of `topic`.
 pub fn dead_letter_topic(topic: &str) -> String {
     format!("{topic}.DLT")

@@ -123,21 +123,11 @@ impl KafkaEventBus {
                 message.offset()
             )));
         };
-        let mut headers = OwnedHeaders::new();
-        if let Some(all) = message.headers() {
-            for h in all.iter().filter(|h| !DLT_HEADERS.contains(&h.key)) {
-                headers = headers.insert(h);
-            }
-        }
-        let key = message
-            .key()
-            .map(|k| String::from_utf8_lossy(k).into_owned())
-            .unwrap_or_default();
         self.send(
             &original,
-            &key,
+            &key_of(message),
             message.payload().unwrap_or_default(),
-            headers,
+            original_headers(message),
         )
         .await
     }

@@ -233,6 +233,21 @@ impl RedisQueue {
         invocation
     }
 
+    /// Puts the room in the ticker's list. Outside the scripts: the list is
+    /// not in the schedule's hash slot.
+    async fn list_room(
+        &self,
+        conn: &mut ConnectionManager,
+        schedule: ScheduleId,
+    ) -> Result<(), RepoError> {
+        redis::cmd("SADD")
+            .arg(self.index_key())
+            .arg(schedule.0)
+            .query_async::<()>(conn)
+            .await
+            .map_err(redis_down)
+    }
+
     /// A handle on the shared connection: no I/O, no wait.
     fn conn(&self) -> ConnectionManager {
         self.redis.clone()
@@ -262,13 +277,7 @@ impl Queue for RedisQueue {
         let mut conn = self.conn();
         let view = run(&mut conn, &invocation).await?.view()?;
         if !view.sale.sold_out {
-            // Outside the script: the index is not in the schedule's hash slot.
-            redis::cmd("SADD")
-                .arg(self.index_key())
-                .arg(schedule.0)
-                .query_async::<()>(&mut conn)
-                .await
-                .map_err(redis_down)?;
+            self.list_room(&mut conn, schedule).await?;
         }
         Ok(view)
     }
@@ -397,12 +406,7 @@ impl Queue for RedisQueue {
             .collect::<Result<_, RepoError>>()?;
         // The index went with the rest: the ticker of every instance visits
         // the room again.
-        redis::cmd("SADD")
-            .arg(self.index_key())
-            .arg(schedule.0)
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(redis_down)?;
+        self.list_room(&mut conn, schedule).await?;
         Ok(RestoredPlaces { head, tickets })
     }
 
