@@ -80,6 +80,38 @@ async fn ok_or_unavailable(response: Response, ok: StatusCode) -> bool {
     false
 }
 
+/// `locker` locks the schedule's first seat in an open transaction; then
+/// `fan`'s hold of it is sent and left waiting on that lock, in flight.
+async fn hold_behind_a_locked_seat(
+    app: &TestApp,
+    s: &TestSchedule,
+    fan: &TestUser,
+    locker: &mut AsyncPgConnection,
+) -> tokio::task::JoinHandle<Response> {
+    locker
+        .batch_execute(&format!(
+            "BEGIN; SELECT id FROM seats WHERE id = {} FOR UPDATE",
+            s.seat_ids[0]
+        ))
+        .await
+        .expect("lock the seat");
+    let client = app.client.clone();
+    let url = app.url("/api/reservations");
+    let token = fan.token.clone();
+    let body = serde_json::json!({"scheduleId": s.schedule_id, "seatIds": [s.seat_ids[0]]});
+    let hold = tokio::spawn(async move {
+        client
+            .post(url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    });
+    wait_for_a_lock_waiter(locker).await;
+    hold
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_terminated_mid_hold_is_a_503_and_the_next_hold_works() {
     let app = spawn_app().await;
@@ -100,29 +132,7 @@ async fn a_connection_terminated_mid_hold_is_a_503_and_the_next_hold_works() {
         .get_result(&mut locker)
         .await
         .expect("own pid");
-    locker
-        .batch_execute(&format!(
-            "BEGIN; SELECT id FROM seats WHERE id = {} FOR UPDATE",
-            s.seat_ids[0]
-        ))
-        .await
-        .expect("lock the seat");
-    let hold = {
-        let client = app.client.clone();
-        let url = app.url("/api/reservations");
-        let token = fan.token.clone();
-        let body = serde_json::json!({"scheduleId": s.schedule_id, "seatIds": [s.seat_ids[0]]});
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .expect("request sent")
-        })
-    };
-    wait_for_a_lock_waiter(&mut locker).await;
+    let hold = hold_behind_a_locked_seat(&app, &s, &fan, &mut locker).await;
     let mut killer = db.connection().await;
     assert!(terminate_app_backends(&mut killer, &[locker_pid.pid]).await >= 1);
     expect_unavailable(hold.await.expect("hold task")).await;
@@ -201,29 +211,7 @@ async fn a_statement_cancelled_by_an_operator_is_a_503() {
     let db = app.db.as_ref().expect("a database-backed app");
 
     let mut locker = db.connection().await;
-    locker
-        .batch_execute(&format!(
-            "BEGIN; SELECT id FROM seats WHERE id = {} FOR UPDATE",
-            s.seat_ids[0]
-        ))
-        .await
-        .expect("lock the seat");
-    let hold = {
-        let client = app.client.clone();
-        let url = app.url("/api/reservations");
-        let token = fan.token.clone();
-        let body = serde_json::json!({"scheduleId": s.schedule_id, "seatIds": [s.seat_ids[0]]});
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .expect("request sent")
-        })
-    };
-    wait_for_a_lock_waiter(&mut locker).await;
+    let hold = hold_behind_a_locked_seat(&app, &s, &fan, &mut locker).await;
     let mut operator = db.connection().await;
     let cancelled: Count = diesel::sql_query(
         "SELECT count(pg_cancel_backend(pid)) AS n FROM pg_stat_activity
