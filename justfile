@@ -126,3 +126,16 @@ bench-relay n="20000" batch="100" modes="all": infra-up
 # What the reservation.held outbox row costs a hold in PostgreSQL: pgbench, without/with the row, per statement and folded (ADR 0007)
 bench-held-row: infra-up
     loadtest/bench/held_row.sh
+
+# --- Chaos (loadtest/chaos/chaos.py, loadtest/k6/x_chaos.js; issue 15) ---
+# Per strategy and fault (kill-instance: `kill -9` of an instance, restarted 5 s later; redis-restart),
+# a bounded mixed load (holds, payments, cancels, expiries with a 20 s hold TTL) through two instances,
+# on a redis-server, a tansu broker and a database (booking_chaos) of its own on free loopback ports;
+# then the audit, history-check, events lost, Redis stock drift, recovery times and client-visible errors,
+# into docs/RELIABILITY.md. Overrides: CHAOS_RATE (300/s), CHAOS_DURATION (75 s), CHAOS_FAULT_AT (30 s),
+# CHAOS_DOWN (5 s), CHAOS_HOLD_TTL (20 s); `python3 loadtest/chaos/chaos.py --strategy redis --fault kill-instance`.
+
+# Every strategy under every fault, audited; writes docs/RELIABILITY.md (about 15 minutes)
+chaos: infra-up bench-deps
+    cargo build --release -p booking-api -p booking-history
+    python3 loadtest/chaos/chaos.py run
