@@ -132,7 +132,7 @@ bench-held-row: infra-up
 # a bounded mixed load (holds, payments, cancels, expiries with a 20 s hold TTL) through two instances,
 # on a redis-server, a tansu broker and a database (booking_chaos) of its own on free loopback ports;
 # then the audit, history-check, events lost, Redis stock drift, recovery times and client-visible errors,
-# into docs/RELIABILITY.md. Overrides: CHAOS_RATE (300/s), CHAOS_DURATION (75 s), CHAOS_FAULT_AT (30 s),
+# into docs/RELIABILITY.md. Overrides: CHAOS_RATE (300/s), CHAOS_DURATION (70 s), CHAOS_FAULT_AT (30 s),
 # CHAOS_DOWN (5 s), CHAOS_HOLD_TTL (20 s); `python3 loadtest/chaos/chaos.py --strategy redis --fault kill-instance`.
 
 # Every strategy under every fault, audited; writes docs/RELIABILITY.md (about 15 minutes)

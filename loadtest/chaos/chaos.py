@@ -72,7 +72,7 @@ STRATEGIES = bench.STRATEGIES
 FAULTS = ["kill-instance", "redis-restart"]
 FAULT_AT_S = float(os.environ.get("CHAOS_FAULT_AT", 30))
 DOWN_S = float(os.environ.get("CHAOS_DOWN", 5))
-SETTLE_LIMIT_S = float(os.environ.get("CHAOS_SETTLE_LIMIT", 90))
+SETTLE_LIMIT_S = float(os.environ.get("CHAOS_SETTLE_LIMIT", 60))
 # 5 sections of 20 rows of 100 seats.
 SECTIONS = 5
 USERS = int(os.environ.get("CHAOS_USERS", 30000))
@@ -342,6 +342,8 @@ def run_one(strategy, fault_kind, rate, duration):
         services.start_tansu()
         bench.reset_data()
         bench.ensure_users(USERS)
+        logs = [os.path.join(OUT, "logs", f"{strategy}-app{i + 1}.log") for i in range(2)]
+        offsets = [os.path.getsize(x) if os.path.exists(x) else 0 for x in logs]
         bench.start_instances(strategy, False)
         concert, sid, seat_ids = new_schedule(label)
         _, toks = bench.user_tokens()
@@ -386,6 +388,11 @@ def run_one(strategy, fault_kind, rate, duration):
                                        if ftimes.get("ready") else None)
             ftimes["settled_after_fault_s"] = (round((load_end - ended).total_seconds() + settled["seconds"], 1)
                                                if settled["settled"] else None)
+        dead = 0
+        for path, off in zip(logs, offsets):
+            with open(path, errors="replace") as f:
+                f.seek(off)
+                dead += sum(1 for line in f if "moved to the dead-letter topic" in line)
         drift = (settled["redis_stock"] - settled["available"]
                  if strategy == "redis" and settled["redis_stock"] is not None else None)
         result = {
@@ -397,6 +404,8 @@ def run_one(strategy, fault_kind, rate, duration):
             "audit": rep, "violations": violations, "events": events,
             "events_lost": events["missing"] + settled["unpublished"] + settled["cancelled_not_consumed"]
             + settled["completed_not_consumed"],
+            "events_not_consumed": settled["cancelled_not_consumed"] + settled["completed_not_consumed"],
+            "dead_lettered": dead,
             "redis_stock_drift": drift if strategy == "redis" else None,
             "redis_stock_missing": strategy == "redis" and settled["redis_stock"] is None,
             "history": {k: history[k] for k in ("operations", "acknowledged", "anomalies", "verdict") if k in history},
@@ -405,7 +414,7 @@ def run_one(strategy, fault_kind, rate, duration):
         with open(os.path.join(OUT, f"{name}.json"), "w") as f:
             json.dump(result, f, indent=1)
         log(f"{label}: {figures['attempts']} attempts, {history['verdict']}, {len(violations)} violations, "
-            f"events lost {result['events_lost']}, stock drift {drift}, 500s {figures['status_500']}, "
+            f"events lost {result['events_lost']} ({result['events_not_consumed']} not consumed, {dead} dead-lettered), stock drift {drift}, 500s {figures['status_500']}, "
             f"errors {figures['errors']}, first ok hold after the fault "
             f"{figures.get('first_ok_hold_after_fault_s')} s, settled {settled['settled']} "
             f"({settled['seconds']} s after the load)")
@@ -422,6 +431,18 @@ def run_one(strategy, fault_kind, rate, duration):
 
 def fmt_errors(errs):
     return ", ".join(f"{k}: {v}" for k, v in sorted(errs.items())) or "none"
+
+
+def lost(r):
+    n = r["events_lost"]
+    if not n:
+        return "0"
+    parts = []
+    if r.get("events_not_consumed"):
+        parts.append(f"{r['events_not_consumed']} not consumed")
+    if r.get("dead_lettered"):
+        parts.append(f"{r['dead_lettered']} dead-lettered")
+    return f"{n} ({', '.join(parts)})" if parts else str(n)
 
 
 def report():
@@ -456,7 +477,7 @@ def report():
         settled = ft.get("settled_after_fault_s")
         lines.append(
             f"| {r['strategy']} | {r['fault']} | {ld['attempts']:,} | {r['history'].get('acknowledged', 0):,} "
-            f"| {len(r['violations'])} | {len(r['history'].get('anomalies', []))} | {r['events_lost']} | {drift} "
+            f"| {len(r['violations'])} | {len(r['history'].get('anomalies', []))} | {lost(r)} | {drift} "
             f"| {ld['status_500']} | {'%.2f s' % first if first is not None else 'none'} "
             f"| {'%.1f s' % settled if settled is not None else 'not settled'} "
             f"| {ld['errors_total']:,}: {fmt_errors(ld['errors'])} |")
@@ -547,7 +568,7 @@ def main():
     ap.add_argument("--strategy", action="append", choices=STRATEGIES)
     ap.add_argument("--fault", action="append", choices=FAULTS)
     ap.add_argument("--rate", type=int, default=int(os.environ.get("CHAOS_RATE", 300)))
-    ap.add_argument("--duration", type=int, default=int(os.environ.get("CHAOS_DURATION", 75)))
+    ap.add_argument("--duration", type=int, default=int(os.environ.get("CHAOS_DURATION", 70)))
     a = ap.parse_args()
     if a.command == "report":
         report()
