@@ -262,6 +262,12 @@ SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL),
     if strategy == "redis":
         stock = bench.redis_cli("GET", f"{bench.REDIS_PREFIX}stock:{{s:{sid}}}")
         st["redis_stock"] = int(stock) if stock else None
+    # Which published events no consumer marked, for a diagnosis.
+    st["not_consumed_ids"] = [int(x) for x in bench.psql(
+        "SELECT o.id FROM outbox o WHERE (o.topic LIKE '%reservation.cancelled' AND NOT EXISTS (SELECT 1 FROM "
+        "processed_events p WHERE p.consumer = 'seat-release' AND p.event_id = o.id::text)) OR (o.topic LIKE "
+        "'%reservation.completed' AND NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = "
+        "'notification' AND p.event_id = o.id::text)) ORDER BY 1 LIMIT 50").split()]
     st["settled"] = (unpublished == 0 and overdue == 0 and unreleased == 0 and unnotified == 0
                      and (strategy != "redis" or st["redis_stock"] == available))
     return st
@@ -433,6 +439,9 @@ def fmt_errors(errs):
     return ", ".join(f"{k}: {v}" for k, v in sorted(errs.items())) or "none"
 
 
+FINDINGS = "## Findings (by hand; kept when the tables are regenerated)"
+
+
 def lost(r):
     n = r["events_lost"]
     if not n:
@@ -555,8 +564,14 @@ def report():
         "  consumer-group offsets and lag are not read.",
         "",
     ]
+    # The hand-written reading of the numbers survives a regeneration.
+    kept = ""
+    if os.path.exists(REPORT):
+        old = open(REPORT).read()
+        if FINDINGS in old:
+            kept = old[old.index(FINDINGS):]
     with open(REPORT, "w") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines) + ("\n" + kept if kept else ""))
     log(f"wrote {REPORT} ({len(runs)} runs)")
 
 
