@@ -78,7 +78,9 @@ SECTIONS = 5
 USERS = int(os.environ.get("CHAOS_USERS", 30000))
 TANSU = os.environ.get("TANSU", shutil.which("tansu") or os.path.expanduser("~/.cargo/bin/tansu"))
 TOPICS = ["reservation.held", "reservation.completed", "reservation.cancelled"]
-REPORT = os.path.join(ROOT, "docs", "RELIABILITY.md")
+# A run into another CHAOS_OUT (a try, a diagnosis) reports beside its data, not into docs/.
+REPORT = (os.path.join(OUT, "RELIABILITY.md") if "CHAOS_OUT" in os.environ
+          else os.path.join(ROOT, "docs", "RELIABILITY.md"))
 
 
 def log(msg):
