@@ -13,5 +13,6 @@ pub mod seat_lock;
 
 pub use queue::QueueFixture;
 pub use seat_lock::{
-    hold_is_prepared_once_per_connection, is_refusal, race, race_across, request, LockFixture,
+    hold_is_prepared_once_per_connection, insert_users, is_refusal, race, race_across, request,
+    LockFixture,
 };

@@ -18,6 +18,7 @@ use booking_lock_pessimistic::PessimisticSeatLock;
 use booking_lock_redis::{redis_connection, RedisLockSettings, RedisSeatLock};
 use booking_memory::{MemoryQueue, MemorySeatLock, MemoryStore};
 use booking_store_postgres::PgStore;
+use booking_testkit::conformance::insert_users;
 use booking_testkit::{TestDb, TestRedis};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::collection::vec;
@@ -156,24 +157,7 @@ impl System {
             .iter()
             .map(|s| s.id)
             .collect();
-        let tag = uuid::Uuid::new_v4().simple().to_string();
-        let mut users = Vec::new();
-        for i in 0..USERS {
-            let inserted = backend
-                .users
-                .insert_user(&NewUser {
-                    email: Email::parse(&format!("model{i}-{tag}@example.com")).unwrap(),
-                    nickname: Nickname::parse(&format!("model{i}")).unwrap(),
-                    password_hash: "not-a-hash".into(),
-                    role: Role::User,
-                })
-                .await
-                .unwrap();
-            let Inserted::New(user) = inserted else {
-                panic!("user {i} of case {tag} exists");
-            };
-            users.push(user.id);
-        }
+        let users = insert_users(backend.users.as_ref(), USERS, "model").await;
         Self {
             backend,
             service,

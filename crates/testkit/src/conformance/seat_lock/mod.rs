@@ -104,25 +104,7 @@ impl LockFixture {
     }
 
     pub async fn users(&self, n: usize) -> Vec<UserId> {
-        let tag = uuid::Uuid::new_v4().simple().to_string();
-        let mut ids = Vec::with_capacity(n);
-        for i in 0..n {
-            let user = self
-                .users
-                .insert_user(&NewUser {
-                    email: Email::parse(&format!("racer{i}-{tag}@example.com")).unwrap(),
-                    nickname: Nickname::parse(&format!("racer{i}")).unwrap(),
-                    password_hash: "not-a-hash".into(),
-                    role: Role::User,
-                })
-                .await
-                .unwrap();
-            let Inserted::New(user) = user else {
-                panic!("racer {i} of run {tag} already exists");
-            };
-            ids.push(user.id);
-        }
-        ids
+        insert_users(self.users.as_ref(), n, "racer").await
     }
 
     pub async fn audit(&self, schedule: ScheduleId) -> AuditReport {
@@ -217,4 +199,27 @@ macro_rules! seat_lock_conformance_suite {
             $crate::conformance::seat_lock::$name($fixture().await).await;
         }
     )*};
+}
+
+/// `n` fresh users (`<label><i>-<random>@example.com`), for tests that need
+/// buyers the database knows.
+pub async fn insert_users(users: &dyn UserRepository, n: usize, label: &str) -> Vec<UserId> {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let user = users
+            .insert_user(&NewUser {
+                email: Email::parse(&format!("{label}{i}-{tag}@example.com")).unwrap(),
+                nickname: Nickname::parse(&format!("{label}{i}")).unwrap(),
+                password_hash: "not-a-hash".into(),
+                role: Role::User,
+            })
+            .await
+            .unwrap();
+        let Inserted::New(user) = user else {
+            panic!("{label} {i} of run {tag} already exists");
+        };
+        ids.push(user.id);
+    }
+    ids
 }
