@@ -23,6 +23,7 @@ const SHORT_HOLD_SECS: &str = "6";
 const EXPECTED: &[&str] = &[
     "/ loads with no console error and nothing from elsewhere",
     "/operator loads with no console error and nothing from elsewhere",
+    "a buyer signs up, holds two seats and pays for them",
 ];
 
 /// A `booking` process, killed by pid when dropped (also when a test panics).

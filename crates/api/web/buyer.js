@@ -404,7 +404,7 @@ async function viewSeats(concertId, scheduleId) {
 function legend() {
   const item = (cls, text) => h('li', {}, h('span', { class: `swatch seat ${cls}`, 'aria-hidden': 'true' }), text);
   return h('ul', { class: 'legend', 'aria-label': 'Legend' },
-    item('available', 'Free'), item('picked', 'Picked'), item('taken', 'Taken'));
+    item('available', 'Free'), item('picked', 'Picked'), item('held', 'Held by someone'), item('sold', 'Sold'));
 }
 
 /** A buyer who comes back to the seats after the admission may have no pass in this tab. */
@@ -459,17 +459,20 @@ function rowsPrice(map, section) {
   return Math.min(...map.seats.filter((s) => s.section === section).map((s) => s.price));
 }
 
+/** How a taken seat looks (and is named): held by someone, or sold. */
+const SEAT_CLASS = { HELD: 'held', RESERVED: 'sold' };
+
 function seatButton(map, seat, status) {
   const taken = status !== 'AVAILABLE';
   const picked = map.picked.has(seat.id);
-  const state = taken ? 'taken' : picked ? 'picked' : 'available';
+  const state = SEAT_CLASS[status] ?? (picked ? 'picked' : 'available');
   return h('button', {
     type: 'button',
     class: `seat ${state}`,
     dataset: { seat: seat.id, status },
     disabled: taken,
     'aria-pressed': String(picked),
-    'aria-label': `Section ${seat.section}, row ${seat.row}, seat ${seat.number}, ${price(seat.price)}${taken ? ', taken' : ''}`,
+    'aria-label': `Section ${seat.section}, row ${seat.row}, seat ${seat.number}, ${price(seat.price)}${taken ? `, ${state}` : ''}`,
     onclick: () => togglePick(map, seat),
   }, String(seat.number));
 }
