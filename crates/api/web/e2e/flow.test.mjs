@@ -41,7 +41,6 @@ test('a buyer signs up, holds two seats and pays for them', async () => {
     await page.getByRole('button', { name: 'Hold the picked seats' }).click();
 
     await page.getByText(/Pay within \d+:\d\d/).waitFor();
-    await screenshot(page, 'hold');
     await page.getByRole('button', { name: /^Pay / }).click();
     await page.getByText('Paid. Enjoy the concert!').waitFor();
     await page.locator('.reservation[data-status="CONFIRMED"]').waitFor();
