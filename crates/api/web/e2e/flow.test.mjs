@@ -21,6 +21,12 @@ test('a buyer signs up, holds two seats and pays for them', async () => {
     const { page } = browser;
     await page.goto(`${BASE_URL}/#/login`);
     const email = `${unique('fan')}@example.com`;
+    // Not signed up yet: the API's sentence is shown as it is.
+    await page.getByLabel('Email', { exact: true }).first().fill(email);
+    await page.getByLabel('Password', { exact: true }).fill('password-123');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.locator('#status.error').getByText('e-mail or password is wrong').waitFor();
+
     await page.getByLabel('Email', { exact: true }).last().fill(email);
     await page.getByLabel('Nickname').fill('fan');
     await page.getByLabel(/^Password \(/).fill('password-123');
