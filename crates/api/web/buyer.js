@@ -369,8 +369,9 @@ function decodeStatuses(base64, count) {
 async function viewSeats(concertId, scheduleId) {
   const stillHere = currentView();
   const base = `/api/concerts/${concertId}/schedules/${scheduleId}`;
-  const [layout, schedules, mine] = await Promise.all([
+  const [layout, concert, schedules, mine] = await Promise.all([
     get(`${base}/seats/layout`),
+    get(`/api/concerts/${concertId}`),
     get(`/api/concerts/${concertId}/schedules`),
     get('/api/reservations/my'),
   ]);
@@ -395,7 +396,7 @@ async function viewSeats(concertId, scheduleId) {
   map.render = () => renderSeats(map, grid, summary, holdButton);
   show(
     h('h2', {}, 'Pick your seats'),
-    h('p', {}, `${when(schedule.startsAt)} · pick up to ${map.limit} seat${map.limit === 1 ? '' : 's'}`),
+    h('p', {}, `${concert.title} · ${when(schedule.startsAt)} · pick up to ${map.limit} seat${map.limit === 1 ? '' : 's'}`),
     legend(),
     h('div', { class: 'seatmap-box', tabindex: '0', 'aria-label': 'Seat map, scrolls sideways' }, grid),
     summary,

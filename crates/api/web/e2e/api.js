@@ -4,10 +4,10 @@
 import { BASE_URL } from './browser.js';
 
 let counter = 0;
-/** A name no other test (or run) has used. */
+/** A name no other test of this run has used (each test file is a process). */
 export function unique(prefix) {
   counter += 1;
-  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter}`;
+  return `${prefix}-${process.pid}${counter}`;
 }
 
 export async function call(method, path, { token, body, headers = {}, base = BASE_URL } = {}) {
@@ -50,12 +50,12 @@ export async function adminToken(base = BASE_URL) {
  * created through the admin API. Returns `{ concert, schedule, seats }` with the
  * seat layout.
  */
-export async function newSchedule({ sections, salesOpenAt = null, maxSeatsPerBuyer = 4, base = BASE_URL }) {
+export async function newSchedule({ sections, title = unique('Night'), salesOpenAt = null, maxSeatsPerBuyer = 4, base = BASE_URL }) {
   const token = await adminToken(base);
   const concert = await expect(201, 'POST', '/api/admin/concerts', {
     base,
     token,
-    body: { title: unique('Night'), artist: 'The Test Band', venue: 'Browser Hall', description: 'Made by a browser test.' },
+    body: { title, artist: 'The Test Band', venue: 'Browser Hall', description: 'Made by a browser test.' },
   });
   const schedule = await expect(201, 'POST', `/api/admin/concerts/${concert.id}/schedules`, {
     base,

@@ -11,7 +11,11 @@ const HOLD_SECS = Number(process.env.SHORT_HOLD_SECS || 6);
 test("a hold's countdown reaching zero shows the hold expired", async () => {
   assert.ok(SHORT_HOLD_URL, 'SHORT_HOLD_URL names the server with short holds');
   const base = SHORT_HOLD_URL;
-  const { concert, schedule, seats } = await newSchedule({ base, sections: [{ name: 'A', rows: 1, seatsPerRow: 6, price: 5000 }] });
+  const { concert, schedule, seats } = await newSchedule({
+    title: 'Midnight Strings',
+    base,
+    sections: [{ name: 'A', rows: 1, seatsPerRow: 6, price: 5000 }],
+  });
   const user = await newUser('late', base);
   const browser = await openBrowser();
   try {

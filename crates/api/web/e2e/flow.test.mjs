@@ -8,6 +8,7 @@ import { newSchedule, newUser, holdSeats, pay, expect, unique } from './api.js';
 
 test('a buyer signs up, holds two seats and pays for them', async () => {
   const { concert, schedule, seats } = await newSchedule({
+    title: 'Aurora Quartet: Spring Tour',
     sections: [{ name: 'A', rows: 3, seatsPerRow: 8, price: 15000 }, { name: 'B', rows: 3, seatsPerRow: 8, price: 9000 }],
   });
   // Others are buying too: one seat sold, two held.

@@ -9,6 +9,7 @@ import { newSchedule, newUser, admitted, logInPage, expect, pay } from './api.js
 test('a waiting buyer sees the sale end sold out', async () => {
   // 2 seats: at most 2 passes per free seat, so 4 admitted buyers fill the room.
   const { concert, schedule, seats } = await newSchedule({
+    title: 'The Late Bloomers',
     sections: [{ name: 'A', rows: 1, seatsPerRow: 2, price: 20000 }],
     maxSeatsPerBuyer: 1,
   });
