@@ -184,11 +184,14 @@ fn the_web_client_works_in_a_real_browser() {
     let port = free_port(&[]);
     let server = start_server(port, &[]);
     let short_port = free_port(&[port]);
+    // Holds of seconds, expired every second; and no waiting room, so the
+    // page's way straight to the seats is tested too.
     let short = start_server(
         short_port,
         &[
             ("BOOKING__BOOKING__HOLD_TTL_SECS", SHORT_HOLD_SECS),
             ("BOOKING__EXPIRY__PERIOD_SECS", "1"),
+            ("BOOKING__QUEUE__ENABLED", "false"),
         ],
     );
     let report = std::env::temp_dir().join(format!("booking-e2e-{}.tap", std::process::id()));

@@ -377,7 +377,10 @@ async function viewSeats(concertId, scheduleId) {
   ]);
   const schedule = schedules.find((s) => s.id === scheduleId);
   if (!schedule) throw new ApiError(404, { detail: 'This date does not exist.' });
-  await fetchPassIfAdmitted(scheduleId);
+  if (!await havePassOrNeedNone(scheduleId)) {
+    location.replace(`#/concerts/${concertId}/schedules/${scheduleId}`);
+    return;
+  }
   const owned = mine
     .filter((r) => r.scheduleId === scheduleId && (r.status === 'PENDING' || r.status === 'CONFIRMED'))
     .reduce((n, r) => n + r.seatIds.length, 0);
@@ -414,15 +417,21 @@ function legend() {
     item('available', 'Free'), item('picked', 'Picked'), item('held', 'Held by someone'), item('sold', 'Sold'));
 }
 
-/** A buyer who comes back to the seats after the admission may have no pass in this tab. */
-async function fetchPassIfAdmitted(scheduleId) {
-  if (passes.get(scheduleId)) return;
+/**
+ * Whether the buyer may stay on the seat map: with a pass (kept, or fetched
+ * now if admitted), with the waiting room off, or with a live hold that used
+ * the pass (to watch the map). Anyone else belongs in the waiting room.
+ */
+async function havePassOrNeedNone(scheduleId) {
+  if (passes.get(scheduleId)) return true;
   try {
     const pass = await get(`/api/queue/token?scheduleId=${scheduleId}`);
     passes.save(scheduleId, pass.token, pass.expiresAt);
+    return true;
   } catch (error) {
-    // No pass (not admitted, or the room is off): the hold will say why if it needs one.
     if (!(error instanceof ApiError)) throw error;
+    if (error.slug === 'token-used') return true;
+    return error.status === 404 && waitingRoomIsOff();
   }
 }
 
@@ -450,7 +459,7 @@ function renderSeats(map, grid, summary, holdButton) {
     row.push(seatButton(map, seat, map.statuses[i]));
   });
   grid.replaceChildren(...[...sections].map(([name, rows]) => h('section', { class: 'section', 'aria-label': `Section ${name}` },
-    h('h3', {}, `Section ${name} · ${price(rowsPrice(map, name))}`),
+    h('h3', {}, `Section ${name} · ${price(sectionPrice(map, name))}`),
     [...rows].map(([row, buttons]) => h('div', { class: 'row' }, h('span', { class: 'row-label', 'aria-hidden': 'true' }, `Row ${row}`), buttons)))));
   if (focusedSeat) grid.querySelector(`[data-seat="${focusedSeat}"]`)?.focus();
   const picked = map.seats.filter((s) => map.picked.has(s.id));
@@ -461,8 +470,8 @@ function renderSeats(map, grid, summary, holdButton) {
   holdButton.disabled = picked.length === 0;
 }
 
-/** A section's lowest price (seats of a section usually share one). */
-function rowsPrice(map, section) {
+/** A section's price (a section's seats share one; the lowest, were they not to). */
+function sectionPrice(map, section) {
   return Math.min(...map.seats.filter((s) => s.section === section).map((s) => s.price));
 }
 
@@ -529,9 +538,9 @@ function holdFailed(map, error) {
     map.render();
   }
   sayError(error);
-  if (error.status === 403) {
+  if (error.status === 403 && !main.querySelector('.back-to-room')) {
     passes.drop(map.scheduleId);
-    main.append(h('p', {}, h('a', { href: `#/concerts/${map.concertId}/schedules/${map.scheduleId}` }, 'Back to the waiting room')));
+    main.append(h('p', { class: 'back-to-room' }, h('a', { href: `#/concerts/${map.concertId}/schedules/${map.scheduleId}` }, 'Back to the waiting room')));
   }
 }
 

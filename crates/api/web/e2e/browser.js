@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const BASE_URL = process.env.BASE_URL || 'http://127.0.0.1:18000';
-/** A second server whose holds last seconds, for the expiry test. */
+/** A second server whose holds last seconds, for the expiry test; its waiting room is off. */
 export const SHORT_HOLD_URL = process.env.SHORT_HOLD_URL;
 export const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR;
 

@@ -21,7 +21,9 @@ test("a hold's countdown reaching zero shows the hold expired", async () => {
   try {
     const { page } = browser;
     await logInPage(page, user, base);
+    // That server has no waiting room: the page goes straight to the seats.
     await page.goto(`${base}/#/concerts/${concert.id}/schedules/${schedule.id}`);
+    await page.waitForURL(/\/seats$/);
     await page.locator(`[data-seat="${seats[0].id}"]`).click();
     await page.getByRole('button', { name: 'Hold the picked seats' }).click();
     const countdown = page.locator('.countdown');
