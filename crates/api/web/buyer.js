@@ -9,6 +9,7 @@ import {
 
 const main = document.getElementById('main');
 const statusLine = document.getElementById('status');
+const announcer = document.getElementById('announce');
 const nav = document.getElementById('nav');
 
 /** How often the seat map asks whether a seat changed (304 when none did). */
@@ -45,6 +46,11 @@ function show(...children) {
 function say(message, kind = 'info') {
   statusLine.textContent = message;
   statusLine.className = message ? `status ${kind}` : 'status';
+}
+
+/** Tells screen readers of a change that the page shows elsewhere. */
+function announce(message) {
+  announcer.textContent = message;
 }
 
 /** Shows an API error as the sentence it carries; rethrows anything else. */
@@ -103,6 +109,7 @@ async function route() {
   cleanups.forEach((fn) => fn());
   cleanups = [];
   viewId += 1;
+  const stillHere = currentView();
   say('');
   renderNav();
   const hash = location.hash;
@@ -117,7 +124,8 @@ async function route() {
   try {
     return await view(...params.map(Number));
   } catch (error) {
-    return sayError(error);
+    // A view left behind keeps its failure to itself.
+    return stillHere() ? sayError(error) : undefined;
   }
 }
 
@@ -241,7 +249,7 @@ const passes = {
 async function viewWaitingRoom(concertId, scheduleId) {
   const stillHere = currentView();
   const seatsUrl = `#/concerts/${concertId}/schedules/${scheduleId}/seats`;
-  const room = h('section', { class: 'card room', 'aria-live': 'polite', 'aria-atomic': 'true' }, h('p', {}, 'Entering the waiting room…'));
+  const room = h('section', { class: 'card room' }, h('p', {}, 'Entering the waiting room…'));
   const title = h('p', { class: 'muted' });
   show(h('h2', {}, 'Waiting room'), title, room,
     h('p', {}, 'Keep this page open: it takes you to the seats when your turn comes.'));
@@ -293,6 +301,7 @@ async function followRoom(scheduleId, seatsUrl, room, stillHere) {
   onLeave(() => clearInterval(countdown));
   const handlers = {
     position: (status) => {
+      if (status.state !== latest?.state || status.position !== latest?.position) announce(roomSummary(status));
       latest = { ...status, receivedAt: Date.now() };
       renderRoom(room, status);
     },
@@ -340,6 +349,13 @@ function renderRoom(room, status) {
   room.dataset.state = status.state;
 }
 
+/** The room in one sentence, for screen readers (the countdown ticks silently). */
+function roomSummary(status) {
+  if (status.state === 'before-opening') return `The sale opens in ${clock(status.opensInSecs ?? 0)}.`;
+  const paused = status.state === 'paused' ? ' Every seat is held right now.' : '';
+  return `Your place in line: ${status.position}. ${status.seatsLeft} seats left.${paused}`;
+}
+
 /** Counts the opening down between two stream updates. */
 function tickCountdown(room, latest) {
   if (latest.state !== 'before-opening' || latest.opensInSecs == null) return;
@@ -349,6 +365,7 @@ function tickCountdown(room, latest) {
 }
 
 function renderSoldOut(room) {
+  announce('Sold out: every seat of this date has been sold.');
   room.dataset.state = 'sold-out';
   room.replaceChildren(
     h('p', { class: 'big' }, h('strong', {}, 'Sold out')),

@@ -41,7 +41,7 @@ test('a waiting buyer sees the sale end sold out', async () => {
       await pay(user, hold.id);
     }
     await page.locator('.room[data-state="sold-out"]').waitFor({ timeout: 5000 });
-    await page.getByText('Every seat of this date has been sold.').waitFor();
+    await page.locator('.room').getByText('Every seat of this date has been sold.').waitFor();
     await screenshot(page, 'sold-out');
   } finally {
     await browser.close();
