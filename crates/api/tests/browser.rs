@@ -26,6 +26,7 @@ const EXPECTED: &[&str] = &[
     "a buyer signs up, holds two seats and pays for them",
     "two buyers race for one seat: one holds it, the other sees it taken within a second",
     "a waiting buyer sees the sale end sold out",
+    "before the opening the waiting room counts down, then lets the buyer in",
     "a hold's countdown reaching zero shows the hold expired",
     "the main views have no serious or critical accessibility violation",
     "at 360 px the page does not overflow sideways",

@@ -49,3 +49,28 @@ test('a waiting buyer sees the sale end sold out', async () => {
   const answer = await expect(410, 'POST', '/api/queue/enter', { token: fan.token, body: { scheduleId: schedule.id } });
   assert.match(answer.type, /sold-out/);
 });
+
+test('before the opening the waiting room counts down, then lets the buyer in', async () => {
+  const opensAt = new Date(Date.now() + 6000);
+  const { concert, schedule } = await newSchedule({
+    sections: [{ name: 'A', rows: 1, seatsPerRow: 4, price: 20000 }],
+    salesOpenAt: opensAt.toISOString(),
+  });
+  const fan = await newUser('early');
+  const browser = await openBrowser();
+  try {
+    const { page } = browser;
+    await logInPage(page, fan);
+    await page.goto(`${BASE_URL}/#/concerts/${concert.id}/schedules/${schedule.id}`);
+    const opensIn = page.locator('.room[data-state="before-opening"] .opens-in');
+    const first = await opensIn.innerText();
+    assert.match(first, /^0:0[1-6]$/);
+    // The countdown runs between the stream's updates.
+    await page.waitForFunction((before) => document.querySelector('.opens-in')?.textContent !== before, first);
+    // At the opening the pre-queue is drawn: one buyer, first in line, let in.
+    await page.getByRole('heading', { name: 'Pick your seats' }).waitFor({ timeout: 10_000 });
+    assert.ok(Date.now() >= opensAt.getTime());
+  } finally {
+    await browser.close();
+  }
+});
