@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BASE_URL, openBrowser, seriousViolations } from './browser.js';
-import { newSchedule, newUser, logInPage, holdSeats } from './api.js';
+import { newSchedule, newUser, logInPage, holdSeats, seatStatuses } from './api.js';
 
 /** A schedule on sale, one whose sale opens in an hour, and a buyer with a hold. */
 async function fixture() {
@@ -102,9 +102,14 @@ test('a buyer holds a seat with the keyboard alone', async () => {
     await tabUntil(page, focused, (f) => f.text === 'Hold the picked seats');
     await page.keyboard.press('Enter');
     await page.getByText(/Pay within \d+:\d\d/).waitFor();
+    // And lets it go again.
+    await tabUntil(page, focused, (f) => f.text === 'Cancel the hold');
+    await page.keyboard.press('Enter');
+    await page.locator('.reservation[data-status="CANCELLED"]').waitFor();
   } finally {
     await browser.close();
   }
+  assert.equal((await seatStatuses(concert.id, schedule.id)).get(seats[2].id), 'AVAILABLE');
 });
 
 async function tabUntil(page, focused, done) {
