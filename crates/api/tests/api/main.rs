@@ -16,3 +16,4 @@ mod metrics;
 mod queue;
 mod redis_outage;
 mod seat_map;
+mod web;
