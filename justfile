@@ -44,9 +44,9 @@ reconcile-stock: infra-up
 migrate: infra-up
     BOOKING__DATABASE__URL="$DATABASE_URL" cargo run -p booking-api -- migrate
 
-# Run all tests (integration tests use DATABASE_URL and REDIS_URL)
-test: infra-up
-    cargo test --workspace
+# Run all tests: deploy/local/test (services, Chromium and the browser tests' npm packages installed the first time)
+test:
+    deploy/local/test
 
 # Check formatting and clippy (warnings are errors)
 lint:
