@@ -25,6 +25,7 @@ pub mod startup_error;
 pub mod state;
 pub mod telemetry;
 pub mod timed_lock;
+pub mod web;
 pub mod wiring;
 
 pub use config::{Secrets, Settings, Strategy};

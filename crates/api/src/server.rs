@@ -190,6 +190,7 @@ fn serve(
             .app_data(path_config())
             .app_data(query_config())
             .configure(routes::register)
+            .configure(crate::web::register)
             .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api/openapi.json", openapi.clone()))
             .default_service(web::to(not_found))
     })

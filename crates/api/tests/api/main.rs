@@ -17,3 +17,4 @@ mod monitor;
 mod queue;
 mod redis_outage;
 mod seat_map;
+mod web;
