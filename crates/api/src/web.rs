@@ -8,7 +8,7 @@ use actix_web::http::header::{
     ETag, EntityTag, Header, IfNoneMatch, CACHE_CONTROL, CONTENT_SECURITY_POLICY,
     X_CONTENT_TYPE_OPTIONS,
 };
-use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web::{route, web, HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
@@ -63,19 +63,19 @@ const CSP: &str = "default-src 'self'; base-uri 'none'; form-action 'self'; fram
 const NO_CACHE: &str = "no-cache";
 
 /// The buyer's page.
-#[get("/")]
+#[route("/", method = "GET", method = "HEAD")]
 pub async fn buyer_page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     serve(&req, "index.html")
 }
 
 /// The operator's page.
-#[get("/operator")]
+#[route("/operator", method = "GET", method = "HEAD")]
 pub async fn operator_page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     serve(&req, "operator.html")
 }
 
 /// The scripts and styles the pages load.
-#[get("/assets/{name}")]
+#[route("/assets/{name}", method = "GET", method = "HEAD")]
 pub async fn asset_file(
     req: HttpRequest,
     name: web::Path<String>,

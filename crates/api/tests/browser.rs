@@ -23,6 +23,13 @@ const SHORT_HOLD_SECS: &str = "6";
 const EXPECTED: &[&str] = &[
     "/ loads with no console error and nothing from elsewhere",
     "/operator loads with no console error and nothing from elsewhere",
+    "a buyer signs up, holds two seats and pays for them",
+    "two buyers race for one seat: one holds it, the other sees it taken within a second",
+    "a waiting buyer sees the sale end sold out",
+    "a hold's countdown reaching zero shows the hold expired",
+    "the main views have no serious or critical accessibility violation",
+    "at 360 px the page does not overflow sideways",
+    "a buyer holds a seat with the keyboard alone",
 ];
 
 /// A `booking` process, killed by pid when dropped (also when a test panics).
@@ -151,6 +158,18 @@ fn read_tap(report: &str) -> (Vec<String>, Vec<String>) {
     (passed, other)
 }
 
+/// `SCREENSHOT_DIR`, a relative one taken from the workspace root (Node
+/// runs in the e2e directory).
+fn screenshot_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("SCREENSHOT_DIR")?);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    Some(if dir.is_absolute() {
+        dir
+    } else {
+        root.join(dir)
+    })
+}
+
 /// Straight to stderr, past the test harness's capture: the browser tests
 /// are slow, and which of them ran must show on a pass too.
 fn say(line: &str) {
@@ -185,6 +204,7 @@ fn the_web_client_works_in_a_real_browser() {
         .env("ADMIN_EMAIL", ADMIN_EMAIL)
         .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("CHROMIUM_PATH", CHROMIUM)
+        .envs(screenshot_dir().map(|dir| ("SCREENSHOT_DIR", dir)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut child = node.spawn().expect("node starts");

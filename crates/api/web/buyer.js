@@ -242,7 +242,10 @@ async function viewWaitingRoom(concertId, scheduleId) {
   const stillHere = currentView();
   const seatsUrl = `#/concerts/${concertId}/schedules/${scheduleId}/seats`;
   const room = h('section', { class: 'card room', 'aria-live': 'polite', 'aria-atomic': 'true' }, h('p', {}, 'Entering the waiting room…'));
-  show(h('h2', {}, 'Waiting room'), room);
+  const title = h('p', { class: 'muted' });
+  show(h('h2', {}, 'Waiting room'), title, room,
+    h('p', {}, 'Keep this page open: it takes you to the seats when your turn comes.'));
+  catalogue.title(scheduleId).then((text) => { title.textContent = text; }, () => {});
   let status;
   try {
     status = await post('/api/queue/enter', { scheduleId });
@@ -284,6 +287,8 @@ async function takePass(scheduleId, seatsUrl, room) {
 /** Follows the live stream: position updates until admitted, sold out or gone. */
 async function followRoom(scheduleId, seatsUrl, room, stillHere) {
   let latest = null;
+  // Set by the events after which the stream ends for good.
+  let over = false;
   const countdown = setInterval(() => latest && tickCountdown(room, latest), 1000);
   onLeave(() => clearInterval(countdown));
   const handlers = {
@@ -295,23 +300,23 @@ async function followRoom(scheduleId, seatsUrl, room, stillHere) {
       passes.save(scheduleId, pass.token, pass.expiresAt);
       location.replace(seatsUrl);
     },
-    'sold-out': () => renderSoldOut(room),
-    left: () => room.replaceChildren(
-      h('p', {}, 'Your turn came and went: the pass expired unused.'),
-      h('p', {}, h('button', { type: 'button', onclick: route }, 'Enter again')),
-    ),
+    'sold-out': () => {
+      over = true;
+      renderSoldOut(room);
+    },
+    left: () => {
+      over = true;
+      room.replaceChildren(
+        h('p', {}, 'Your turn came and went: the pass expired unused.'),
+        h('p', {}, h('button', { type: 'button', onclick: route }, 'Enter again')),
+      );
+    },
   };
-  const reconnect = () => setTimeout(() => stillHere() && open(), 2000);
-  const open = async () => {
-    try {
-      const close = await queueEvents(scheduleId, handlers, reconnect);
-      if (stillHere()) onLeave(close);
-      else close();
-    } catch (error) {
-      sayError(error);
-    }
-  };
-  await open();
+  // A broken stream: enter again (one keeps one's place) and follow a new one.
+  const reconnect = () => setTimeout(() => !over && stillHere() && route(), 2000);
+  const close = await queueEvents(scheduleId, handlers, reconnect);
+  if (stillHere()) onLeave(close);
+  else close();
 }
 
 function renderRoom(room, status) {
@@ -397,6 +402,7 @@ async function viewSeats(concertId, scheduleId) {
     h('p', {}, holdButton),
   );
   await refreshStatuses(map, base);
+  if (!stillHere()) return;
   const timer = setInterval(() => stillHere() && refreshStatuses(map, base).catch(sayError), SEAT_POLL_MS);
   onLeave(() => clearInterval(timer));
 }
@@ -404,7 +410,7 @@ async function viewSeats(concertId, scheduleId) {
 function legend() {
   const item = (cls, text) => h('li', {}, h('span', { class: `swatch seat ${cls}`, 'aria-hidden': 'true' }), text);
   return h('ul', { class: 'legend', 'aria-label': 'Legend' },
-    item('available', 'Free'), item('picked', 'Picked'), item('taken', 'Taken'));
+    item('available', 'Free'), item('picked', 'Picked'), item('held', 'Held by someone'), item('sold', 'Sold'));
 }
 
 /** A buyer who comes back to the seats after the admission may have no pass in this tab. */
@@ -459,17 +465,20 @@ function rowsPrice(map, section) {
   return Math.min(...map.seats.filter((s) => s.section === section).map((s) => s.price));
 }
 
+/** How a taken seat looks (and is named): held by someone, or sold. */
+const SEAT_CLASS = { HELD: 'held', RESERVED: 'sold' };
+
 function seatButton(map, seat, status) {
   const taken = status !== 'AVAILABLE';
   const picked = map.picked.has(seat.id);
-  const state = taken ? 'taken' : picked ? 'picked' : 'available';
+  const state = SEAT_CLASS[status] ?? (picked ? 'picked' : 'available');
   return h('button', {
     type: 'button',
     class: `seat ${state}`,
     dataset: { seat: seat.id, status },
     disabled: taken,
     'aria-pressed': String(picked),
-    'aria-label': `Section ${seat.section}, row ${seat.row}, seat ${seat.number}, ${price(seat.price)}${taken ? ', taken' : ''}`,
+    'aria-label': `Section ${seat.section}, row ${seat.row}, seat ${seat.number}, ${price(seat.price)}${taken ? `, ${state}` : ''}`,
     onclick: () => togglePick(map, seat),
   }, String(seat.number));
 }
@@ -527,26 +536,32 @@ function holdFailed(map, error) {
 
 // ------------------------------------------------------------ reservations
 
-/** Which concert each schedule belongs to, and its layout, for naming seats. */
+/** Each schedule with its concert, and its layout, for naming what a reservation holds. */
 const catalogue = {
-  concertOf: new Map(),
+  schedules: new Map(),
   layouts: new Map(),
-  async concertIdOf(scheduleId) {
-    if (!this.concertOf.has(scheduleId)) {
+  /** `{ concert, schedule }` of a schedule id, or undefined for one not found. */
+  async find(scheduleId) {
+    if (!this.schedules.has(scheduleId)) {
       const concerts = await get('/api/concerts');
       const lists = await Promise.all(concerts.map((c) => get(`/api/concerts/${c.id}/schedules`)));
-      lists.flat().forEach((s) => this.concertOf.set(s.id, s.concertId));
+      lists.forEach((list, i) => list.forEach((schedule) => this.schedules.set(schedule.id, { concert: concerts[i], schedule })));
     }
-    return this.concertOf.get(scheduleId);
+    return this.schedules.get(scheduleId);
   },
   /** `id → seat` of a schedule, or an empty map when it cannot be found. */
   async seats(scheduleId) {
     if (!this.layouts.has(scheduleId)) {
-      const concertId = await this.concertIdOf(scheduleId);
-      const layout = concertId ? await get(`/api/concerts/${concertId}/schedules/${scheduleId}/seats/layout`) : { seats: [] };
+      const found = await this.find(scheduleId);
+      const layout = found ? await get(`/api/concerts/${found.concert.id}/schedules/${scheduleId}/seats/layout`) : { seats: [] };
       this.layouts.set(scheduleId, new Map(layout.seats.map((s) => [s.id, s])));
     }
     return this.layouts.get(scheduleId);
+  },
+  /** "Demo Night · Dec 30, 2026, 8:00 PM". */
+  async title(scheduleId) {
+    const found = await this.find(scheduleId);
+    return found ? `${found.concert.title} · ${when(found.schedule.startsAt)}` : `Schedule ${scheduleId}`;
   },
 };
 
@@ -559,20 +574,21 @@ const STATUS_TEXT = {
   PENDING: 'Held, waiting for payment',
   CONFIRMED: 'Paid',
   CANCELLED: 'Cancelled',
-  EXPIRED: 'Expired',
+  EXPIRED: 'Hold expired: the seats went back on sale',
 };
 
 async function viewReservation(id) {
   const stillHere = currentView();
   const reservation = await get(`/api/reservations/${id}`);
-  const seats = await seatList(reservation);
+  const [seats, title] = await Promise.all([seatList(reservation), catalogue.title(reservation.scheduleId)]);
   if (!stillHere()) return;
   const box = h('section', { class: 'card reservation', dataset: { status: reservation.status } });
-  show(h('h2', {}, `Reservation ${reservation.id}`), box);
+  show(h('h2', {}, `Reservation ${reservation.id}`), h('p', {}, title), box);
   renderReservation(box, reservation, seats, stillHere);
 }
 
 function renderReservation(box, reservation, seats, stillHere) {
+  box.stopCountdown?.();
   box.dataset.status = reservation.status;
   const facts = h('dl', { class: 'facts' },
     h('dt', {}, 'Status'), h('dd', { class: 'res-status' }, STATUS_TEXT[reservation.status] ?? reservation.status),
@@ -593,10 +609,13 @@ function renderReservation(box, reservation, seats, stillHere) {
   pay.addEventListener('click', () => act([pay, cancel], refresh, () => post('/api/payments', { reservationId: reservation.id }, { headers: { 'Idempotency-Key': idempotencyKey() } }), 'Paid. Enjoy the concert!'));
   cancel.addEventListener('click', () => act([pay, cancel], refresh, () => del(`/api/reservations/${reservation.id}`), 'The hold is cancelled and its seats are free again.'));
   box.append(countdown, h('p', { class: 'actions' }, pay, ' ', cancel));
-  startHoldCountdown(reservation, countdown, [pay, cancel], refresh);
+  box.stopCountdown = startHoldCountdown(reservation, countdown, [pay, cancel], refresh);
 }
 
-/** Counts down to the hold's expiry; at zero says so and re-reads the reservation. */
+/**
+ * Counts down to the hold's expiry; at zero says so and re-reads the
+ * reservation. Returns the function that stops it.
+ */
 function startHoldCountdown(reservation, countdown, buttons, refresh) {
   const expiresAt = new Date(reservation.expiresAt).getTime();
   const tick = () => {
@@ -613,8 +632,10 @@ function startHoldCountdown(reservation, countdown, buttons, refresh) {
     setTimeout(() => refresh().catch(sayError), 1500);
   };
   const timer = setInterval(tick, 250);
-  onLeave(() => clearInterval(timer));
+  const stop = () => clearInterval(timer);
+  onLeave(stop);
   tick();
+  return stop;
 }
 
 /** Pays or cancels: buttons off while it runs, then the reservation as it is now. */
@@ -634,6 +655,7 @@ async function viewMyReservations() {
   const reservations = await get('/api/reservations/my');
   const rows = await Promise.all(reservations.map(async (r) => h('li', { class: 'card', dataset: { status: r.status } },
     h('h3', {}, h('a', { href: `#/reservations/${r.id}` }, `Reservation ${r.id}`)),
+    h('p', {}, await catalogue.title(r.scheduleId)),
     h('p', {}, `${STATUS_TEXT[r.status] ?? r.status} · ${await seatList(r)} · ${price(r.totalAmount)}`),
     r.status === 'PENDING' && h('p', {},
       h('a', { class: 'button', href: `#/reservations/${r.id}` }, 'Pay'), ' ',

@@ -26,15 +26,17 @@ const ARGS = [
 
 /**
  * A browser context with its own fresh profile, `width` x `height`. Close it
- * with `close()`, which also removes the profile.
+ * with `close()`, which also removes the profile. `bypassCSP` lets a test
+ * inject a script (axe-core) into pages whose CSP allows only their own.
  */
-export async function openBrowser({ width = 1280, height = 800 } = {}) {
+export async function openBrowser({ width = 1280, height = 800, bypassCSP = false } = {}) {
   const profile = await mkdtemp(join(tmpdir(), 'booking-e2e-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: ARGS,
     viewport: { width, height },
+    bypassCSP,
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(10_000);
@@ -58,7 +60,10 @@ export async function screenshot(page, name) {
 const require = createRequire(import.meta.url);
 const AXE = require.resolve('axe-core/axe.min.js');
 
-/** The serious and critical accessibility violations axe-core finds on the page. */
+/**
+ * The serious and critical accessibility violations axe-core finds on the
+ * page. The page's browser must be opened with `bypassCSP`.
+ */
 export async function seriousViolations(page) {
   await page.addScriptTag({ path: AXE });
   const results = await page.evaluate(() => window.axe.run(document));
