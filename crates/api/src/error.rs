@@ -324,3 +324,12 @@ impl From<QueueError> for ApiError {
         }
     }
 }
+
+impl From<MonitorError> for ApiError {
+    fn from(e: MonitorError) -> Self {
+        match e {
+            MonitorError::ScheduleNotFound => Self::NotFound(e.to_string()),
+            MonitorError::Repo(e) => e.into(),
+        }
+    }
+}

@@ -5,7 +5,7 @@ use crate::jobs::Jobs;
 use crate::metrics::Metrics;
 use crate::seat_maps::SeatMaps;
 use crate::sse::QueueHub;
-use booking_domain::{BookingService, Clock, InvariantAudit, PoolStats, Readiness};
+use booking_domain::{BookingService, Clock, InvariantAudit, PoolStats, Readiness, SaleMonitor};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -24,6 +24,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub audit: Arc<dyn InvariantAudit>,
+    /// The operator's live view of a sale.
+    pub monitor: SaleMonitor,
     /// The store's connection pool; `None` when embedded.
     pub pool: Option<Arc<dyn PoolStats>>,
 }

@@ -40,6 +40,7 @@ static ASSETS: &[Asset] = &[
     asset!("api.js", JS),
     asset!("buyer.js", JS),
     asset!("operator.js", JS),
+    asset!("operator.css", CSS),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 

@@ -163,6 +163,14 @@ where
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let lock: Arc<dyn SeatLock> = Arc::new(TimedSeatLock::new(lock, metrics.clone()));
     let jobs = jobs_over(settings, &store, lock.clone(), queue.clone()).await?;
+    let room = waiting_room(settings, queue);
+    let audit: Arc<dyn InvariantAudit> = Arc::new(store.clone());
+    let monitor = SaleMonitor::new(
+        Arc::new(store.clone()),
+        audit.clone(),
+        room.clone(),
+        clock.clone(),
+    );
     let ports = Ports {
         users: Arc::new(store.clone()),
         catalog: Arc::new(store.clone()),
@@ -170,7 +178,7 @@ where
         seat_lock: lock,
         hasher,
         clock: clock.clone(),
-        waiting_room: waiting_room(settings, queue),
+        waiting_room: room.clone(),
     };
     let hold_ttl = chrono::Duration::seconds(settings.booking.hold_ttl_secs);
     let service = BookingService::new(ports, hold_ttl);
@@ -192,7 +200,8 @@ where
         jobs,
         clock,
         metrics,
-        audit: Arc::new(store),
+        audit,
+        monitor,
         pool,
     })
 }

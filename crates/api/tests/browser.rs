@@ -31,6 +31,10 @@ const EXPECTED: &[&str] = &[
     "the main views have no serious or critical accessibility violation",
     "at 360 px the page does not overflow sideways",
     "a buyer holds a seat with the keyboard alone",
+    "an admin creates a concert and a schedule and watches holds and a payment on the monitor",
+    "the operator page works at 360 px, with the keyboard, and passes axe-core",
+    "a user who is not an admin is told how to become one",
+    "the monitor draws a 20,000-seat schedule on a canvas and repaints only changed seats",
 ];
 
 /// A `booking` process, killed by pid when dropped (also when a test panics).

@@ -2,8 +2,9 @@
 //! violations of ARCHITECTURE.md's invariants it shows. Tests, the
 //! benchmark and the periodic oversell guard read it.
 
-use crate::{RepoError, ReservationId, ScheduleId, SeatId};
+use crate::{RepoError, ReservationId, ScheduleId, SeatCounts, SeatId};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 /// What the invariants look like for one schedule, read from the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,7 +72,31 @@ impl AuditReport {
     }
 }
 
+/// One schedule's seats and its oversell guard, counted in one read for the
+/// operator's monitor: the same definitions as `AuditReport`, counts only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeatWatch {
+    pub total_seats: i64,
+    pub seats: SeatCounts,
+    /// Reservations of the schedule created at or after the `since` asked
+    /// for: holds made, whatever became of them since.
+    pub holds_since: i64,
+    /// Seats in more than one active reservation (oversell): must be 0.
+    pub double_booked: i64,
+    /// Seats whose status disagrees with their reservations: must be 0.
+    pub status_mismatches: i64,
+}
+
 #[async_trait]
 pub trait InvariantAudit: Send + Sync {
     async fn audit_schedule(&self, schedule: ScheduleId) -> Result<AuditReport, RepoError>;
+
+    /// The counts of `audit_schedule` and the holds made since `since`, in
+    /// one consistent read cheap enough to poll; `None` for an unknown
+    /// schedule.
+    async fn watch_schedule(
+        &self,
+        schedule: ScheduleId,
+        since: DateTime<Utc>,
+    ) -> Result<Option<SeatWatch>, RepoError>;
 }

@@ -389,6 +389,14 @@ pub trait Queue: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<QueueStats, RepoError>;
 
+    /// The room's sale state and its passes and holds, read in one step
+    /// (the operator's monitor); all zero for a room nobody entered.
+    async fn overview(
+        &self,
+        schedule: ScheduleId,
+        now: DateTime<Utc>,
+    ) -> Result<RoomOverview, RepoError>;
+
     /// Marks the seats held by `reservation` until `until` (`hold:` keys).
     async fn mark_held(
         &self,

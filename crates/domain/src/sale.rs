@@ -48,6 +48,16 @@ pub struct SaleState {
     pub admission_rate: f64,
 }
 
+/// A schedule's waiting room as its operator watches it, read in one step.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RoomOverview {
+    pub sale: SaleState,
+    /// Unused live passes.
+    pub passes: u64,
+    /// Used passes whose hold still keeps the user's slot.
+    pub holding: u64,
+}
+
 /// What one admission tick may do, worked out by `Admissions` from the
 /// configuration, the schedule and its seat counts.
 #[derive(Debug, Clone, Copy, PartialEq)]

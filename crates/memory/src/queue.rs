@@ -10,8 +10,8 @@
 use async_trait::async_trait;
 use booking_domain::{
     draw_order, AdmissionPlan, DrawRecord, EntryToken, KnownPlace, Pass, Place, Queue, QueueStats,
-    RepoError, ReservationId, RestoredPlaces, RoomView, SaleState, SaleTick, ScheduleId, SeatId,
-    UserId,
+    RepoError, ReservationId, RestoredPlaces, RoomOverview, RoomView, SaleState, SaleTick,
+    ScheduleId, SeatId, UserId,
 };
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
@@ -547,6 +547,26 @@ impl Queue for MemoryQueue {
                     .count()
                     + room.holding.values().filter(|until| **until > now).count())
                     as u64,
+            })
+            .unwrap_or_default())
+    }
+
+    async fn overview(
+        &self,
+        schedule: ScheduleId,
+        now: DateTime<Utc>,
+    ) -> Result<RoomOverview, RepoError> {
+        let rooms = self.rooms()?;
+        Ok(rooms
+            .get(&schedule)
+            .map(|room| RoomOverview {
+                sale: room.sale(now),
+                passes: room
+                    .passes
+                    .values()
+                    .filter(|pass| pass.token.expires_at > now)
+                    .count() as u64,
+                holding: room.holding.values().filter(|until| **until > now).count() as u64,
             })
             .unwrap_or_default())
     }

@@ -38,6 +38,7 @@ mod seat_holds;
 struct Scripts {
     enter: Script,
     view: Script,
+    overview: Script,
     tick: Script,
     restore: Script,
     claim_token: Script,
@@ -182,6 +183,7 @@ impl RedisQueue {
         let scripts = Scripts {
             enter: sale_script(include_str!("enter.lua")),
             view: sale_script(include_str!("view.lua")),
+            overview: sale_script(include_str!("overview.lua")),
             tick: sale_script(include_str!("tick.lua")),
             restore: sale_script(include_str!("restore.lua")),
             claim_token: Script::new(include_str!("claim_token.lua")),
@@ -551,6 +553,21 @@ impl Queue for RedisQueue {
         Ok(QueueStats {
             waiting: pre + line,
             active: passes + holding,
+        })
+    }
+
+    async fn overview(
+        &self,
+        schedule: ScheduleId,
+        now: DateTime<Utc>,
+    ) -> Result<RoomOverview, RepoError> {
+        let mut invocation = self.sale_keys(&self.scripts.overview, schedule);
+        invocation.arg(ms(now));
+        let mut answer = run(&mut self.conn(), &invocation).await?;
+        Ok(RoomOverview {
+            sale: answer.sale()?,
+            passes: answer.count()?,
+            holding: answer.count()?,
         })
     }
 

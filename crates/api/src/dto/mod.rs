@@ -518,3 +518,86 @@ pub struct HealthResponse {
 
 #[cfg(test)]
 mod tests;
+
+/// One reading of a schedule's sale for the operator's monitor
+/// (`GET /api/admin/schedules/{id}/monitor`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorResponse {
+    pub schedule_id: i64,
+    pub concert_id: i64,
+    /// When this reading was taken; readings are shared for up to 500 ms.
+    pub read_at: DateTime<Utc>,
+    /// `before-opening`, `open`, `paused` (no seat free, some held) or `sold-out` (none free or held).
+    #[schema(example = "open")]
+    pub state: &'static str,
+    /// When the sale opens; null: open at once.
+    #[schema(required = true)]
+    pub sales_open_at: Option<DateTime<Utc>>,
+    pub total_seats: i64,
+    /// RESERVED seats.
+    pub sold: i64,
+    /// HELD seats.
+    pub held: i64,
+    /// AVAILABLE seats.
+    pub free: i64,
+    /// Reservations made in the last 5 s, per second (whatever became of them).
+    pub holds_per_sec: f64,
+    /// `enabled`, or `disabled` (then the queue fields are null).
+    #[schema(example = "enabled")]
+    pub waiting_room: &'static str,
+    /// In the pre-queue before the opening, in line after it.
+    #[schema(required = true)]
+    pub waiting: Option<u64>,
+    /// Users holding a slot: an unused pass or a live hold.
+    #[schema(required = true)]
+    pub active: Option<u64>,
+    /// Unused passes.
+    #[schema(required = true)]
+    pub passes: Option<u64>,
+    /// Passes handed out per second, measured over the last 5 s.
+    #[schema(required = true)]
+    pub admission_rate: Option<f64>,
+    pub oversell: OversellGuard,
+}
+
+/// The oversell guard, counted from the tables: both must be 0.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OversellGuard {
+    /// Seats of the schedule in more than one active (PENDING or CONFIRMED) reservation.
+    pub seats_sold_twice: i64,
+    /// Seats whose status disagrees with their reservations (HELD or RESERVED without one, AVAILABLE with one, ...).
+    pub status_mismatches: i64,
+}
+
+impl From<SaleSnapshot> for MonitorResponse {
+    fn from(s: SaleSnapshot) -> Self {
+        let room = s.room;
+        Self {
+            schedule_id: s.schedule.id.0,
+            concert_id: s.schedule.concert_id.0,
+            read_at: s.read_at,
+            state: s.phase.as_str(),
+            sales_open_at: s.schedule.sales_open_at,
+            total_seats: s.seats.total_seats,
+            sold: s.seats.seats.sold,
+            held: s.seats.seats.held,
+            free: s.seats.seats.available,
+            holds_per_sec: s.holds_per_sec,
+            waiting_room: if room.is_some() {
+                "enabled"
+            } else {
+                "disabled"
+            },
+            waiting: room.map(|r| r.sale.waiting),
+            active: room.map(|r| r.passes + r.holding),
+            passes: room.map(|r| r.passes),
+            admission_rate: room.map(|r| r.sale.admission_rate),
+            oversell: OversellGuard {
+                seats_sold_twice: s.seats.double_booked,
+                status_mismatches: s.seats.status_mismatches,
+            },
+        }
+    }
+}

@@ -1,13 +1,15 @@
-//! Admin catalogue: concerts and schedules (with their generated seat grid).
+//! Admin catalogue: concerts and schedules (with their generated seat grid),
+//! and the live monitor of a schedule's sale.
 
 use crate::auth::AdminUser;
 use crate::dto::{
-    ConcertRequest, ConcertResponse, CreateScheduleRequest, ScheduleResponse, UpdateScheduleRequest,
+    ConcertRequest, ConcertResponse, CreateScheduleRequest, MonitorResponse, ScheduleResponse,
+    UpdateScheduleRequest,
 };
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use actix_web::http::header;
-use actix_web::{delete, post, put, web, HttpResponse};
+use actix_web::{delete, get, post, put, web, HttpResponse};
 use booking_domain::{AdminError, ConcertId, ScheduleId};
 
 fn invalid(msg: String) -> ApiError {
@@ -177,4 +179,32 @@ pub async fn delete_schedule(
     state.service.admin.delete_schedule(ScheduleId(*id)).await?;
     state.seat_maps.forget_schedule(ScheduleId(*id));
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The live monitor of one schedule's sale: seats sold, held and free, the
+/// waiting room, passes and holds per second, and the oversell guard (both
+/// counts must read 0). Cheap enough to poll every second: one reading is
+/// two indexed queries and one Redis script, shared by every caller of
+/// this instance for 500 ms.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "Schedule id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = MonitorResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/api/admin/schedules/{id}/monitor")]
+pub async fn monitor(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let snapshot = state.monitor.snapshot(ScheduleId(*id)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(MonitorResponse::from(snapshot)))
 }

@@ -64,6 +64,7 @@ route_table!(
     admin::create_schedule,
     admin::update_schedule,
     admin::delete_schedule,
+    admin::monitor,
 );
 
 /// The id `TracingLogger` gave this request (also sent back as

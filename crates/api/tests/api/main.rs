@@ -13,6 +13,7 @@ mod expiry;
 mod fuzz;
 mod helpers;
 mod metrics;
+mod monitor;
 mod queue;
 mod redis_outage;
 mod seat_map;

@@ -1,13 +1,16 @@
 //! The use cases, one struct per area over the ports it needs:
 //! [`Accounts`], [`Catalogue`], [`Bookings`] (holds and payments),
-//! [`Admissions`] (the waiting room) and [`CatalogueAdmin`]. None does I/O of
-//! its own. [`BookingService`] bundles them for the HTTP API.
+//! [`Admissions`] (the waiting room), [`CatalogueAdmin`] and
+//! [`SaleMonitor`] (the operator's live view of a sale). None does I/O of
+//! its own. [`BookingService`] bundles the others for the HTTP API; the
+//! monitor also reads the `InvariantAudit` and is built beside it.
 
 mod accounts;
 mod admin;
 mod admissions;
 mod bookings;
 mod catalogue;
+mod monitor;
 mod payments;
 
 pub use accounts::Accounts;
@@ -15,6 +18,7 @@ pub use admin::CatalogueAdmin;
 pub use admissions::{Admissions, QueueStatus, RoomState, SaleUpdate, StreamStart};
 pub use bookings::{Bookings, HoldCommand, Idempotent};
 pub use catalogue::Catalogue;
+pub use monitor::{MonitorError, SaleMonitor, SalePhase, SaleSnapshot};
 
 use crate::*;
 use chrono::Duration;
