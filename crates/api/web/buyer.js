@@ -252,7 +252,7 @@ async function viewWaitingRoom(concertId, scheduleId) {
   const room = h('section', { class: 'card room' }, h('p', {}, 'Entering the waiting room…'));
   const title = h('p', { class: 'muted' });
   show(h('h2', {}, 'Waiting room'), title, room,
-    h('p', {}, 'Keep this page open: it takes you to the seats when your turn comes.'));
+    h('p', { class: 'keep-open' }, 'Keep this page open: it takes you to the seats when your turn comes.'));
   catalogue.title(scheduleId).then((text) => { title.textContent = text; }, () => {});
   let status;
   try {
@@ -367,6 +367,8 @@ function tickCountdown(room, latest) {
 function renderSoldOut(room) {
   announce('Sold out: every seat of this date has been sold.');
   room.dataset.state = 'sold-out';
+  // Nothing is left to wait for.
+  room.parentElement?.querySelector('.keep-open')?.remove();
   room.replaceChildren(
     h('p', { class: 'big' }, h('strong', {}, 'Sold out')),
     h('p', {}, 'Every seat of this date has been sold. Thank you for waiting.'),

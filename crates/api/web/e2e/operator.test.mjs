@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, openBrowser, screenshot, seriousViolations } from './browser.js';
+import { BASE_URL, openBrowser, seriousViolations } from './browser.js';
 
 const ADMIN_EMAIL = process.env.ADMIN_EMAIL || 'admin@browser.test';
 const ADMIN_PASSWORD = process.env.ADMIN_PASSWORD || 'admin-password-123';
@@ -125,7 +125,6 @@ test('an admin creates a concert and a schedule and watches holds and a payment 
     assert.equal(await seatColour(page, 2), HELD);
     assert.equal(await seatColour(page, 3), FREE);
     assert.match(await page.locator('#seat-grid').getAttribute('aria-label'), /2 sold, 1 held, 7 free/);
-    await screenshot(page, 'operator-monitor');
 
     assert.deepEqual(await seriousViolations(page), []);
   } finally {
@@ -159,7 +158,6 @@ test('the operator page works at 360 px, with the keyboard, and passes axe-core'
     const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(wide <= 0, `the monitor scrolls sideways by ${wide} px at 360 px`);
     assert.deepEqual(await seriousViolations(page), [], 'the monitor');
-    await screenshot(page, 'operator-monitor-360');
   } finally {
     await browser.close();
   }
