@@ -251,7 +251,11 @@ impl KafkaEventBus {
             .iter()
             .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
             .collect();
-        let options = AdminOptions::new().operation_timeout(Some(self.settings.delivery_timeout));
+        // Both bounded: a broker that is down must not hold up the relay
+        // (the request's own default is librdkafka's 60 s socket timeout).
+        let options = AdminOptions::new()
+            .request_timeout(Some(self.settings.delivery_timeout))
+            .operation_timeout(Some(self.settings.delivery_timeout));
         for result in admin
             .create_topics(&wanted, &options)
             .await
