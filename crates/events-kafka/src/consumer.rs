@@ -361,8 +361,14 @@ impl ConsumerLoop {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(group = %self.group, error = %e, "kafka receive failed");
-                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition) {
-                        self.topic_vanished().await;
+                    match e.rdkafka_error_code() {
+                        Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                            self.topic_vanished().await;
+                        }
+                        Some(RDKafkaErrorCode::AllBrokersDown) => {
+                            self.wait_out_the_broker(&consumer).await;
+                        }
+                        _ => {}
                     }
                     tokio::time::sleep(self.bus.settings.backoff).await;
                     continue;
@@ -389,6 +395,71 @@ impl ConsumerLoop {
         }
     }
 
+    /// While no broker answers, the consumer holds no partitions, and it
+    /// subscribes again once the broker is back and has the topics
+    /// (creating them if it came back without). Why: a consumer still
+    /// assigned a partition of a topic the broker no longer knows fetches it
+    /// by topic id, and librdkafka 2.12.1 crashes the process (SIGSEGV) on
+    /// tansu's reply to that fetch (see docs/DESIGN.md).
+    async fn wait_out_the_broker(&mut self, consumer: &Arc<StreamConsumer>) {
+        let Ok(subscribed) = consumer.subscription() else {
+            return;
+        };
+        let topics: Vec<String> = subscribed
+            .elements()
+            .iter()
+            .map(|e| e.topic().to_owned())
+            .collect();
+        if topics.is_empty() {
+            return;
+        }
+        consumer.unsubscribe();
+        tracing::warn!(group = %self.group, ?topics, "no broker answers: holding no partitions until it is back");
+        let mut lost = false;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = self.stopped.changed() => return,
+            }
+            let probe = Arc::clone(consumer);
+            let wanted = topics.clone();
+            // Per topic: does the broker know it? `None`: no broker answered.
+            let known = tokio::task::spawn_blocking(move || {
+                wanted
+                    .iter()
+                    .map(|t| {
+                        let metadata =
+                            probe.fetch_metadata(Some(t), Duration::from_secs(2)).ok()?;
+                        Some(metadata.topics().iter().any(|m| {
+                            m.name() == t && m.error().is_none() && !m.partitions().is_empty()
+                        }))
+                    })
+                    .collect::<Option<Vec<bool>>>()
+            })
+            .await
+            .ok()
+            .flatten();
+            match known {
+                None => continue,
+                Some(known) if known.iter().all(|k| *k) => break,
+                Some(_) => {
+                    lost = true;
+                    self.bus
+                        .recreate_topics(topics.iter().map(String::as_str))
+                        .await;
+                }
+            }
+        }
+        if lost {
+            self.topic_vanished_from(&topics);
+        }
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        match consumer.subscribe(&names) {
+            Ok(()) => tracing::info!(group = %self.group, ?topics, "broker back: subscribed again"),
+            Err(e) => tracing::error!(group = %self.group, error = %e, "could not subscribe again"),
+        }
+    }
+
     /// The broker does not know the subscribed topic (it came back empty):
     /// create it again, and read its new log from the start once it is back.
     async fn topic_vanished(&mut self) {
@@ -403,6 +474,12 @@ impl ConsumerLoop {
         self.bus
             .recreate_topics(topics.iter().map(String::as_str))
             .await;
+        self.topic_vanished_from(&topics);
+    }
+
+    /// Keeps the places in `topics` aside: their new logs are read from
+    /// the start (see `place`).
+    fn topic_vanished_from(&mut self, topics: &[String]) {
         let now = Instant::now();
         let places = &mut self.places;
         for (key, at) in places.next.iter() {
