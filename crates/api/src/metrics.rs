@@ -2,7 +2,7 @@
 //! as they happen; gauges of state elsewhere (queue sizes, outbox backlog,
 //! pool use, job totals) are read when scraped.
 
-use booking_domain::{ConsumerLag, HoldError, InvariantAudit, JobCounters};
+use booking_domain::{ConsumerLag, ConsumerRecoveries, HoldError, InvariantAudit, JobCounters};
 use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
@@ -27,6 +27,8 @@ pub struct Metrics {
     job_events: IntCounterVec,
     db_pool: IntGaugeVec,
     consumer_lag: IntGaugeVec,
+    consumer_offset_resets: IntCounterVec,
+    consumer_gaps: IntCounterVec,
     seat_map_rebuilds: IntCounter,
     seat_maps_cached: IntGauge,
     pub oversold_seats: IntGauge,
@@ -107,6 +109,14 @@ impl Metrics {
             )?),
             consumer_lag: register(&r, IntGaugeVec::new(
                 Opts::new("booking_consumer_lag_records", "Records each consumer group has not reached yet, per topic (Kafka; measured every 5 s)"),
+                &["topic", "group"],
+            )?),
+            consumer_offset_resets: register(&r, IntCounterVec::new(
+                Opts::new("booking_consumer_offset_resets_total", "Times a consumer read a log again from its start: the group's offset was past the end of a log that came back shorter, or the topic vanished (a broker back empty)"),
+                &["topic", "group"],
+            )?),
+            consumer_gaps: register(&r, IntCounterVec::new(
+                Opts::new("booking_consumer_gaps_total", "Times the broker delivered a later record than a consumer expected and the consumer went back for the skipped ones"),
                 &["topic", "group"],
             )?),
             seat_map_rebuilds: register(&r, IntCounter::new(
@@ -194,6 +204,17 @@ impl Metrics {
             self.consumer_lag
                 .with_label_values(&[&lag.topic, &lag.group])
                 .set(lag.records);
+        }
+    }
+
+    pub fn consumer_recoveries(&self, recoveries: &[ConsumerRecoveries]) {
+        for r in recoveries {
+            let labels = [r.topic.as_str(), r.group.as_str()];
+            Self::catch_up(
+                &self.consumer_offset_resets.with_label_values(&labels),
+                r.offset_resets,
+            );
+            Self::catch_up(&self.consumer_gaps.with_label_values(&labels), r.gaps);
         }
     }
 

@@ -253,6 +253,12 @@ pub trait EventBus: Send + Sync {
     fn consumer_lags(&self) -> Vec<ConsumerLag> {
         Vec::new()
     }
+
+    /// How often each consumer had to recover its place in a log, as
+    /// running totals. Empty for a bus that delivers in-process.
+    fn consumer_recoveries(&self) -> Vec<ConsumerRecoveries> {
+        Vec::new()
+    }
 }
 
 /// How far one consumer (group) trails one topic.
@@ -261,6 +267,19 @@ pub struct ConsumerLag {
     pub topic: String,
     pub group: String,
     pub records: i64,
+}
+
+/// What one consumer (group) of one topic did to keep its place in the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsumerRecoveries {
+    pub topic: String,
+    pub group: String,
+    /// Starts again from the log's beginning: the group's position was past
+    /// the end of a log that came back shorter, or the topic vanished.
+    pub offset_resets: u64,
+    /// Records the broker skipped (delivered a later one first) that the
+    /// consumer went back for.
+    pub gaps: u64,
 }
 
 #[async_trait]

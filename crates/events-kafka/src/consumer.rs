@@ -1,8 +1,20 @@
 //! The consuming side: one loop per (topic, group) that hands each record
 //! to its handler, retries with backoff, sends a poison record to
 //! `<topic>.DLT`, and commits an offset only after one of the two.
+//!
+//! The loop also keeps its place in each partition's log and checks every
+//! record against it, because the broker may not: tansu with memory storage
+//! answers a fetch from an offset inside a stored batch with the batches
+//! after it, and a fetch that races a concurrent produce with the batch
+//! after the one being written; either way records are silently skipped.
+//! A record past the expected offset sends the loop back for the missing
+//! ones. A log shorter than the group's position (a broker back empty) is
+//! read again from its start. Both are logged and counted
+//! (`KafkaStats::recoveries`); the handlers are idempotent.
 
 use crate::*;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::collections::HashMap;
 
 /// How often a consumer records its lag.
 const LAG_EVERY: Duration = Duration::from_secs(5);
@@ -13,6 +25,56 @@ pub(crate) struct ConsumerLoop {
     pub(crate) group: String,
     pub(crate) handler: Arc<dyn EventHandler>,
     pub(crate) stopped: watch::Receiver<bool>,
+    pub(crate) places: Places,
+}
+
+/// Where the loop is in each (topic, partition) it reads.
+#[derive(Debug, Default)]
+pub(crate) struct Places {
+    /// The offset after the last record handled.
+    next: HashMap<(String, i32), i64>,
+    /// Partitions read again from before a gap.
+    rewinding: HashMap<(String, i32), Rewind>,
+    /// Where the loop was in a partition of a topic the broker then said
+    /// it did not know, and since when: the topic's new log is read from
+    /// its start.
+    vanished: HashMap<(String, i32), (i64, Instant)>,
+}
+
+/// How long a vanished topic's old place is kept: longer than a broker
+/// takes to come back, short enough that a partition coming back to this
+/// member much later is not read again from its start.
+const VANISHED_FOR: Duration = Duration::from_secs(120);
+
+/// Going back for the records from `missing` on: the last seek went `back`
+/// records before it (a batch may begin before `missing`, and tansu's
+/// memory storage returns a batch only when the fetch starts at or before
+/// its first record).
+#[derive(Debug, Clone, Copy)]
+struct Rewind {
+    missing: i64,
+    back: i64,
+    low: i64,
+}
+
+/// What to do with a received record.
+#[derive(Debug, PartialEq, Eq)]
+enum Placement {
+    /// Next in line: handle it.
+    Handle,
+    /// Before the point a rewind goes back for: handled already.
+    Behind,
+    /// The loop sought back; this record comes again later.
+    Rewound,
+}
+
+/// What the broker says of a partition: the group's committed offset (if
+/// any) and the log's watermarks.
+#[derive(Debug, Clone, Copy)]
+struct BrokerView {
+    committed: Option<i64>,
+    low: i64,
+    high: i64,
 }
 
 /// A record as the domain sees it, or why it cannot be one (a poison record).
@@ -99,7 +161,186 @@ async fn measure_lag(
     }
 }
 
+/// The broker's view of `topic`/`partition` (blocking calls: off the runtime).
+async fn broker_view(
+    consumer: &Arc<StreamConsumer>,
+    topic: &str,
+    partition: i32,
+) -> Option<BrokerView> {
+    let consumer = Arc::clone(consumer);
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(5);
+        let (low, high) = consumer.fetch_watermarks(&topic, partition, timeout).ok()?;
+        let mut wanted = TopicPartitionList::new();
+        wanted.add_partition(&topic, partition);
+        let committed = consumer
+            .committed_offsets(wanted, timeout)
+            .ok()?
+            .find_partition(&topic, partition)
+            .and_then(|e| e.offset().to_raw())
+            .filter(|o| *o >= 0);
+        Some(BrokerView {
+            committed,
+            low,
+            high,
+        })
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+async fn seek(consumer: &Arc<StreamConsumer>, topic: &str, partition: i32, offset: i64) -> bool {
+    let consumer = Arc::clone(consumer);
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        consumer.seek(
+            &topic,
+            partition,
+            Offset::Offset(offset),
+            Duration::from_secs(5),
+        )
+    })
+    .await
+    .is_ok_and(|sought| sought.is_ok())
+}
+
 impl ConsumerLoop {
+    /// Checks a record against the loop's place in its partition (see the
+    /// module's comment). Asks the broker only when the record is not the
+    /// one expected: the first of a partition, after a rebalance, a gap.
+    async fn place(&mut self, topic: &str, partition: i32, offset: i64) -> Placement {
+        let key = (topic.to_owned(), partition);
+        if let Some(rewind) = self.places.rewinding.get(&key).copied() {
+            if let Some(placed) = self.rewinding(&key, rewind, offset).await {
+                return placed;
+            }
+        }
+        let expected = self.places.next.get(&key).copied();
+        if expected == Some(offset) {
+            return Placement::Handle;
+        }
+        let Some(view) = broker_view(&self.consumer, topic, partition).await else {
+            return Placement::Handle; // cannot check now: as before
+        };
+        let before_vanishing = self
+            .places
+            .vanished
+            .remove(&key)
+            .filter(|(_, since)| since.elapsed() < VANISHED_FOR)
+            .map(|(at, _)| at);
+        // The group's position: ours, or further if another member of the
+        // group went on while the partition was not ours.
+        let position = expected.max(view.committed);
+        let start = match (position, before_vanishing) {
+            (_, Some(at)) => {
+                self.offset_reset(topic, partition, at, view.low);
+                view.low
+            }
+            (Some(at), None) if at > view.high => {
+                self.offset_reset(topic, partition, at, view.low);
+                view.low
+            }
+            (Some(at), None) => at,
+            (None, None) => view.low,
+        };
+        if offset > start && start >= view.low {
+            let reset =
+                start == view.low && (before_vanishing.is_some() || position > Some(view.high));
+            if reset {
+                return self
+                    .seek_back(
+                        key,
+                        Rewind {
+                            missing: start,
+                            back: 0,
+                            low: view.low,
+                        },
+                    )
+                    .await;
+            }
+            self.bus
+                .stats
+                .recovered(topic, &self.group, |r| r.gaps += 1);
+            tracing::warn!(
+                %topic, partition, group = %self.group, expected = start, received = offset,
+                "the broker skipped records; reading them again from the expected offset"
+            );
+            let rewind = Rewind {
+                missing: start,
+                back: 0,
+                low: view.low,
+            };
+            return self.seek_back(key, rewind).await;
+        }
+        Placement::Handle
+    }
+
+    /// While going back for `rewind.missing`: records before it were
+    /// handled; the missing one ends the rewind; a later one means the seek
+    /// landed inside a batch the broker skips again: go further back.
+    /// `None`: the rewind is over without the record (the group went on
+    /// elsewhere meanwhile): place the record as any other.
+    async fn rewinding(
+        &mut self,
+        key: &(String, i32),
+        rewind: Rewind,
+        offset: i64,
+    ) -> Option<Placement> {
+        if offset < rewind.missing {
+            return Some(Placement::Behind);
+        }
+        self.places.rewinding.remove(key);
+        if offset == rewind.missing {
+            tracing::info!(topic = %key.0, partition = key.1, group = %self.group, offset, "skipped records found again");
+            return Some(Placement::Handle);
+        }
+        // The partition went to another member and came back: it handled them.
+        let view = broker_view(&self.consumer, &key.0, key.1).await;
+        if view.is_some_and(|v| v.committed > Some(rewind.missing)) {
+            self.places.next.remove(key);
+            return None;
+        }
+        let further = Rewind {
+            back: (rewind.back * 2).max(1),
+            ..rewind
+        };
+        if rewind.missing - rewind.back <= rewind.low {
+            tracing::error!(
+                topic = %key.0, partition = key.1, group = %self.group,
+                missing = rewind.missing, received = offset,
+                "records missing from the log even from its start; going on without them"
+            );
+            return Some(Placement::Handle);
+        }
+        Some(self.seek_back(key.clone(), further).await)
+    }
+
+    async fn seek_back(&mut self, key: (String, i32), rewind: Rewind) -> Placement {
+        let to = (rewind.missing - rewind.back).max(rewind.low);
+        if seek(&self.consumer, &key.0, key.1, to).await {
+            self.places.rewinding.insert(key, rewind);
+        } else {
+            // Not ours any more, or the broker is away: the record is not
+            // committed, so whoever reads the partition next gets it again.
+            tracing::warn!(topic = %key.0, partition = key.1, group = %self.group, to, "seek failed");
+        }
+        Placement::Rewound
+    }
+
+    /// The log is shorter than the group's position (the broker came back
+    /// without it) or the topic vanished: read its new log from the start.
+    fn offset_reset(&self, topic: &str, partition: i32, committed: i64, low: i64) {
+        self.bus
+            .stats
+            .recovered(topic, &self.group, |r| r.offset_resets += 1);
+        tracing::warn!(
+            %topic, partition, group = %self.group, committed, new_offset = low,
+            "the group's offset is past the end of the log (the broker lost it); reading the log again from its start, relying on the handlers' idempotency"
+        );
+    }
+
     pub(crate) async fn run(mut self) {
         // Measured beside the loop: a consumer stuck on a record still
         // reports how far behind it is.
@@ -109,28 +350,144 @@ impl ConsumerLoop {
             self.group.clone(),
             self.stopped.clone(),
         ));
+        // Its own handle: a record borrows it while the loop updates its places.
+        let consumer = Arc::clone(&self.consumer);
         loop {
             let message = tokio::select! {
-                m = self.consumer.recv() => m,
+                m = consumer.recv() => m,
                 _ = self.stopped.changed() => return,
             };
             let message = match message {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(group = %self.group, error = %e, "kafka receive failed");
+                    match e.rdkafka_error_code() {
+                        Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                            self.topic_vanished().await;
+                        }
+                        Some(RDKafkaErrorCode::AllBrokersDown) => {
+                            self.wait_out_the_broker(&consumer).await;
+                        }
+                        _ => {}
+                    }
                     tokio::time::sleep(self.bus.settings.backoff).await;
                     continue;
                 }
             };
+            let (topic, partition, offset) = (
+                message.topic().to_owned(),
+                message.partition(),
+                message.offset(),
+            );
+            match self.place(&topic, partition, offset).await {
+                Placement::Handle => {}
+                Placement::Behind | Placement::Rewound => continue,
+            }
             self.bus.stats.consumed.fetch_add(1, Ordering::Relaxed);
             if let Err(error) = self.handle_with_retries(&message).await {
                 self.dead_letter(&message, &error).await;
             }
             // Handled, or safely in the DLT: only now does the offset move.
-            if let Err(e) = self.consumer.commit_message(&message, CommitMode::Async) {
+            if let Err(e) = consumer.commit_message(&message, CommitMode::Async) {
                 tracing::warn!(group = %self.group, error = %e, "offset commit failed; the record may come again");
             }
+            self.places.next.insert((topic, partition), offset + 1);
         }
+    }
+
+    /// While no broker answers, the consumer holds no partitions, and it
+    /// subscribes again once the broker is back and has the topics
+    /// (creating them if it came back without). Why: a consumer still
+    /// assigned a partition of a topic the broker no longer knows fetches it
+    /// by topic id, and librdkafka 2.12.1 crashes the process (SIGSEGV) on
+    /// tansu's reply to that fetch (see docs/DESIGN.md).
+    async fn wait_out_the_broker(&mut self, consumer: &Arc<StreamConsumer>) {
+        let Ok(subscribed) = consumer.subscription() else {
+            return;
+        };
+        let topics: Vec<String> = subscribed
+            .elements()
+            .iter()
+            .map(|e| e.topic().to_owned())
+            .collect();
+        if topics.is_empty() {
+            return;
+        }
+        consumer.unsubscribe();
+        tracing::warn!(group = %self.group, ?topics, "no broker answers: holding no partitions until it is back");
+        let mut lost = false;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = self.stopped.changed() => return,
+            }
+            let probe = Arc::clone(consumer);
+            let wanted = topics.clone();
+            // Per topic: does the broker know it? `None`: no broker answered.
+            let known = tokio::task::spawn_blocking(move || {
+                wanted
+                    .iter()
+                    .map(|t| {
+                        let metadata =
+                            probe.fetch_metadata(Some(t), Duration::from_secs(2)).ok()?;
+                        Some(metadata.topics().iter().any(|m| {
+                            m.name() == t && m.error().is_none() && !m.partitions().is_empty()
+                        }))
+                    })
+                    .collect::<Option<Vec<bool>>>()
+            })
+            .await
+            .ok()
+            .flatten();
+            match known {
+                None => continue,
+                Some(known) if known.iter().all(|k| *k) => break,
+                Some(_) => {
+                    lost = true;
+                    self.bus
+                        .recreate_topics(topics.iter().map(String::as_str))
+                        .await;
+                }
+            }
+        }
+        if lost {
+            self.topic_vanished_from(&topics);
+        }
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        match consumer.subscribe(&names) {
+            Ok(()) => tracing::info!(group = %self.group, ?topics, "broker back: subscribed again"),
+            Err(e) => tracing::error!(group = %self.group, error = %e, "could not subscribe again"),
+        }
+    }
+
+    /// The broker does not know the subscribed topic (it came back empty):
+    /// create it again, and read its new log from the start once it is back.
+    async fn topic_vanished(&mut self) {
+        let Ok(subscribed) = self.consumer.subscription() else {
+            return;
+        };
+        let topics: Vec<String> = subscribed
+            .elements()
+            .iter()
+            .map(|e| e.topic().to_owned())
+            .collect();
+        self.bus
+            .recreate_topics(topics.iter().map(String::as_str))
+            .await;
+        self.topic_vanished_from(&topics);
+    }
+
+    /// Keeps the places in `topics` aside: their new logs are read from
+    /// the start (see `place`).
+    fn topic_vanished_from(&mut self, topics: &[String]) {
+        let now = Instant::now();
+        let places = &mut self.places;
+        for (key, at) in places.next.iter() {
+            if topics.contains(&key.0) {
+                places.vanished.insert(key.clone(), (*at, now));
+            }
+        }
+        places.next.retain(|(t, _), _| !topics.contains(t));
     }
 
     /// Ok once the handler succeeded; the last error after every attempt failed.

@@ -75,6 +75,35 @@ pub struct KafkaStats {
     pub dead_lettered: AtomicU64,
     /// (topic, group) -> records behind, as each consumer last measured.
     pub lags: Mutex<std::collections::BTreeMap<(String, String), i64>>,
+    /// (topic, group) -> how often the consumer recovered its place.
+    pub recoveries: Mutex<std::collections::BTreeMap<(String, String), Recoveries>>,
+}
+
+/// A consumer's recoveries of its place in a log (see `consumer`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recoveries {
+    pub offset_resets: u64,
+    pub gaps: u64,
+}
+
+impl KafkaStats {
+    pub(crate) fn recovered(&self, topic: &str, group: &str, count: impl FnOnce(&mut Recoveries)) {
+        let mut all = self
+            .recoveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        count(all.entry((topic.to_owned(), group.to_owned())).or_default());
+    }
+
+    /// The recoveries of `group` on `topic` so far.
+    pub fn recoveries_of(&self, topic: &str, group: &str) -> Recoveries {
+        self.recoveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(topic.to_owned(), group.to_owned()))
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +152,8 @@ pub struct KafkaEventBus {
     /// Rebuilt after a fatal error (an idempotent producer cannot recover
     /// from some of them, e.g. a broker that lost its state).
     producer: Arc<Mutex<FutureProducer>>,
+    /// Partitions of a topic this bus creates (the last `ensure_topics`).
+    partitions: Arc<std::sync::atomic::AtomicI32>,
     stats: Arc<KafkaStats>,
     stop: Arc<watch::Sender<bool>>,
 }
@@ -167,6 +198,7 @@ impl KafkaEventBus {
         Ok(Self {
             settings,
             producer: Arc::new(Mutex::new(producer)),
+            partitions: Arc::new(std::sync::atomic::AtomicI32::new(3)),
             stats: Arc::new(KafkaStats::default()),
             stop: Arc::new(stop),
         })
@@ -178,27 +210,60 @@ impl KafkaEventBus {
     }
 
     /// Creates the topics (and their dead-letter topics) that do not exist.
+    /// Later publishes and consumers create them again with as many
+    /// partitions when the broker lost them.
     pub async fn ensure_topics(&self, topics: &[&str], partitions: i32) -> Result<(), RepoError> {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.settings.brokers)
-            .create()
-            .map_err(unavailable)?;
+        self.partitions.store(partitions, Ordering::Relaxed);
         let names: Vec<String> = topics
             .iter()
             .flat_map(|t| [self.topic(t), dead_letter_topic(&self.topic(t))])
             .collect();
+        self.create_topics(&names).await
+    }
+
+    /// After a failed publish or a consumer told its topic is unknown: a
+    /// broker that came back empty (memory storage) lost its topics, and
+    /// nobody else would create them again. Creating one that exists is a
+    /// no-op, so this runs on any failure.
+    pub(crate) async fn recreate_topics<'a>(&self, topics: impl IntoIterator<Item = &'a str>) {
+        let mut names: Vec<String> = Vec::new();
+        for topic in topics {
+            let base = topic.strip_suffix(".DLT").unwrap_or(topic);
+            for name in [base.to_owned(), dead_letter_topic(base)] {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        if let Err(e) = self.create_topics(&names).await {
+            tracing::warn!(error = %e, ?names, "could not create the topics again");
+        }
+    }
+
+    /// Creates the topics named (broker names) that do not exist.
+    async fn create_topics(&self, names: &[String]) -> Result<(), RepoError> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.settings.brokers)
+            .create()
+            .map_err(unavailable)?;
+        let partitions = self.partitions.load(Ordering::Relaxed);
         let wanted: Vec<NewTopic<'_>> = names
             .iter()
             .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
             .collect();
-        let options = AdminOptions::new().operation_timeout(Some(self.settings.delivery_timeout));
+        // Both bounded: a broker that is down must not hold up the relay
+        // (the request's own default is librdkafka's 60 s socket timeout).
+        let options = AdminOptions::new()
+            .request_timeout(Some(self.settings.delivery_timeout))
+            .operation_timeout(Some(self.settings.delivery_timeout));
         for result in admin
             .create_topics(&wanted, &options)
             .await
             .map_err(unavailable)?
         {
             match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Ok(topic) => tracing::info!(%topic, partitions, "topic created"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((topic, code)) => {
                     return Err(unavailable(format!("create topic {topic}: {code}")))
                 }
@@ -242,6 +307,7 @@ impl KafkaEventBus {
             Ok(_) => Ok(()),
             Err((e, _)) => {
                 self.renew_producer(&producer, &e);
+                self.recreate_topics([topic]).await;
                 Err(unavailable(e))
             }
         }
@@ -390,6 +456,9 @@ impl EventBus for KafkaEventBus {
         }
         if let Some(e) = failure {
             self.renew_producer(&producer, &e);
+            let topics: Vec<String> = events.iter().map(|e| self.topic(&e.topic)).collect();
+            self.recreate_topics(topics.iter().map(String::as_str))
+                .await;
         }
         let sent = outcomes.iter().filter(|o| o.is_ok()).count();
         self.stats
@@ -410,6 +479,8 @@ impl EventBus for KafkaEventBus {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "6000")
+            // Notice soon that a topic vanished (a broker back empty) or is back.
+            .set("topic.metadata.refresh.interval.ms", "5000")
             .create()
             .map_err(unavailable)?;
         consumer
@@ -421,6 +492,7 @@ impl EventBus for KafkaEventBus {
             group: group.to_owned(),
             handler,
             stopped: self.stop.subscribe(),
+            places: Default::default(),
         };
         tokio::spawn(worker.run());
         Ok(())
@@ -432,6 +504,21 @@ impl EventBus for KafkaEventBus {
             ("consumer_retries", load(&self.stats.retries)),
             ("dead_lettered", load(&self.stats.dead_lettered)),
         ]
+    }
+
+    fn consumer_recoveries(&self) -> Vec<booking_domain::ConsumerRecoveries> {
+        self.stats
+            .recoveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|((topic, group), r)| booking_domain::ConsumerRecoveries {
+                topic: topic.clone(),
+                group: group.clone(),
+                offset_resets: r.offset_resets,
+                gaps: r.gaps,
+            })
+            .collect()
     }
 
     fn consumer_lags(&self) -> Vec<booking_domain::ConsumerLag> {

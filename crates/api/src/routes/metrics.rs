@@ -13,6 +13,7 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
     m.strategy_totals(service.strategy(), &service.bookings.strategy_counters());
     m.job_totals(&state.jobs.counters, &state.jobs.bus.counters());
     m.consumer_lags(&state.jobs.bus.consumer_lags());
+    m.consumer_recoveries(&state.jobs.bus.consumer_recoveries());
     m.seat_maps(state.seat_maps.rebuilds(), state.seat_maps.cached());
     if let Some(hub) = &state.hub {
         m.sse(hub.connections());
