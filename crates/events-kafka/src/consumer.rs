@@ -1,6 +1,7 @@
 //! The consuming side: one loop per (topic, group) that hands each record
 //! to its handler, retries with backoff, sends a poison record to
-//! `<topic>.DLT`, and commits an offset only after one of the two.
+//! `<topic>.DLT`, and commits an offset only after one of the two (the
+//! handled offsets together, every `COMMIT_EVERY`).
 //!
 //! The loop also keeps its place in each partition's log and checks every
 //! record against it, because the broker may not: tansu with memory storage
@@ -33,6 +34,8 @@ pub(crate) struct ConsumerLoop {
 pub(crate) struct Places {
     /// The offset after the last record handled.
     next: HashMap<(String, i32), i64>,
+    /// Offsets handled but not committed yet (see `COMMIT_EVERY`).
+    uncommitted: HashMap<(String, i32), i64>,
     /// Partitions read again from before a gap.
     rewinding: HashMap<(String, i32), Rewind>,
     /// Where the loop was in a partition of a topic the broker then said
@@ -40,6 +43,12 @@ pub(crate) struct Places {
     /// its start.
     vanished: HashMap<(String, i32), (i64, Instant)>,
 }
+
+/// How often the offsets of handled records are committed. One commit per
+/// record was more than tansu's SQLite engine could write under load; a
+/// crash now hands at most this much handled work to the next reader again,
+/// which the handlers' idempotency absorbs.
+const COMMIT_EVERY: Duration = Duration::from_millis(500);
 
 /// How long a vanished topic's old place is kept: longer than a broker
 /// takes to come back, short enough that a partition coming back to this
@@ -352,10 +361,21 @@ impl ConsumerLoop {
         ));
         // Its own handle: a record borrows it while the loop updates its places.
         let consumer = Arc::clone(&self.consumer);
+        let mut commit_every = tokio::time::interval(COMMIT_EVERY);
+        commit_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // `recv` is cancel-safe: a record is taken off librdkafka's queue
+            // only in the poll that returns it.
             let message = tokio::select! {
                 m = consumer.recv() => m,
-                _ = self.stopped.changed() => return,
+                _ = commit_every.tick() => {
+                    self.commit_handled(&consumer);
+                    continue;
+                }
+                _ = self.stopped.changed() => {
+                    self.commit_handled(&consumer);
+                    return;
+                }
             };
             let message = match message {
                 Ok(m) => m,
@@ -387,10 +407,10 @@ impl ConsumerLoop {
             if let Err(error) = self.handle_with_retries(&message).await {
                 self.dead_letter(&message, &error).await;
             }
-            // Handled, or safely in the DLT: only now does the offset move.
-            if let Err(e) = consumer.commit_message(&message, CommitMode::Async) {
-                tracing::warn!(group = %self.group, error = %e, "offset commit failed; the record may come again");
-            }
+            // Handled, or safely in the DLT: only now may the offset move.
+            self.places
+                .uncommitted
+                .insert((topic.clone(), partition), offset + 1);
             self.places.next.insert((topic, partition), offset + 1);
         }
     }
@@ -477,6 +497,22 @@ impl ConsumerLoop {
         self.topic_vanished_from(&topics);
     }
 
+    /// Commits the offsets handled since the last commit.
+    fn commit_handled(&mut self, consumer: &StreamConsumer) {
+        if self.places.uncommitted.is_empty() {
+            return;
+        }
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), next) in self.places.uncommitted.drain() {
+            if let Err(e) = offsets.add_partition_offset(&topic, partition, Offset::Offset(next)) {
+                tracing::warn!(%topic, partition, error = %e, "offset not committed");
+            }
+        }
+        if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+            tracing::warn!(group = %self.group, error = %e, "offset commit failed; the records may come again");
+        }
+    }
+
     /// Keeps the places in `topics` aside: their new logs are read from
     /// the start (see `place`).
     fn topic_vanished_from(&mut self, topics: &[String]) {
@@ -488,6 +524,8 @@ impl ConsumerLoop {
             }
         }
         places.next.retain(|(t, _), _| !topics.contains(t));
+        // Offsets of the old logs must not be committed against the new ones.
+        places.uncommitted.retain(|(t, _), _| !topics.contains(t));
     }
 
     /// Ok once the handler succeeded; the last error after every attempt failed.

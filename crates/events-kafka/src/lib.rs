@@ -11,7 +11,7 @@
 //! offset is committed only after its handler succeeded, or after the record
 //! went to `<topic>.DLT` (headers: original topic, partition, offset, error,
 //! attempts) following the configured number of failed attempts with
-//! backoff. Everything is async: no blocking call on the runtime.
+//! backoff; the handled offsets are committed together every 500 ms. Everything is async: no blocking call on the runtime.
 
 use async_trait::async_trait;
 use booking_domain::{BoxError, EventBus, EventHandler, OutboxEvent, RepoError};
