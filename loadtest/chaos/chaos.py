@@ -520,6 +520,25 @@ def history_figures(history_path, fault):
     return res
 
 
+def landed_after_refusal(history_path):
+    """Keyed holds the client was refused (no answer, 5xx, 409) whose key
+    has a reservation after all: a first attempt that was still in flight
+    (e.g. on a paused instance) when nginx's retry was refused, and landed
+    later. A retry with the same key gets it back; until then the client
+    believes it has nothing."""
+    refused = [o for o in (json.loads(line) for line in open(history_path) if line.strip())
+               if o["op"] == "hold" and o.get("key") and not 200 <= o["status"] < 300]
+    if not refused:
+        return {"refused_keyed_holds": 0, "landed": 0, "landed_retried": 0}
+    values = ",".join(f"({int(o['user'])}, '{o['key']}', {1 if o.get('tries', 1) > 1 else 0})" for o in refused)
+    sql = (f"SELECT count(*), count(*) FILTER (WHERE v.retried = 1) FROM (VALUES {values}) AS v(uid, k, retried) "
+           "JOIN reservations r ON r.user_id = v.uid AND r.idempotency_key = v.k")
+    r = subprocess.run(["psql", bench.DB_URL, "-qtAX", "-F", "|", "-f", "-"], input=sql, capture_output=True,
+                       text=True)
+    landed, retried = (int(x) for x in r.stdout.strip().split("|")) if r.returncode == 0 else (None, None)
+    return {"refused_keyed_holds": len(refused), "landed": landed, "landed_retried": retried}
+
+
 def broker_figures(fault):
     """broker-stop: the outbox backlog (rows written while the broker was
     down, or still unpublished when it stopped), from the broker's restart
@@ -630,6 +649,7 @@ def run_one(strategy, fault_kind, rate, duration):
             if ftimes.get("stock_back"):
                 ftimes["stock_back_after_s"] = round((parse_ts(ftimes["stock_back"]) - ended).total_seconds(), 2)
         broker = broker_figures(ftimes) if fault_kind == "broker-stop" and ftimes.get("ended") else None
+        figures["landed_after_refusal"] = landed_after_refusal(history_path)
         rec = recovery(fault_kind, strategy, figures, ftimes, broker) if ftimes.get("ended") else None
         nginx_retries = 0
         if os.path.exists(access_log):
@@ -811,7 +831,9 @@ def report():
                      f"expired {r['events']['expired']:,}; recovery: {recovery_detail(r)}; errors with a key: "
                      f"{fmt_errors(ld.get('errors_keyed', {}))}; without: {fmt_errors(ld.get('errors_unkeyed', {}))}; "
                      f"keyed requests that succeeded after an nginx retry {ld.get('retried_keyed_ok', 0):,}, "
-                     f"replayed answers {ld.get('replayed', 0):,}, keyed 409s {ld.get('conflicts_keyed', 0):,}; "
+                     f"replayed answers {ld.get('replayed', 0):,}, keyed 409s {ld.get('conflicts_keyed', 0):,}, "
+                     f"refused keyed holds whose reservation exists after all "
+                     f"{ld.get('landed_after_refusal', {}).get('landed', '?')}; "
                      f"settled {'%.1f s' % settled if settled is not None else 'NOT'} after the fault's end"
                      + (f"; events not consumed: ids {r['settle'].get('not_consumed_ids')}"
                         if r.get("events_not_consumed") else "")

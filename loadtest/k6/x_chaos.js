@@ -99,7 +99,7 @@ function send(op, method, inst, path, body, token, seatIds, reservation, key) {
     start: new Date(start).toISOString(),
     end: new Date(Date.now() + 1).toISOString(), // ms precision: round the answer up
     user: userOf(token), op, seats: seatIds, reservation: id, status: res.status, inst,
-    keyed: !!key, tries, replayed: res.headers['Idempotent-Replayed'] === 'true',
+    keyed: !!key, key: key || undefined, tries, replayed: res.headers['Idempotent-Replayed'] === 'true',
   }));
   if (res.status >= 500 || res.status === 0) serverErrors.add(1, { status: String(res.status), op });
   return [res, id];
