@@ -103,6 +103,9 @@ SECTIONS = 5
 USERS = int(os.environ.get("CHAOS_USERS", 30000))
 TANSU = os.environ.get("TANSU", shutil.which("tansu") or os.path.expanduser("~/.cargo/bin/tansu"))
 TOPICS = ["reservation.held", "reservation.completed", "reservation.cancelled"]
+# sqlite: durable (broker-stop needs it). memory: for a comparison only; a
+# broker restart loses every topic and record.
+TANSU_STORAGE = os.environ.get("CHAOS_TANSU_STORAGE", "sqlite")
 # A run into another CHAOS_OUT (a try, a diagnosis) reports beside its data, not into docs/.
 REPORT = (os.path.join(OUT, "RELIABILITY.md") if "CHAOS_OUT" in os.environ
           else os.path.join(ROOT, "docs", "RELIABILITY.md"))
@@ -161,7 +164,7 @@ class Services:
         # tansu mangles an absolute sqlite:/// path.
         self.tansu = subprocess.Popen(
             [TANSU, "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "sqlite://tansu.db"],
+             "--storage-engine", "sqlite://tansu.db" if TANSU_STORAGE == "sqlite" else "memory://tansu/"],
             cwd=self.tansu_dir, stdout=self._log("tansu.log"), stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
 
@@ -670,7 +673,7 @@ def run_one(strategy, fault_kind, rate, duration):
         result = {
             "strategy": strategy, "fault": fault_kind, "schedule_id": sid, "seats": len(seat_ids),
             "rate": rate, "duration_s": duration, "hold_ttl_s": HOLD_TTL_S, "fault_at_s": FAULT_AT_S,
-            "down_s": DOWN_S, "broker_down_s": BROKER_DOWN_S, "pause_s": PAUSE_S, "pg_burst": PG_BURST,
+            "down_s": DOWN_S, "broker_down_s": BROKER_DOWN_S, "tansu_storage": TANSU_STORAGE, "pause_s": PAUSE_S, "pg_burst": PG_BURST,
             "nginx": {"fail_timeout_s": NGINX_FAIL_TIMEOUT_S, "connect_timeout_s": NGINX_CONNECT_TIMEOUT_S,
                       "keyed_read_timeout_s": NGINX_KEYED_READ_TIMEOUT_S, "retried": nginx_retries},
             "k6_exit": rc, "wall_s": round(wall, 1),
