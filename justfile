@@ -137,7 +137,8 @@ bench-held-row: infra-up
 # history-check, events lost, Redis stock drift, recovery times and client-visible errors, into
 # docs/RELIABILITY.md. Overrides: CHAOS_RATE (300/s), CHAOS_DURATION (70 s), CHAOS_FAULT_AT (30 s),
 # CHAOS_DOWN (5 s), CHAOS_BROKER_DOWN (30 s), CHAOS_PAUSE (12 s), CHAOS_PG_BURST (3), CHAOS_HOLD_TTL (20 s),
-# CHAOS_OUT (a directory: results and report there, docs/ untouched);
+# CHAOS_OUT (a directory: results and report there, docs/ untouched), CHAOS_TANSU_STORAGE (sqlite; memory
+# for a comparison);
 # `python3 loadtest/chaos/chaos.py --strategy redis --fault kill-instance`.
 
 # Every strategy under every fault, audited; writes docs/RELIABILITY.md (about 45 minutes)

@@ -880,6 +880,10 @@ def report():
         f"{any_run.get('pg_burst', PG_BURST)} rounds 0.5 s apart (pools that reconnected are hit again); "
         f"*pause-instance*: `SIGSTOP` of instance 2 for {any_run.get('pause_s', PAUSE_S):.0f} s (longer than "
         "the lock lease and the lock timeout), then `SIGCONT`.",
+        f"- Broker: tansu 0.6 with its {any_run.get('tansu_storage', 'sqlite')} storage engine"
+        + (" (`sqlite://tansu.db`, a fresh directory per run, kept across the broker-stop restart)"
+           if any_run.get('tansu_storage', 'sqlite') == 'sqlite' else "") + "; settle limit "
+        f"{SETTLE_LIMIT_S:.0f} s after the load: an event not consumed by then counts as lost.",
         "- Isolation: the driver starts its own redis-server, tansu broker (SQLite storage in a fresh directory "
         "per run) and nginx on free loopback ports, its own database `booking_chaos` on the local PostgreSQL "
         "and two instances on free ports; it never touches 127.0.0.1:6379, :9092 or 8080-8082, and stops "
