@@ -673,7 +673,8 @@ def run_one(strategy, fault_kind, rate, duration):
         result = {
             "strategy": strategy, "fault": fault_kind, "schedule_id": sid, "seats": len(seat_ids),
             "rate": rate, "duration_s": duration, "hold_ttl_s": HOLD_TTL_S, "fault_at_s": FAULT_AT_S,
-            "down_s": DOWN_S, "broker_down_s": BROKER_DOWN_S, "tansu_storage": TANSU_STORAGE, "pause_s": PAUSE_S, "pg_burst": PG_BURST,
+            "down_s": DOWN_S, "broker_down_s": BROKER_DOWN_S, "tansu_storage": TANSU_STORAGE,
+            "pause_s": PAUSE_S, "pg_burst": PG_BURST,
             "nginx": {"fail_timeout_s": NGINX_FAIL_TIMEOUT_S, "connect_timeout_s": NGINX_CONNECT_TIMEOUT_S,
                       "keyed_read_timeout_s": NGINX_KEYED_READ_TIMEOUT_S, "retried": nginx_retries},
             "k6_exit": rc, "wall_s": round(wall, 1),
@@ -747,7 +748,9 @@ def recovery_detail(r):
         return (f"backlog {b.get('backlog', '?'):,} events: first published {secs(b.get('first_published_s'))}, "
                 f"all published {secs(b.get('backlog_published_s'))}, "
                 f"its {b.get('backlog_consumable', '?'):,} cancels/completions consumed "
-                f"{secs(b.get('backlog_consumed_s'))}; {first}; broker stopped with "
+                + (secs(b.get('backlog_consumed_s')) if b.get('backlog_consumed_s') is not None else
+                   f"not all ({b.get('backlog_not_consumed', '?'):,} left at the settle limit)")
+                + f"; {first}; broker stopped with "
                 f"{ft.get('signal', '?')}")
     if kind == "pg-terminate":
         return f"{first}, {stop}; backends terminated per round: {ft.get('terminated', '?')}"
