@@ -128,14 +128,21 @@ bench-held-row: infra-up
     loadtest/bench/held_row.sh
 
 # --- Chaos (loadtest/chaos/chaos.py, loadtest/k6/x_chaos.js; issue 15) ---
-# Per strategy and fault (kill-instance: `kill -9` of an instance, restarted 5 s later; redis-restart),
-# a bounded mixed load (holds, payments, cancels, expiries with a 20 s hold TTL) through two instances,
-# on a redis-server, a tansu broker and a database (booking_chaos) of its own on free loopback ports;
-# then the audit, history-check, events lost, Redis stock drift, recovery times and client-visible errors,
-# into docs/RELIABILITY.md. Overrides: CHAOS_RATE (300/s), CHAOS_DURATION (70 s), CHAOS_FAULT_AT (30 s),
-# CHAOS_DOWN (5 s), CHAOS_HOLD_TTL (20 s); `python3 loadtest/chaos/chaos.py --strategy redis --fault kill-instance`.
+# Per strategy and fault (kill-instance: `kill -9` of an instance, restarted 5 s later; redis-restart;
+# broker-stop: tansu stopped for 30 s; pg-terminate: every backend of the instances terminated;
+# pause-instance: SIGSTOP of an instance for 12 s), a bounded mixed load (holds and payments with an
+# Idempotency-Key, cancels, expiries with a 20 s hold TTL) through an nginx of its own (booking.conf:
+# keyed requests retried on the other instance) and two instances, on a redis-server, a tansu broker
+# (SQLite storage) and a database (booking_chaos) of its own on free loopback ports; then the audit,
+# history-check, events lost, Redis stock drift, recovery times and client-visible errors, into
+# docs/RELIABILITY.md. Overrides: CHAOS_RATE (300/s), CHAOS_DURATION (70 s), CHAOS_FAULT_AT (30 s),
+# CHAOS_DOWN (5 s), CHAOS_BROKER_DOWN (30 s), CHAOS_PAUSE (12 s), CHAOS_PG_BURST (3), CHAOS_HOLD_TTL (20 s),
+# CHAOS_OUT (a directory: results and report there, docs/ untouched), CHAOS_TANSU_STORAGE (sqlite; memory
+# for a comparison);
+# `python3 loadtest/chaos/chaos.py --strategy redis --fault kill-instance`.
 
-# Every strategy under every fault, audited; writes docs/RELIABILITY.md (about 15 minutes)
+# Every strategy under every fault, audited; writes docs/RELIABILITY.md (about 45 minutes)
 chaos: infra-up bench-deps
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || ( [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light ) || ( echo "nginx is missing: apt-get install nginx-light" >&2; exit 1 )
     cargo build --release -p booking-api -p booking-history
     python3 loadtest/chaos/chaos.py run

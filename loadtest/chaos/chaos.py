@@ -5,11 +5,13 @@
     chaos.py report                      # docs/RELIABILITY.md from target/chaos/*.json
 
 Per strategy and fault, it starts everything it needs on free loopback
-ports of its own (a redis-server, a tansu broker with memory storage, two
-release instances of `booking serve`; a database `booking_chaos` on the
-local PostgreSQL), runs a bounded mixed load (loadtest/k6/x_chaos.js:
-holds, payments, cancels, expiries with a short hold TTL) through both
-instances, injects exactly one fault in the middle, waits for the system to
+ports of its own (a redis-server, a tansu broker with SQLite storage in a
+fresh directory, two release instances of `booking serve` and an nginx in
+front of them generated from deploy/nginx/booking.conf; a database
+`booking_chaos` on the local PostgreSQL), runs a bounded mixed load
+(loadtest/k6/x_chaos.js: holds and payments with an Idempotency-Key,
+cancels, expiries with a short hold TTL) through the nginx, injects
+exactly one fault in the middle, waits for the system to
 settle, and checks what the issue "Proof under faults" asks for: the
 audit's invariants (bench.py's), `history-check` over the recorded history,
 every reservation state change in the outbox, published and consumed, the
@@ -18,15 +20,22 @@ times and the errors clients saw. Every process it started is stopped by
 its pid, also on failure. Results: target/chaos/<strategy>-<fault>.json and
 docs/RELIABILITY.md.
 
-Faults:
-  kill-instance  `kill -9` of instance 2 FAULT_AT s into the load, restarted DOWN_S s later
-  redis-restart  the redis-server killed (SIGKILL; no persistence, so its state is lost)
-                 FAULT_AT s into the load, started again on the same port DOWN_S s later
+Faults, FAULT_AT s into the load:
+  kill-instance   `kill -9` of instance 2, restarted DOWN_S s later
+  redis-restart   the redis-server killed (SIGKILL; no persistence, so its state is lost),
+                  started again on the same port DOWN_S s later
+  broker-stop     the tansu broker stopped (SIGTERM, SIGKILL after 10 s), started again on
+                  the same port and SQLite store BROKER_DOWN_S s later
+  pg-terminate    every PostgreSQL backend of the chaos database terminated
+                  (pg_terminate_backend), PG_BURST times 0.5 s apart
+  pause-instance  instance 2 stopped with SIGSTOP for PAUSE_S s (longer than the Redis lock
+                  lease, 5 s, and the PostgreSQL lock timeout, 3 s), then SIGCONT
 """
 import argparse
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -48,6 +57,8 @@ def free_port():
 REDIS_PORT = free_port()
 KAFKA_PORT = free_port()
 APP_PORTS = [free_port(), free_port()]
+LB_PORT = free_port()
+LB_URL = f"http://127.0.0.1:{LB_PORT}"
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.abspath(os.environ.get("CHAOS_OUT", os.path.join(ROOT, "target", "chaos")))
 os.environ.update({
@@ -69,15 +80,32 @@ import bench  # noqa: E402  (after the environment above)
 bench.HOLD_TTL_S = HOLD_TTL_S
 
 STRATEGIES = bench.STRATEGIES
-FAULTS = ["kill-instance", "redis-restart"]
+FAULTS = ["kill-instance", "redis-restart", "broker-stop", "pg-terminate", "pause-instance"]
 FAULT_AT_S = float(os.environ.get("CHAOS_FAULT_AT", 30))
 DOWN_S = float(os.environ.get("CHAOS_DOWN", 5))
+BROKER_DOWN_S = float(os.environ.get("CHAOS_BROKER_DOWN", 30))
+# Longer than the Redis lock lease (5 s) and the PostgreSQL lock timeout (3 s).
+PAUSE_S = float(os.environ.get("CHAOS_PAUSE", 12))
+PG_BURST = int(os.environ.get("CHAOS_PG_BURST", 3))
+# The harness's nginx: deploy/nginx/booking.conf with these passive-health
+# and timeout values instead of the file's (10 s fail_timeout, 5 s connect,
+# 10 s read timeout for keyed requests), so a lost instance costs seconds.
+NGINX_FAIL_TIMEOUT_S = int(os.environ.get("CHAOS_NGINX_FAIL_TIMEOUT", 3))
+NGINX_CONNECT_TIMEOUT_S = int(os.environ.get("CHAOS_NGINX_CONNECT_TIMEOUT", 1))
+# Keyed requests stuck on a paused instance go to the other one after this;
+# longer than the lock timeout (3 s), shorter than the client's 10 s.
+NGINX_KEYED_READ_TIMEOUT_S = int(os.environ.get("CHAOS_NGINX_KEYED_READ_TIMEOUT", 4))
+NGINX_TEMPLATE = os.path.join(ROOT, "deploy", "nginx", "booking.conf")
+NGINX = os.environ.get("NGINX", shutil.which("nginx") or "/usr/sbin/nginx")
 SETTLE_LIMIT_S = float(os.environ.get("CHAOS_SETTLE_LIMIT", 60))
 # 5 sections of 20 rows of 100 seats.
 SECTIONS = 5
 USERS = int(os.environ.get("CHAOS_USERS", 30000))
 TANSU = os.environ.get("TANSU", shutil.which("tansu") or os.path.expanduser("~/.cargo/bin/tansu"))
 TOPICS = ["reservation.held", "reservation.completed", "reservation.cancelled"]
+# sqlite: durable (broker-stop needs it). memory: for a comparison only; a
+# broker restart loses every topic and record.
+TANSU_STORAGE = os.environ.get("CHAOS_TANSU_STORAGE", "sqlite")
 # A run into another CHAOS_OUT (a try, a diagnosis) reports beside its data, not into docs/.
 REPORT = (os.path.join(OUT, "RELIABILITY.md") if "CHAOS_OUT" in os.environ
           else os.path.join(ROOT, "docs", "RELIABILITY.md"))
@@ -99,6 +127,8 @@ class Services:
     def __init__(self):
         self.redis = None
         self.tansu = None
+        self.tansu_dir = None
+        self.nginx = None
         self.logs = []
         os.makedirs(os.path.join(OUT, "logs"), exist_ok=True)
 
@@ -119,29 +149,119 @@ class Services:
         self.redis.wait()
         self.redis = None
 
-    def start_tansu(self):
+    def start_tansu(self, data_dir=None):
+        """Our tansu with SQLite storage: a fresh store in `data_dir` (the
+        first start of a run), or the same store again after a stop."""
         url = f"tcp://127.0.0.1:{KAFKA_PORT}"
+        first = data_dir is not None
+        if first:
+            shutil.rmtree(data_dir, ignore_errors=True)
+            os.makedirs(data_dir)
+            self.tansu_dir = data_dir
+        log_path = os.path.join(OUT, "logs", "tansu.log")
+        offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+        # A relative sqlite:// URL, resolved against the working directory:
+        # tansu mangles an absolute sqlite:/// path.
         self.tansu = subprocess.Popen(
             [TANSU, "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=self._log("tansu.log"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_until(lambda: bench.port_busy(KAFKA_PORT), 30, "our tansu did not listen")
-        # The instances create their topics too; these are for certain.
-        for t in TOPICS:
-            for name in (f"bench.{t}", f"bench.{t}.DLT"):
-                subprocess.run([TANSU, "topic", "create", name, "--broker", url, "--partitions", "3"],
-                               capture_output=True, timeout=30)
+             "--storage-engine", "sqlite://tansu.db" if TANSU_STORAGE == "sqlite" else "memory://tansu/"],
+            cwd=self.tansu_dir, stdout=self._log("tansu.log"), stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+
+        def listening():
+            if self.tansu.poll() is not None:
+                with open(log_path, errors="replace") as f:
+                    f.seek(offset)
+                    out = f.read()
+                if "FeatureNotEnabled" in out:
+                    raise RuntimeError(f"{TANSU} was built without its SQLite engine (FeatureNotEnabled): "
+                                       "run deploy/local/up, which installs tansu with --features dynostore,libsql")
+                raise RuntimeError(f"our tansu exited ({self.tansu.returncode}): {out[-500:]}")
+            return bench.port_busy(KAFKA_PORT)
+        wait_until(listening, 30, "our tansu did not listen")
+        if first:
+            # The instances create their topics too; these are for certain.
+            for t in TOPICS:
+                for name in (f"bench.{t}", f"bench.{t}.DLT"):
+                    subprocess.run([TANSU, "topic", "create", name, "--broker", url, "--partitions", "3"],
+                                   capture_output=True, timeout=30)
+
+    def stop_tansu(self):
+        """SIGTERM (a stop, not a crash), SIGKILL if it is still up after 10 s."""
+        p, self.tansu = self.tansu, None
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=10)
+            return "SIGTERM"
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            return "SIGKILL (no exit 10 s after SIGTERM)"
+
+    def start_nginx(self):
+        """Our nginx in front of the two instances: deploy/nginx/booking.conf
+        with our ports and NGINX_* values, its own pid, logs and temp dirs
+        under OUT/nginx; in the foreground, so its pid is the Popen's."""
+        d = os.path.join(OUT, "nginx")
+        os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+        conf = open(NGINX_TEMPLATE).read()
+        for old, new, n in [
+            ("server app-1:8080", f"server 127.0.0.1:{APP_PORTS[0]}", 1),
+            ("server app-2:8080", f"server 127.0.0.1:{APP_PORTS[1]}", 1),
+            ("listen 80;", f"listen 127.0.0.1:{LB_PORT};", 1),
+            ("max_fails=3 fail_timeout=10s", f"max_fails=3 fail_timeout={NGINX_FAIL_TIMEOUT_S}s", 2),
+            ("proxy_connect_timeout 5s;", f"proxy_connect_timeout {NGINX_CONNECT_TIMEOUT_S}s;", 1),
+            ("proxy_read_timeout 10s;", f"proxy_read_timeout {NGINX_KEYED_READ_TIMEOUT_S}s;", 1),
+        ]:
+            if conf.count(old) != n:
+                raise RuntimeError(f"{NGINX_TEMPLATE} no longer has {n} x '{old}', which chaos.py rewrites")
+            conf = conf.replace(old, new)
+        with open(os.path.join(d, "booking.conf"), "w") as f:
+            f.write(conf)
+        tmp = os.path.join(d, "tmp")
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write(f"""# Generated by loadtest/chaos/chaos.py from {NGINX_TEMPLATE}; do not edit.
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    default_type application/octet-stream;
+    # Which instances each request tried, and their answers: retries show as "a, b".
+    log_format chaos '$msec $request_method $request_uri $status "$upstream_addr" "$upstream_status" '
+                     '$request_time "$http_idempotency_key"';
+    access_log {d}/access.log chaos buffer=64k flush=1s;
+    keepalive_timeout 65s;
+    keepalive_requests 10000;
+    client_body_temp_path {tmp}/client;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    include {d}/booking.conf;
+}}
+""")
+        args = [NGINX, "-p", d + "/", "-e", os.path.join(d, "error.log"), "-c", os.path.join(d, "nginx.conf")]
+        t = subprocess.run(args + ["-t", "-q"], capture_output=True, text=True)
+        if t.returncode != 0:
+            raise RuntimeError(f"nginx rejected {d}/nginx.conf: {t.stderr.strip()}")
+        self.nginx = subprocess.Popen(args, stdout=self._log("nginx.out"), stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL)
+        wait_until(lambda: bench.http("GET", f"{LB_URL}/health/ready")[0] == 200, 15,
+                   "our nginx did not answer /health/ready")
 
     def stop(self):
-        for p in (self.redis, self.tansu):
+        for p in (self.nginx, self.redis, self.tansu):
             if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGCONT)  # a paused process could not stop
                 p.terminate()
                 try:
                     p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-        self.redis = self.tansu = None
+        self.nginx = self.redis = self.tansu = None
         for f in self.logs:
             f.close()
         self.logs = []
@@ -206,9 +326,9 @@ class Fault(threading.Thread):
     began, when it ended (the killed process started again) and when the
     restarted part answered again."""
 
-    def __init__(self, kind, strategy, services):
+    def __init__(self, kind, strategy, services, schedule):
         super().__init__(daemon=True)
-        self.kind, self.strategy, self.services = kind, strategy, services
+        self.kind, self.strategy, self.services, self.schedule = kind, strategy, services, schedule
         self.times = {}
         self.error = None
         self.stop_event = threading.Event()
@@ -240,7 +360,46 @@ class Fault(threading.Thread):
                 self.mark("ended")
                 wait_until(lambda: ready(0) and ready(1), 60, "the instances were not ready within 60 s")
                 self.mark("ready")
-        except Exception as e:  # reported by the run
+                # The redis strategy loads the stock from the database again
+                # when a hold finds the key missing: when was it back?
+                wait_until(lambda: self.strategy != "redis" or bench.redis_cli(
+                    "EXISTS", f"{bench.REDIS_PREFIX}stock:{{s:{self.schedule}}}") == "1", 60,
+                    "the Redis stock key was not back within 60 s")
+                self.mark("stock_back")
+            elif self.kind == "broker-stop":
+                self.mark("began")
+                self.times["signal"] = self.services.stop_tansu()
+                time.sleep(BROKER_DOWN_S)
+                self.services.start_tansu()
+                self.mark("ended")
+                self.mark("ready")
+            elif self.kind == "pg-terminate":
+                # Every backend of the chaos database but none of the others,
+                # PG_BURST times 0.5 s apart (reconnected pools are hit again).
+                q = ("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                     f"WHERE datname = '{bench.DB_NAME}' AND pid <> pg_backend_pid()")
+                terminated = []
+                self.mark("began")
+                for k in range(PG_BURST):
+                    if k:
+                        time.sleep(0.5)
+                    terminated.append(int(bench.psql(q, db=f"{bench.PG_SERVER}/postgres") or 0))
+                self.times["terminated"] = terminated
+                self.mark("ended")
+                wait_until(lambda: ready(0) and ready(1), 60, "the instances were not ready within 60 s")
+                self.mark("ready")
+            elif self.kind == "pause-instance":
+                p, _ = bench._PROCS[1]
+                self.mark("began")
+                p.send_signal(signal.SIGSTOP)
+                try:
+                    time.sleep(PAUSE_S)
+                finally:
+                    p.send_signal(signal.SIGCONT)
+                self.mark("ended")
+                wait_until(lambda: ready(1), 60, "the resumed instance was not ready within 60 s")
+                self.mark("ready")
+        except (Exception, SystemExit) as e:  # reported by the run (bench.die exits)
             self.error = repr(e)
 
 
@@ -308,71 +467,165 @@ def parse_ts(s):
     return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
+# Our nginx's access log line (log_format chaos): the upstream statuses.
+ACCESS_LINE = re.compile(r'^\S+ \S+ \S+ \d+ "[^"]*" "([^"]*)"')
+
+
+def is_error(o):
+    """A client-visible error: no answer (k6 status 0: refused, reset, timed
+    out) or a 5xx (nginx's 502/504 included)."""
+    return o["status"] == 0 or o["status"] >= 500
+
+
 def history_figures(history_path, fault):
-    """Attempts, errors by endpoint and the first acknowledged hold after
-    the fault ended, from the recorded history."""
+    """Attempts, client-visible errors by endpoint (with and without an
+    Idempotency-Key), nginx retries, and the recovery figures of the fault,
+    from the recorded history."""
     ops = [json.loads(line) for line in open(history_path) if line.strip()]
-    errors = {}
+    errors, keyed, unkeyed = {}, {}, {}
     for o in ops:
-        s = o["status"]
-        if s == 0 or s >= 500:
-            k = f"{o['op']} {'conn' if s == 0 else s}"
+        if is_error(o):
+            k = f"{o['op']} {'conn' if o['status'] == 0 else o['status']}"
             errors[k] = errors.get(k, 0) + 1
+            side = keyed if o.get("keyed") else unkeyed
+            side[k] = side.get(k, 0) + 1
     res = {"attempts": sum(1 for o in ops if o["op"] == "hold"),
            "holds_ok": sum(1 for o in ops if o["op"] == "hold" and o["status"] == 201),
            "pays_ok": sum(1 for o in ops if o["op"] == "pay" and 200 <= o["status"] < 300),
            "cancels_ok": sum(1 for o in ops if o["op"] == "cancel" and 200 <= o["status"] < 300),
-           "errors": errors, "status_500": sum(1 for o in ops if o["status"] == 500),
+           "keyed_requests": sum(1 for o in ops if o.get("keyed")),
+           "unkeyed_requests": sum(1 for o in ops if not o.get("keyed")),
+           "retried_by_nginx": sum(1 for o in ops if o.get("tries", 1) > 1),
+           "retried_keyed_ok": sum(1 for o in ops if o.get("tries", 1) > 1 and o.get("keyed")
+                                   and 200 <= o["status"] < 300),
+           "replayed": sum(1 for o in ops if o.get("replayed")),
+           "conflicts_keyed": sum(1 for o in ops if o.get("keyed") and o["status"] == 409),
+           "errors": errors, "errors_keyed": keyed, "errors_unkeyed": unkeyed,
+           "errors_keyed_total": sum(keyed.values()), "errors_unkeyed_total": sum(unkeyed.values()),
+           "status_500": sum(1 for o in ops if o["status"] == 500),
            "errors_total": sum(errors.values())}
     ended = fault.get("ended")
     if ended:
         t_end = parse_ts(ended)
-        # kill-instance: the restarted instance's first success; redis: any.
-        want_inst = 1 if fault["kind"] == "kill-instance" else None
+        began = parse_ts(fault["began"])
+        # An instance fault: the affected instance's first success; else any.
+        want_inst = 1 if fault["kind"] in ("kill-instance", "pause-instance") else None
         firsts = [parse_ts(o["end"]) for o in ops if o["op"] == "hold" and o["status"] == 201
                   and parse_ts(o["start"]) >= t_end and (want_inst is None or o.get("inst") == want_inst)]
         res["first_ok_hold_after_fault_s"] = round((min(firsts) - t_end).total_seconds(), 2) if firsts else None
-        began = parse_ts(fault["began"])
-        res["errors_during_fault"] = sum(1 for o in ops if (o["status"] == 0 or o["status"] >= 500)
-                                         and began <= parse_ts(o["start"]) <= t_end + dt.timedelta(seconds=10))
+        errs = [o for o in ops if is_error(o) and parse_ts(o["start"]) >= began]
+        # When client errors stopped: the answer to the last error, from the
+        # fault's end (0 when none came after it).
+        res["errors_stop_after_fault_s"] = (max(0.0, round((max(parse_ts(o["end"]) for o in errs) - t_end)
+                                                           .total_seconds(), 2)) if errs else 0.0)
+        res["errors_during_fault"] = sum(1 for o in errs if parse_ts(o["start"]) <= t_end + dt.timedelta(seconds=10))
         res["errors_after_fault_window"] = res["errors_total"] - res["errors_during_fault"]
     return res
+
+
+def landed_after_refusal(history_path):
+    """Keyed holds the client was refused (no answer, 5xx, 409) whose key
+    has a reservation after all: a first attempt that was still in flight
+    (e.g. on a paused instance) when nginx's retry was refused, and landed
+    later. A retry with the same key gets it back; until then the client
+    believes it has nothing."""
+    refused = [o for o in (json.loads(line) for line in open(history_path) if line.strip())
+               if o["op"] == "hold" and o.get("key") and not 200 <= o["status"] < 300]
+    if not refused:
+        return {"refused_keyed_holds": 0, "landed": 0, "landed_retried": 0}
+    values = ",".join(f"({int(o['user'])}, '{o['key']}', {1 if o.get('tries', 1) > 1 else 0})" for o in refused)
+    sql = (f"SELECT count(*), count(*) FILTER (WHERE v.retried = 1) FROM (VALUES {values}) AS v(uid, k, retried) "
+           "JOIN reservations r ON r.user_id = v.uid AND r.idempotency_key = v.k")
+    r = subprocess.run(["psql", bench.DB_URL, "-qtAX", "-F", "|", "-f", "-"], input=sql, capture_output=True,
+                       text=True)
+    landed, retried = (int(x) for x in r.stdout.strip().split("|")) if r.returncode == 0 else (None, None)
+    return {"refused_keyed_holds": len(refused), "landed": landed, "landed_retried": retried}
+
+
+def broker_figures(fault):
+    """broker-stop: the outbox backlog (rows written while the broker was
+    down, or still unpublished when it stopped), from the broker's restart
+    until it was published and until its cancels and completions were
+    consumed; and the first event published after the restart. From the
+    tables' own timestamps, after settling."""
+    began, ended = fault["began"], fault["ended"]
+    q = f"""
+WITH b AS (SELECT id, topic, published_at FROM outbox
+           WHERE created_at < '{ended}' AND (published_at IS NULL OR published_at >= '{began}')),
+     c AS (SELECT b.id, p.processed_at FROM b LEFT JOIN processed_events p ON p.event_id = b.id::text
+             AND p.consumer = CASE WHEN b.topic LIKE '%reservation.cancelled' THEN 'seat-release'
+                                   ELSE 'notification' END
+           WHERE b.topic LIKE '%reservation.cancelled' OR b.topic LIKE '%reservation.completed')
+SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM b WHERE published_at IS NULL),
+       (SELECT extract(epoch FROM max(published_at) - '{ended}') FROM b),
+       (SELECT count(*) FROM c), (SELECT count(*) FROM c WHERE processed_at IS NULL),
+       (SELECT extract(epoch FROM max(processed_at) - '{ended}') FROM c),
+       (SELECT extract(epoch FROM min(published_at) - '{ended}') FROM outbox WHERE published_at >= '{ended}')"""
+    n, unpub, pub_s, nc, uncons, cons_s, first_s = bench.psql(q).split("|")
+
+    def secs(x):
+        return round(float(x), 2) if x else None
+    return {"backlog": int(n), "backlog_unpublished": int(unpub), "backlog_consumable": int(nc),
+            "backlog_not_consumed": int(uncons),
+            "backlog_published_s": secs(pub_s) if int(unpub) == 0 else None,
+            "backlog_consumed_s": secs(cons_s) if int(uncons) == 0 else None,
+            "first_published_s": secs(first_s)}
+
+
+def recovery(kind, strategy, figures, ftimes, broker):
+    """The one recovery time per fault (definitions in the report), from
+    the fault's end; None when it did not recover."""
+    first, stop = figures.get("first_ok_hold_after_fault_s"), figures.get("errors_stop_after_fault_s")
+    if first is None:
+        return None
+    if kind == "broker-stop":
+        return broker.get("backlog_consumed_s") if broker else None
+    if kind == "redis-restart":
+        if strategy != "redis":
+            return max(first, stop or 0.0)
+        back = ftimes.get("stock_back_after_s")
+        return None if back is None else max(first, stop or 0.0, back)
+    return max(first, stop or 0.0)
 
 
 # ---------------------------------------------------------------- one run
 
 def run_one(strategy, fault_kind, rate, duration):
     label = f"{strategy} {fault_kind}"
+    name = f"{strategy}-{fault_kind}"
     services = Services()
     fault = None
     try:
         services.start_redis()
-        services.start_tansu()
+        services.start_tansu(os.path.join(OUT, "tansu", name))
         bench.reset_data()
         bench.ensure_users(USERS)
         logs = [os.path.join(OUT, "logs", f"{strategy}-app{i + 1}.log") for i in range(2)]
         offsets = [os.path.getsize(x) if os.path.exists(x) else 0 for x in logs]
         bench.start_instances(strategy, False)
+        services.start_nginx()
         concert, sid, seat_ids = new_schedule(label)
         _, toks = bench.user_tokens()
         data_path = os.path.join(OUT, "data.json")
         tokens_path = os.path.join(OUT, "tokens.json")
         with open(data_path, "w") as f:
-            json.dump({"urls": bench.URLS, "concertId": concert, "scheduleId": sid, "seatIds": seat_ids}, f)
+            json.dump({"urls": bench.URLS, "lb": LB_URL, "concertId": concert, "scheduleId": sid,
+                       "seatIds": seat_ids}, f)
         with open(tokens_path, "w") as f:
             json.dump(toks, f)
         raw = os.path.join(OUT, "raw")
         os.makedirs(raw, exist_ok=True)
-        name = f"{strategy}-{fault_kind}"
+        access_log = os.path.join(OUT, "nginx", "access.log")
+        access_off = os.path.getsize(access_log) if os.path.exists(access_log) else 0
         summary_path, console_path, history_path = (os.path.join(raw, f"{name}{x}") for x in
                                                     (".k6.json", ".k6.console", ".history.jsonl"))
         for old in (summary_path, console_path, history_path):
             if os.path.exists(old):
                 os.remove(old)
         env = {"DATA": data_path, "TOKENS": tokens_path, "RATE": str(rate), "DURATION": str(duration)}
-        log(f"{label}: k6 x_chaos.js, {rate}/s for {duration} s, {len(seat_ids)} seats, schedule {sid}; "
-            f"fault at {FAULT_AT_S:.0f} s, down {DOWN_S:.0f} s")
-        fault = Fault(fault_kind, strategy, services)
+        log(f"{label}: k6 x_chaos.js via nginx {LB_URL}, {rate}/s for {duration} s, {len(seat_ids)} seats, "
+            f"schedule {sid}; fault at {FAULT_AT_S:.0f} s")
+        fault = Fault(fault_kind, strategy, services, sid)
         fault.start()
         rc, wall, out = bench.k6_run(name, "x_chaos.js", env, summary_path, os.path.join(raw, f"{name}.k6.log"),
                                      timeout=duration + 180, console_path=console_path)
@@ -396,6 +649,20 @@ def run_one(strategy, fault_kind, rate, duration):
                                        if ftimes.get("ready") else None)
             ftimes["settled_after_fault_s"] = (round((load_end - ended).total_seconds() + settled["seconds"], 1)
                                                if settled["settled"] else None)
+            if ftimes.get("stock_back"):
+                ftimes["stock_back_after_s"] = round((parse_ts(ftimes["stock_back"]) - ended).total_seconds(), 2)
+        broker = broker_figures(ftimes) if fault_kind == "broker-stop" and ftimes.get("ended") else None
+        figures["landed_after_refusal"] = landed_after_refusal(history_path)
+        rec = recovery(fault_kind, strategy, figures, ftimes, broker) if ftimes.get("ended") else None
+        nginx_retries = 0
+        if os.path.exists(access_log):
+            with open(access_log, errors="replace") as f:
+                f.seek(access_off)
+                # An upstream_status with a comma: nginx tried a second instance.
+                for line in f:
+                    m = ACCESS_LINE.match(line)
+                    if m and "," in m.group(1):
+                        nginx_retries += 1
         dead = 0
         for path, off in zip(logs, offsets):
             with open(path, errors="replace") as f:
@@ -406,7 +673,11 @@ def run_one(strategy, fault_kind, rate, duration):
         result = {
             "strategy": strategy, "fault": fault_kind, "schedule_id": sid, "seats": len(seat_ids),
             "rate": rate, "duration_s": duration, "hold_ttl_s": HOLD_TTL_S, "fault_at_s": FAULT_AT_S,
-            "down_s": DOWN_S, "k6_exit": rc, "wall_s": round(wall, 1),
+            "down_s": DOWN_S, "broker_down_s": BROKER_DOWN_S, "tansu_storage": TANSU_STORAGE,
+            "pause_s": PAUSE_S, "pg_burst": PG_BURST,
+            "nginx": {"fail_timeout_s": NGINX_FAIL_TIMEOUT_S, "connect_timeout_s": NGINX_CONNECT_TIMEOUT_S,
+                      "keyed_read_timeout_s": NGINX_KEYED_READ_TIMEOUT_S, "retried": nginx_retries},
+            "k6_exit": rc, "wall_s": round(wall, 1),
             "finished_at": dt.datetime.now().isoformat(timespec="seconds"),
             "fault_times": ftimes, "fault_error": fault.error, "settle": settled,
             "audit": rep, "violations": violations, "events": events,
@@ -417,14 +688,15 @@ def run_one(strategy, fault_kind, rate, duration):
             "redis_stock_drift": drift if strategy == "redis" else None,
             "redis_stock_missing": strategy == "redis" and settled["redis_stock"] is None,
             "history": {k: history[k] for k in ("operations", "acknowledged", "anomalies", "verdict") if k in history},
-            "load": figures,
+            "load": figures, "broker": broker, "recovery_s": rec,
         }
         with open(os.path.join(OUT, f"{name}.json"), "w") as f:
             json.dump(result, f, indent=1)
         log(f"{label}: {figures['attempts']} attempts, {history['verdict']}, {len(violations)} violations, "
             f"events lost {result['events_lost']} ({result['events_not_consumed']} not consumed, {dead} dead-lettered), stock drift {drift}, 500s {figures['status_500']}, "
-            f"errors {figures['errors']}, first ok hold after the fault "
-            f"{figures.get('first_ok_hold_after_fault_s')} s, settled {settled['settled']} "
+            f"errors with a key {figures['errors_keyed']}, without {figures['errors_unkeyed']}, nginx retried "
+            f"{nginx_retries}, first ok hold after the fault {figures.get('first_ok_hold_after_fault_s')} s, "
+            f"recovery {rec} s, broker {broker}, settled {settled['settled']} "
             f"({settled['seconds']} s after the load)")
         return result
     finally:
@@ -456,6 +728,35 @@ def lost(r):
     return f"{n} ({', '.join(parts)})" if parts else str(n)
 
 
+def secs(x, digits=2):
+    return "none" if x is None else f"{x:.{digits}f} s"
+
+
+def recovery_detail(r):
+    """The figures behind a run's recovery time, per its fault's definition."""
+    ld, ft, b = r["load"], r["fault_times"], r.get("broker") or {}
+    first = f"first ok hold {secs(ld.get('first_ok_hold_after_fault_s'))}"
+    stop = f"client errors stopped {secs(ld.get('errors_stop_after_fault_s'))}"
+    kind = r["fault"]
+    if kind in ("kill-instance", "pause-instance"):
+        return f"{first} (through instance 2), {stop}"
+    if kind == "redis-restart":
+        back = (f", stock key reloaded {secs(ft.get('stock_back_after_s'))}"
+                if r["strategy"] == "redis" else "")
+        return f"{first}, {stop}{back}"
+    if kind == "broker-stop":
+        return (f"backlog {b.get('backlog', '?'):,} events: first published {secs(b.get('first_published_s'))}, "
+                f"all published {secs(b.get('backlog_published_s'))}, "
+                f"its {b.get('backlog_consumable', '?'):,} cancels/completions consumed "
+                + (secs(b.get('backlog_consumed_s')) if b.get('backlog_consumed_s') is not None else
+                   f"not all ({b.get('backlog_not_consumed', '?'):,} left at the settle limit)")
+                + f"; {first}; broker stopped with "
+                f"{ft.get('signal', '?')}")
+    if kind == "pg-terminate":
+        return f"{first}, {stop}; backends terminated per round: {ft.get('terminated', '?')}"
+    return first
+
+
 def report():
     runs = []
     for s in STRATEGIES:
@@ -471,27 +772,28 @@ def report():
         "# Reliability under faults",
         "",
         "What `just chaos` (loadtest/chaos/chaos.py, loadtest/k6/x_chaos.js) measured: for each strategy and",
-        "fault, a bounded mixed booking load through two instances with exactly one fault in the middle, then",
-        "the checks of issue 15 (\"Proof under faults\"), Jepsen-style. Generated by `chaos.py report` from",
-        "target/chaos/*.json; one row per run.",
+        "fault, a bounded mixed booking load through nginx and two instances with exactly one fault in the",
+        "middle, then the checks of issue 15 (\"Proof under faults\"), Jepsen-style. Generated by",
+        "`chaos.py report` from target/chaos/*.json; one row per run. Timings come from a shared 2-core",
+        "machine on which other builds ran at the same time: they are noisy.",
         "",
         "| strategy | fault | attempts (holds) | acknowledged ops | invariant violations | history anomalies "
-        "| events lost | Redis stock drift | 500s | recovery: first ok hold after the fault | settled after the fault "
-        "| client-visible errors (by endpoint) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| events lost | Redis stock drift | 500s | client-visible errors, with a key | without a key "
+        "| retried by nginx | recovery | within 10 s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in runs:
-        ld, ft = r["load"], r["fault_times"]
+        ld = r["load"]
         drift = "n/a" if r["strategy"] != "redis" else (
             "key missing" if r.get("redis_stock_missing") else f"{r['redis_stock_drift']:+d}")
-        first = ld.get("first_ok_hold_after_fault_s")
-        settled = ft.get("settled_after_fault_s")
+        rec = r.get("recovery_s")
         lines.append(
             f"| {r['strategy']} | {r['fault']} | {ld['attempts']:,} | {r['history'].get('acknowledged', 0):,} "
             f"| {len(r['violations'])} | {len(r['history'].get('anomalies', []))} | {lost(r)} | {drift} "
-            f"| {ld['status_500']} | {'%.2f s' % first if first is not None else 'none'} "
-            f"| {'%.1f s' % settled if settled is not None else 'not settled'} "
-            f"| {ld['errors_total']:,}: {fmt_errors(ld['errors'])} |")
+            f"| {ld['status_500']} | {ld.get('errors_keyed_total', '?')} of {ld.get('keyed_requests', 0):,} "
+            f"| {ld.get('errors_unkeyed_total', '?')} of {ld.get('unkeyed_requests', 0):,} "
+            f"| {ld.get('retried_by_nginx', 0):,} | {secs(rec)} "
+            f"| {'yes' if rec is not None and rec <= 10 else 'NO'} |")
     lines += [
         "",
         "Columns: *attempts*: hold requests sent (booking attempts); *acknowledged ops*: holds, payments and",
@@ -504,66 +806,108 @@ def report():
         "EXPIRED) plus outbox rows never published plus published cancels/completions without their consumer's",
         "processed mark (`seat-release`, `notification`), after settling; *Redis stock drift*: the redis",
         "strategy's stock minus the AVAILABLE seats after settling, with no `reconcile-stock` run; *500s*: answers",
-        "500; *recovery*: from the fault's end (the killed process started again) to the answer of the first",
-        "acknowledged hold sent after it (kill-instance: through the restarted instance); *settled after the",
-        "fault*: from the fault's end until the outbox was empty, no PENDING hold was past its expiry, every",
-        "published cancel and completion was consumed and (redis) the stock equalled the AVAILABLE seats; it",
-        "includes the rest of the load, so it is an upper bound; *client-visible errors*: requests with no",
-        "answer (conn: refused, reset, timed out) or a 5xx, by endpoint.",
+        "500; *client-visible errors*: requests the client got no answer to (k6's 10 s timeout, a reset) or a",
+        "5xx for (nginx's 502/504 included), of the requests sent with an `Idempotency-Key` (holds, payments)",
+        "and without one (cancels); 409 and 410 are answers, not errors; *retried by nginx*: requests nginx",
+        "sent to the second instance after the first failed (`X-Upstream` names two); *recovery*: from the",
+        "fault's end, per fault:",
+        "",
+        "- *kill-instance*, *pause-instance*: the later of the first acknowledged hold through instance 2 (sent",
+        "  after it was started again / resumed) and the answer to the last client-visible error.",
+        "- *redis-restart*: the later of the first acknowledged hold after Redis was back, the last",
+        "  client-visible error and (redis strategy) the stock key being back, i.e. loaded again from the",
+        "  database's AVAILABLE seats (polled every 0.2 s; nothing runs `reconcile-stock`).",
+        "- *broker-stop*: from the broker's restart until every outbox row written while it was down (or",
+        "  unpublished when it stopped) was published and every cancel and completion among them consumed",
+        "  (the tables' `published_at` and `processed_at`); the time to the first event published after the",
+        "  restart is in the details below.",
+        "- *pg-terminate*: the later of the first acknowledged hold sent after the last termination round",
+        "  and the last client-visible error.",
+        "",
+        "No step of any recovery is manual: the driver only restarts what it stopped.",
+        "",
+        "Details per run:",
         "",
     ]
     for r in runs:
         ld, ft = r["load"], r["fault_times"]
+        settled = ft.get("settled_after_fault_s")
         lines.append(f"- {r['strategy']} / {r['fault']}: {r['history'].get('verdict', '?')}; holds ok "
                      f"{ld['holds_ok']:,}, payments ok {ld['pays_ok']:,}, cancels ok {ld['cancels_ok']:,}, "
-                     f"expired {r['events']['expired']:,}; errors within the fault window (+10 s) "
-                     f"{ld.get('errors_during_fault', '?')}, after it {ld.get('errors_after_fault_window', '?')}; "
-                     f"restarted part ready {ft.get('ready_after_s', '?')} s after the fault's end"
+                     f"expired {r['events']['expired']:,}; recovery: {recovery_detail(r)}; errors with a key: "
+                     f"{fmt_errors(ld.get('errors_keyed', {}))}; without: {fmt_errors(ld.get('errors_unkeyed', {}))}; "
+                     f"keyed requests that succeeded after an nginx retry {ld.get('retried_keyed_ok', 0):,}, "
+                     f"replayed answers {ld.get('replayed', 0):,}, keyed 409s {ld.get('conflicts_keyed', 0):,}, "
+                     f"refused keyed holds whose reservation exists after all "
+                     f"{ld.get('landed_after_refusal', {}).get('landed', '?')}; "
+                     f"settled {'%.1f s' % settled if settled is not None else 'NOT'} after the fault's end"
+                     + (f"; events not consumed: ids {r['settle'].get('not_consumed_ids')}"
+                        if r.get("events_not_consumed") else "")
                      + (f"; fault error: {r['fault_error']}" if r.get("fault_error") else "")
                      + (f"; violations: {r['violations']}" if r["violations"] else ""))
     any_run = runs[0] if runs else {}
+    ng = any_run.get("nginx", {})
     lines += [
         "",
         "## How it was run",
         "",
-        f"- Command: `just chaos` (all strategies and faults), or "
-        f"`python3 loadtest/chaos/chaos.py --strategy redis --fault kill-instance`; then `chaos.py report`.",
+        "- Command: `just chaos` (all strategies and faults), or "
+        "`python3 loadtest/chaos/chaos.py --strategy redis --fault kill-instance`; then `chaos.py report`.",
         f"- Machine: {machine.get('nproc', '?')} cores ({machine.get('cpu', '?')}), {machine.get('memory', '?')}, "
         f"kernel {machine.get('kernel', '?')}; PostgreSQL {machine.get('postgres', '?')}, Redis "
-        f"{machine.get('redis', '?')}, {machine.get('k6', '?')}; commit {machine.get('commit', '?')}. A CI run "
-        "shared the 2 cores during these runs, so rates are modest and timings noisy.",
+        f"{machine.get('redis', '?')}, {machine.get('k6', '?')}; commit {machine.get('commit', '?')}. Other "
+        "builds shared the 2 cores during these runs, so rates are modest and timings noisy.",
         f"- Load: k6 constant arrival rate, {any_run.get('rate', '?')} booking attempts/s for "
         f"{any_run.get('duration_s', '?')} s, each holding 1 or 2 adjacent random seats of "
-        f"{any_run.get('seats', '?'):,} (5 sections of 20 x 100) as its own user (30,000 users, JWTs minted "
-        "before the load); an acknowledged hold is paid (15%), cancelled (45%) or left to expire (40%). Requests "
-        "alternate between the two instances (no balancer, no retries), 10 s client timeout, no Idempotency-Key."
+        f"{any_run.get('seats', 0):,} (5 sections of 20 x 100) as its own user (30,000 users, JWTs minted "
+        "before the load); an acknowledged hold is paid (15%), cancelled (45%) or left to expire (40%). Every "
+        "hold and payment carries a fresh `Idempotency-Key`, cancels none; 10 s client timeout; the client "
+        "itself never retries."
         if runs else "- Load: none run yet.",
+        f"- nginx: deploy/nginx/booking.conf (least_conn, keyed requests retried once on the other instance on "
+        f"error, timeout, 502, 503) with the driver's ports and `fail_timeout={ng.get('fail_timeout_s', '?')}s`, "
+        f"`proxy_connect_timeout {ng.get('connect_timeout_s', '?')}s`, and a "
+        f"{ng.get('keyed_read_timeout_s', '?')} s read timeout for keyed requests (the file's: 10 s, 5 s, "
+        "10 s), so that a request stuck on a paused instance moves on before the client gives up.",
         f"- Settings: hold TTL {HOLD_TTL_S} s (`BOOKING__BOOKING__HOLD_TTL_SECS`), expiry scheduler every "
         f"{os.environ['BOOKING__EXPIRY__PERIOD_SECS']} s (`BOOKING__EXPIRY__PERIOD_SECS`), waiting room off "
-        "(`BOOKING__QUEUE__ENABLED=false`), 8 database connections an instance, release build.",
+        "(`BOOKING__QUEUE__ENABLED=false`), 8 database connections an instance, lock timeout 3 s, Redis lock "
+        "lease 5 s, release build.",
         f"- Faults, {any_run.get('fault_at_s', FAULT_AT_S):.0f} s into the load: *kill-instance*: `kill -9` of "
         f"instance 2, started again {any_run.get('down_s', DOWN_S):.0f} s later; *redis-restart*: the "
         f"redis-server killed (SIGKILL, no persistence: every key is lost), started again on the same port "
-        f"{any_run.get('down_s', DOWN_S):.0f} s later.",
-        "- Isolation: the driver starts its own redis-server and tansu broker (memory storage) on free loopback "
-        "ports, its own database `booking_chaos` on the local PostgreSQL and two instances on free ports; it "
-        "never touches 127.0.0.1:6379 or :9092, and stops everything it started by pid, also on failure.",
-        "- Raw data: target/chaos/ (per run: the k6 summary, the history, the result JSON; instance logs).",
+        f"{any_run.get('down_s', DOWN_S):.0f} s later; *broker-stop*: the tansu broker stopped with SIGTERM "
+        f"(SIGKILL only if it had not exited 10 s later), started again on the same port and SQLite store "
+        f"{any_run.get('broker_down_s', BROKER_DOWN_S):.0f} s later; *pg-terminate*: "
+        f"`pg_terminate_backend` of every backend of the chaos database, a burst of "
+        f"{any_run.get('pg_burst', PG_BURST)} rounds 0.5 s apart (pools that reconnected are hit again); "
+        f"*pause-instance*: `SIGSTOP` of instance 2 for {any_run.get('pause_s', PAUSE_S):.0f} s (longer than "
+        "the lock lease and the lock timeout), then `SIGCONT`.",
+        f"- Broker: tansu 0.6 with its {any_run.get('tansu_storage', 'sqlite')} storage engine"
+        + (" (`sqlite://tansu.db`, a fresh directory per run, kept across the broker-stop restart)"
+           if any_run.get('tansu_storage', 'sqlite') == 'sqlite' else "") + "; settle limit "
+        f"{SETTLE_LIMIT_S:.0f} s after the load: an event not consumed by then counts as lost.",
+        "- Isolation: the driver starts its own redis-server, tansu broker (SQLite storage in a fresh directory "
+        "per run) and nginx on free loopback ports, its own database `booking_chaos` on the local PostgreSQL "
+        "and two instances on free ports; it never touches 127.0.0.1:6379, :9092 or 8080-8082, and stops "
+        "everything it started by pid, also on failure.",
+        "- Raw data: target/chaos/ (per run: the k6 summary, the history, the result JSON; instance, tansu "
+        "and nginx logs, nginx's access log with the upstreams each request tried).",
         "",
         "## What this does not cover yet",
         "",
-        "- The issue's other three faults: the broker stopped for 30 s (tansu with memory storage loses its",
-        "  topics on a restart), every PostgreSQL backend of the instances terminated (`pg_terminate_backend`),",
-        "  an instance paused with SIGSTOP longer than the lock lease and lock timeout.",
-        "- Retries: there is no balancer in front of the instances, so every request to the killed instance is",
-        "  a client-visible error; nginx retrying requests that carry an `Idempotency-Key` on the other",
-        "  instance (and the driver sending one) is not built, so \"0 errors for idempotent requests\" is not",
-        "  shown.",
+        "- One run per cell, one seed, one fault time (30 s in): no repetition, no deterministic replay of the",
+        "  fault timing, no fault at the load's peak or during the expiry of many holds at once.",
+        "- One fault at a time: no combined faults (an instance kill while the broker is down), no network",
+        "  partition or added latency (everything is on loopback), no disk faults, no PostgreSQL restart or",
+        "  failover (only its backends are terminated).",
+        "- The client never retries: errors counted are what a client without retries sees behind this nginx;",
+        "  cancels carry no key and are retried by nginx only because DELETE is idempotent to it.",
         "- Load level: 300 attempts/s x 70 s gives the issue's >= 20,000 attempts a run on this shared 2-core",
-        "  machine (no arrival was dropped); higher rates, and a fault at peak load, were not tried.",
-        "- One run per cell, one seed: no repetition, no deterministic replay of the fault timing.",
+        "  machine; higher rates were not tried.",
         "- Events consumed is shown by the consumers' processed marks in the database; the broker's own",
-        "  consumer-group offsets and lag are not read.",
+        "  consumer-group offsets and lag are not read. The dead-letter topics are counted from the logs, and",
+        "  nothing replays them.",
         "",
     ]
     # The hand-written reading of the numbers survives a regeneration.
@@ -590,9 +934,13 @@ def main():
     if a.command == "report":
         report()
         return
-    for port in [6379, 9092]:
-        if port in (REDIS_PORT, KAFKA_PORT, *APP_PORTS):
-            bench.die("a free port collided with a shared service's port")
+    ours = (REDIS_PORT, KAFKA_PORT, LB_PORT, *APP_PORTS)
+    if len(set(ours)) != len(ours) or set(ours) & {5432, 6379, 9092, 8080, 8081, 8082}:
+        bench.die("the free ports collided with each other or with a shared service's port")
+    if not os.path.exists(NGINX):
+        bench.die("nginx is missing: apt-get install nginx-light (or set NGINX)")
+    if not os.path.exists(TANSU):
+        bench.die("tansu is missing: run deploy/local/up")
     os.makedirs(OUT, exist_ok=True)
     bench.freeze_binary()
     bench.freeze_binary(bench.HISTORY_CHECKER, "booking-history")

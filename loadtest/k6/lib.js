@@ -17,6 +17,8 @@ export const data = {
   concertId: raw.concertId,
   scheduleId: raw.scheduleId,
   seatIds: raw.seatIds,
+  // A load balancer in front of the urls (chaos.py's nginx), when there is one.
+  lb: raw.lb,
 };
 export const tokens = new SharedArray('tokens', () => {
   const t = JSON.parse(open(TOKENS_FILE));
