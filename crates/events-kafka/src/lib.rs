@@ -479,6 +479,8 @@ impl EventBus for KafkaEventBus {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "6000")
+            // Back within a second of a broker that returns (default 10 s).
+            .set("reconnect.backoff.max.ms", "1000")
             // Notice soon that a topic vanished (a broker back empty) or is back.
             .set("topic.metadata.refresh.interval.ms", "5000")
             .create()
