@@ -50,6 +50,19 @@ pub(crate) struct Places {
 /// which the handlers' idempotency absorbs.
 const COMMIT_EVERY: Duration = Duration::from_millis(500);
 
+/// What became of a record's attempts.
+enum Handled {
+    Yes,
+    /// Every attempt failed, with this last error: the record goes to the DLT.
+    Failed(String),
+    /// The loop is stopping: the record is neither handled nor committed, so
+    /// it comes again.
+    Stopped,
+}
+
+/// The longest pause between attempts while a store is unavailable.
+const MAX_UNAVAILABLE_PAUSE: Duration = Duration::from_secs(2);
+
 /// How long a vanished topic's old place is kept: longer than a broker
 /// takes to come back, short enough that a partition coming back to this
 /// member much later is not read again from its start.
@@ -404,8 +417,10 @@ impl ConsumerLoop {
                 Placement::Behind | Placement::Rewound => continue,
             }
             self.bus.stats.consumed.fetch_add(1, Ordering::Relaxed);
-            if let Err(error) = self.handle_with_retries(&message).await {
-                self.dead_letter(&message, &error).await;
+            match self.handle_with_retries(&message).await {
+                Handled::Yes => {}
+                Handled::Failed(error) => self.dead_letter(&message, &error).await,
+                Handled::Stopped => return,
             }
             // Handled, or safely in the DLT: only now may the offset move.
             self.places
@@ -529,11 +544,12 @@ impl ConsumerLoop {
     }
 
     /// Ok once the handler succeeded; the last error after every attempt failed.
-    async fn handle_with_retries(&self, message: &BorrowedMessage<'_>) -> Result<(), String> {
+    async fn handle_with_retries(&self, message: &BorrowedMessage<'_>) -> Handled {
         let attempts = self.bus.settings.attempts.max(1);
         let mut pause = self.bus.settings.backoff;
-        let mut last = String::new();
-        for attempt in 1..=attempts {
+        let mut attempt = 0;
+        let mut stopped = self.stopped.clone();
+        loop {
             let outcome = match event_of(message, &self.bus.settings.prefix) {
                 Ok(event) => {
                     let span = tracing::info_span!(
@@ -546,20 +562,31 @@ impl ConsumerLoop {
                 }
                 Err(e) => Err(e),
             };
-            match outcome {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    last = e.to_string();
-                    tracing::warn!(group = %self.group, attempt, error = %last, "event handler failed");
-                    if attempt < attempts {
-                        self.bus.stats.retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(pause).await;
-                        pause *= 2;
-                    }
-                }
+            let error = match outcome {
+                Ok(()) => return Handled::Yes,
+                Err(e) => e,
+            };
+            // A store that is down (Redis restarting, PostgreSQL away) says
+            // nothing about the record: wait it out on this record rather
+            // than spend its attempts and dead-letter a good event.
+            let unavailable = matches!(
+                error.downcast_ref::<RepoError>(),
+                Some(RepoError::Unavailable(_))
+            );
+            if !unavailable {
+                attempt += 1;
             }
+            tracing::warn!(group = %self.group, attempt, unavailable, error = %error, "event handler failed");
+            if attempt >= attempts {
+                return Handled::Failed(error.to_string());
+            }
+            self.bus.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stopped.changed() => return Handled::Stopped,
+            }
+            pause = (pause * 2).min(MAX_UNAVAILABLE_PAUSE);
         }
-        Err(last)
     }
 
     /// Produces the record to `<topic>.DLT`, retrying until the broker has

@@ -136,6 +136,52 @@ async fn poison_record_goes_to_the_dlt_after_three_attempts_and_the_next_is_hand
     );
 }
 
+/// Fails with `RepoError::Unavailable` (a store that is down) a set number
+/// of times, then handles the record.
+struct DownFor {
+    failures: u32,
+    attempts: Mutex<u32>,
+}
+
+#[async_trait]
+impl EventHandler for DownFor {
+    async fn handle(&self, _event: &OutboxEvent) -> Result<(), BoxError> {
+        let mut attempts = self.attempts.lock().unwrap();
+        *attempts += 1;
+        if *attempts <= self.failures {
+            return Err(RepoError::Unavailable("redis is restarting".into()).into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_outage_is_waited_out_without_dead_lettering_the_record() {
+    let kafka = TestKafka::new().await;
+    let bus = bus(&kafka);
+    bus.ensure_topics(&[TOPIC], 1).await.unwrap();
+    // More failures than the 3 attempts a poison record gets.
+    let handler = Arc::new(DownFor {
+        failures: 5,
+        attempts: Mutex::new(0),
+    });
+    bus.subscribe(TOPIC, "outage-test", handler.clone())
+        .await
+        .unwrap();
+    bus.publish(&event(1, cancelled(1, &[7]))).await.unwrap();
+    eventually("the record handled once the store is back", || {
+        *handler.attempts.lock().unwrap() == 6
+    })
+    .await;
+    assert_eq!(
+        bus.stats()
+            .dead_lettered
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "a store outage is not the record's fault"
+    );
+}
+
 /// Records which reservations the strategy was told were released; like the
 /// redis strategy, it gives each reservation's seats back once.
 #[derive(Default)]
