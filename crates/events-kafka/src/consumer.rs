@@ -228,6 +228,41 @@ async fn seek(consumer: &Arc<StreamConsumer>, topic: &str, partition: i32, offse
     .is_ok_and(|sought| sought.is_ok())
 }
 
+/// The topics the consumer is subscribed to (none while it waits out a broker).
+fn subscribed_topics(consumer: &StreamConsumer) -> Vec<String> {
+    consumer
+        .subscription()
+        .map(|list| {
+            list.elements()
+                .iter()
+                .map(|e| e.topic().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Per topic: does the broker know it? `None`: no broker answered.
+async fn topics_known(consumer: &Arc<StreamConsumer>, topics: &[String]) -> Option<Vec<bool>> {
+    let probe = Arc::clone(consumer);
+    let wanted = topics.to_vec();
+    tokio::task::spawn_blocking(move || {
+        wanted
+            .iter()
+            .map(|t| {
+                let metadata = probe.fetch_metadata(Some(t), Duration::from_secs(2)).ok()?;
+                Some(
+                    metadata.topics().iter().any(|m| {
+                        m.name() == t && m.error().is_none() && !m.partitions().is_empty()
+                    }),
+                )
+            })
+            .collect::<Option<Vec<bool>>>()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 impl ConsumerLoop {
     /// Checks a record against the loop's place in its partition (see the
     /// module's comment). Asks the broker only when the record is not the
@@ -394,16 +429,27 @@ impl ConsumerLoop {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(group = %self.group, error = %e, "kafka receive failed");
-                    match e.rdkafka_error_code() {
+                    // A stale error (queued while the broker was away) gets no pause.
+                    let stale = match e.rdkafka_error_code() {
                         Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
                             self.topic_vanished().await;
+                            false
                         }
                         Some(RDKafkaErrorCode::AllBrokersDown) => {
-                            self.wait_out_the_broker(&consumer).await;
+                            !self.wait_out_the_broker(&consumer).await
                         }
-                        _ => {}
+                        Some(RDKafkaErrorCode::BrokerTransportFailure) => {
+                            let topics = subscribed_topics(&consumer);
+                            !topics.is_empty()
+                                && topics_known(&consumer, &topics)
+                                    .await
+                                    .is_some_and(|known| known.iter().all(|k| *k))
+                        }
+                        _ => false,
+                    };
+                    if !stale {
+                        tokio::time::sleep(self.bus.settings.backoff).await;
                     }
-                    tokio::time::sleep(self.bus.settings.backoff).await;
                     continue;
                 }
             };
@@ -436,17 +482,21 @@ impl ConsumerLoop {
     /// assigned a partition of a topic the broker no longer knows fetches it
     /// by topic id, and librdkafka 2.12.1 crashes the process (SIGSEGV) on
     /// tansu's reply to that fetch (see docs/DESIGN.md).
-    async fn wait_out_the_broker(&mut self, consumer: &Arc<StreamConsumer>) {
-        let Ok(subscribed) = consumer.subscription() else {
-            return;
-        };
-        let topics: Vec<String> = subscribed
-            .elements()
-            .iter()
-            .map(|e| e.topic().to_owned())
-            .collect();
+    /// `false`: the error was stale, the broker answers with every topic.
+    async fn wait_out_the_broker(&mut self, consumer: &Arc<StreamConsumer>) -> bool {
+        let topics = subscribed_topics(consumer);
         if topics.is_empty() {
-            return;
+            return true;
+        }
+        // librdkafka queues an error per failed connection while the broker
+        // is away; popped after it came back they are stale, and acting on
+        // each (unsubscribe, wait, subscribe) kept the consumers off the log
+        // for minutes after a 30 s outage.
+        if topics_known(consumer, &topics)
+            .await
+            .is_some_and(|known| known.iter().all(|k| *k))
+        {
+            return false;
         }
         consumer.unsubscribe();
         tracing::warn!(group = %self.group, ?topics, "no broker answers: holding no partitions until it is back");
@@ -454,26 +504,9 @@ impl ConsumerLoop {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = self.stopped.changed() => return,
+                _ = self.stopped.changed() => return true,
             }
-            let probe = Arc::clone(consumer);
-            let wanted = topics.clone();
-            // Per topic: does the broker know it? `None`: no broker answered.
-            let known = tokio::task::spawn_blocking(move || {
-                wanted
-                    .iter()
-                    .map(|t| {
-                        let metadata =
-                            probe.fetch_metadata(Some(t), Duration::from_secs(2)).ok()?;
-                        Some(metadata.topics().iter().any(|m| {
-                            m.name() == t && m.error().is_none() && !m.partitions().is_empty()
-                        }))
-                    })
-                    .collect::<Option<Vec<bool>>>()
-            })
-            .await
-            .ok()
-            .flatten();
+            let known = topics_known(consumer, &topics).await;
             match known {
                 None => continue,
                 Some(known) if known.iter().all(|k| *k) => break,
@@ -493,19 +526,13 @@ impl ConsumerLoop {
             Ok(()) => tracing::info!(group = %self.group, ?topics, "broker back: subscribed again"),
             Err(e) => tracing::error!(group = %self.group, error = %e, "could not subscribe again"),
         }
+        true
     }
 
     /// The broker does not know the subscribed topic (it came back empty):
     /// create it again, and read its new log from the start once it is back.
     async fn topic_vanished(&mut self) {
-        let Ok(subscribed) = self.consumer.subscription() else {
-            return;
-        };
-        let topics: Vec<String> = subscribed
-            .elements()
-            .iter()
-            .map(|e| e.topic().to_owned())
-            .collect();
+        let topics = subscribed_topics(&self.consumer);
         self.bus
             .recreate_topics(topics.iter().map(String::as_str))
             .await;
