@@ -466,7 +466,10 @@ impl ConsumerLoop {
             match self.handle_with_retries(&message).await {
                 Handled::Yes => {}
                 Handled::Failed(error) => self.dead_letter(&message, &error).await,
-                Handled::Stopped => return,
+                Handled::Stopped => {
+                    self.commit_handled(&consumer);
+                    return;
+                }
             }
             // Handled, or safely in the DLT: only now may the offset move.
             self.places
