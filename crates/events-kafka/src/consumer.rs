@@ -101,15 +101,7 @@ struct BrokerView {
 
 /// A record as the domain sees it, or why it cannot be one (a poison record).
 fn event_of(message: &BorrowedMessage<'_>, prefix: &str) -> Result<OutboxEvent, BoxError> {
-    let header = |name: &str| {
-        message.headers().and_then(|h| {
-            h.iter()
-                .find(|header| header.key == name)
-                .and_then(|header| header.value)
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .map(str::to_owned)
-        })
-    };
+    let header = |name: &str| header_str(message, name);
     let id = header(EVENT_ID)
         .and_then(|v| v.parse::<i64>().ok())
         .ok_or("the record has no numeric event-id header")?;

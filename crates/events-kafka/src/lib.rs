@@ -40,6 +40,17 @@ pub const EVENT_ID: &str = "event-id";
 /// The HTTP request that wrote the event (see `OutboxEvent::request_id`).
 pub const REQUEST_ID: &str = "request-id";
 
+/// A record's header as text, if it has it and it is UTF-8.
+pub(crate) fn header_str(message: &BorrowedMessage<'_>, name: &str) -> Option<String> {
+    message.headers().and_then(|h| {
+        h.iter()
+            .find(|header| header.key == name)
+            .and_then(|header| header.value)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::to_owned)
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct KafkaSettings {
     /// Bootstrap servers, e.g. `127.0.0.1:9092`.

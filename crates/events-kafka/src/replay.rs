@@ -108,15 +108,7 @@ impl KafkaEventBus {
 
     /// Sends a dead-lettered record back to its original topic, as it was.
     async fn republish(&self, message: &BorrowedMessage<'_>) -> Result<(), RepoError> {
-        let header = |name: &str| {
-            message.headers().and_then(|h| {
-                h.iter()
-                    .find(|header| header.key == name)
-                    .and_then(|header| header.value)
-                    .and_then(|v| std::str::from_utf8(v).ok())
-                    .map(str::to_owned)
-            })
-        };
+        let header = |name: &str| header_str(message, name);
         let Some(original) = header("original-topic") else {
             return Err(RepoError::unexpected(format!(
                 "dead-letter record at offset {} has no original-topic header",
