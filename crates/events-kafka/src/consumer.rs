@@ -60,10 +60,6 @@ enum Handled {
     Stopped,
 }
 
-/// How long an "all brokers down" error waits for the broker to prove it
-/// stale. A broker on loopback answers in milliseconds.
-const STALE_PROBE: Duration = Duration::from_millis(250);
-
 /// The longest pause between attempts while a store is unavailable.
 const MAX_UNAVAILABLE_PAUSE: Duration = Duration::from_secs(2);
 
@@ -238,18 +234,14 @@ fn subscribed_topics(consumer: &StreamConsumer) -> Vec<String> {
 }
 
 /// Per topic: does the broker know it? `None`: no broker answered.
-async fn topics_known(
-    consumer: &Arc<StreamConsumer>,
-    topics: &[String],
-    timeout: Duration,
-) -> Option<Vec<bool>> {
+async fn topics_known(consumer: &Arc<StreamConsumer>, topics: &[String]) -> Option<Vec<bool>> {
     let probe = Arc::clone(consumer);
     let wanted = topics.to_vec();
     tokio::task::spawn_blocking(move || {
         wanted
             .iter()
             .map(|t| {
-                let metadata = probe.fetch_metadata(Some(t), timeout).ok()?;
+                let metadata = probe.fetch_metadata(Some(t), Duration::from_secs(2)).ok()?;
                 Some(
                     metadata.topics().iter().any(|m| {
                         m.name() == t && m.error().is_none() && !m.partitions().is_empty()
@@ -429,9 +421,8 @@ impl ConsumerLoop {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(group = %self.group, error = %e, "kafka receive failed");
-                    // No pause after a stale error (queued while the broker was
-                    // away) or a transport failure (librdkafka paces those).
-                    let no_pause = match e.rdkafka_error_code() {
+                    // A stale error (queued while the broker was away) gets no pause.
+                    let stale = match e.rdkafka_error_code() {
                         Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
                             self.topic_vanished().await;
                             false
@@ -439,13 +430,16 @@ impl ConsumerLoop {
                         Some(RDKafkaErrorCode::AllBrokersDown) => {
                             !self.wait_out_the_broker(&consumer).await
                         }
-                        // One per failed connection attempt, so `recv` already
-                        // paces them: no pause of ours, and no probe, which
-                        // would delay noticing "all brokers down".
-                        Some(RDKafkaErrorCode::BrokerTransportFailure) => true,
+                        Some(RDKafkaErrorCode::BrokerTransportFailure) => {
+                            let topics = subscribed_topics(&consumer);
+                            !topics.is_empty()
+                                && topics_known(&consumer, &topics)
+                                    .await
+                                    .is_some_and(|known| known.iter().all(|k| *k))
+                        }
                         _ => false,
                     };
-                    if !no_pause {
+                    if !stale {
                         tokio::time::sleep(self.bus.settings.backoff).await;
                     }
                     continue;
@@ -493,9 +487,7 @@ impl ConsumerLoop {
         // is away; popped after it came back they are stale, and acting on
         // each (unsubscribe, wait, subscribe) kept the consumers off the log
         // for minutes after a 30 s outage.
-        // A short probe: while it waits, the consumer keeps fetching, and a
-        // broker back empty meanwhile would crash librdkafka.
-        if topics_known(consumer, &topics, STALE_PROBE)
+        if topics_known(consumer, &topics)
             .await
             .is_some_and(|known| known.iter().all(|k| *k))
         {
@@ -509,7 +501,7 @@ impl ConsumerLoop {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = self.stopped.changed() => return true,
             }
-            let known = topics_known(consumer, &topics, Duration::from_secs(2)).await;
+            let known = topics_known(consumer, &topics).await;
             match known {
                 None => continue,
                 Some(known) if known.iter().all(|k| *k) => break,
