@@ -130,6 +130,19 @@ impl Room {
         })
     }
 
+    /// Unused passes that have not expired.
+    fn live_passes(&self, now: DateTime<Utc>) -> usize {
+        self.passes
+            .values()
+            .filter(|pass| pass.token.expires_at > now)
+            .count()
+    }
+
+    /// Used passes whose hold still keeps the user's slot.
+    fn live_holds(&self, now: DateTime<Utc>) -> usize {
+        self.holding.values().filter(|until| **until > now).count()
+    }
+
     fn sale(&self, now: DateTime<Utc>) -> SaleState {
         let opened = self.opened_at.is_some();
         SaleState {
@@ -540,13 +553,7 @@ impl Queue for MemoryQueue {
             .get(&schedule)
             .map(|room| QueueStats {
                 waiting: (room.pre_queue.len() + room.line.len()) as u64,
-                active: (room
-                    .passes
-                    .values()
-                    .filter(|pass| pass.token.expires_at > now)
-                    .count()
-                    + room.holding.values().filter(|until| **until > now).count())
-                    as u64,
+                active: (room.live_passes(now) + room.live_holds(now)) as u64,
             })
             .unwrap_or_default())
     }
@@ -561,12 +568,8 @@ impl Queue for MemoryQueue {
             .get(&schedule)
             .map(|room| RoomOverview {
                 sale: room.sale(now),
-                passes: room
-                    .passes
-                    .values()
-                    .filter(|pass| pass.token.expires_at > now)
-                    .count() as u64,
-                holding: room.holding.values().filter(|until| **until > now).count() as u64,
+                passes: room.live_passes(now) as u64,
+                holding: room.live_holds(now) as u64,
             })
             .unwrap_or_default())
     }
