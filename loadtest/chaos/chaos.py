@@ -106,6 +106,8 @@ TOPICS = ["reservation.held", "reservation.completed", "reservation.cancelled"]
 # sqlite: durable (broker-stop needs it). memory: for a comparison only; a
 # broker restart loses every topic and record.
 TANSU_STORAGE = os.environ.get("CHAOS_TANSU_STORAGE", "sqlite")
+# deploy/local/tansu-index's lookup index on the SQLite store; 0 runs without it (a comparison).
+TANSU_INDEX = os.environ.get("CHAOS_TANSU_INDEX", "1") != "0"
 # A run into another CHAOS_OUT (a try, a diagnosis) reports beside its data, not into docs/.
 REPORT = (os.path.join(OUT, "RELIABILITY.md") if "CHAOS_OUT" in os.environ
           else os.path.join(ROOT, "docs", "RELIABILITY.md"))
@@ -179,6 +181,9 @@ class Services:
                 raise RuntimeError(f"our tansu exited ({self.tansu.returncode}): {out[-500:]}")
             return bench.port_busy(KAFKA_PORT)
         wait_until(listening, 30, "our tansu did not listen")
+        if TANSU_STORAGE == "sqlite" and TANSU_INDEX:
+            subprocess.run([os.path.join(ROOT, "deploy", "local", "tansu-index"),
+                            os.path.join(self.tansu_dir, "tansu.db")], check=True, timeout=60)
         if first:
             # The instances create their topics too; these are for certain.
             for t in TOPICS:
@@ -674,6 +679,7 @@ def run_one(strategy, fault_kind, rate, duration):
             "strategy": strategy, "fault": fault_kind, "schedule_id": sid, "seats": len(seat_ids),
             "rate": rate, "duration_s": duration, "hold_ttl_s": HOLD_TTL_S, "fault_at_s": FAULT_AT_S,
             "down_s": DOWN_S, "broker_down_s": BROKER_DOWN_S, "tansu_storage": TANSU_STORAGE,
+            "tansu_index": TANSU_INDEX,
             "pause_s": PAUSE_S, "pg_burst": PG_BURST,
             "nginx": {"fail_timeout_s": NGINX_FAIL_TIMEOUT_S, "connect_timeout_s": NGINX_CONNECT_TIMEOUT_S,
                       "keyed_read_timeout_s": NGINX_KEYED_READ_TIMEOUT_S, "retried": nginx_retries},
