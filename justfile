@@ -120,7 +120,7 @@ bench-report:
     python3 loadtest/bench/report.py
 
 # Events per second one outbox relay publishes (N rows, relay batch), beside the producer alone; modes="pipelined" skips the slow one-at-a-time runs
-bench-relay n="20000" batch="100" modes="all": infra-up
+bench-relay n="20000" batch="500" modes="all": infra-up
     cargo run --release -p booking-events-kafka --example relay_throughput -- {{n}} {{batch}} {{modes}}
 
 # What the reservation.held outbox row costs a hold in PostgreSQL: pgbench, without/with the row, per statement and folded (ADR 0007)

@@ -148,7 +148,7 @@ impl Default for EventsSettings {
             kafka_brokers: None,
             kafka_prefix: String::new(),
             relay_poll_ms: 200,
-            relay_batch: 100,
+            relay_batch: 500,
             relay_claim_secs: 30,
             relay_max_backoff_ms: 5_000,
             consumer_attempts: 3,

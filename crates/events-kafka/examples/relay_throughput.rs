@@ -11,7 +11,7 @@
 //! `just bench-relay` (or `cargo run --release -p booking-events-kafka
 //! --example relay_throughput -- [N] [BATCH] [pipelined]`); needs
 //! `DATABASE_URL` and `KAFKA_BROKERS`, like the tests. Defaults: N = 20000,
-//! BATCH = 100 (the default `events.relay_batch`); `pipelined` skips the
+//! BATCH = 500 (the default `events.relay_batch`); `pipelined` skips the
 //! slow one-at-a-time modes (to compare batch sizes).
 
 use async_trait::async_trait;
@@ -158,7 +158,7 @@ fn report(what: &str, n: i64, took: Duration) {
 async fn main() {
     let mut args = std::env::args().skip(1);
     let n: i64 = args.next().map_or(20_000, |a| a.parse().expect("N"));
-    let batch: i64 = args.next().map_or(100, |a| a.parse().expect("BATCH"));
+    let batch: i64 = args.next().map_or(500, |a| a.parse().expect("BATCH"));
     let one_at_a_time = args.next().as_deref() != Some("pipelined");
     let kafka = TestKafka::new().await;
     let bus = kafka_bus(&kafka).await;
