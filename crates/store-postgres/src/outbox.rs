@@ -3,7 +3,7 @@
 //! and the consumers' `ProcessedEvents`.
 
 use crate::models::OutboxRow;
-use crate::schema::{outbox, processed_events};
+use crate::schema::outbox;
 use crate::{repo_error, PgStore};
 use async_trait::async_trait;
 use booking_domain::*;
