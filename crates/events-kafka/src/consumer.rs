@@ -14,8 +14,27 @@
 //! (`KafkaStats::recoveries`); the handlers are idempotent.
 
 use crate::*;
+use futures::{FutureExt, StreamExt};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+/// The most records a loop takes off its queue at once (those already
+/// fetched; it never waits for more), and how many of their keys it
+/// handles at the same time. Records of one key are handled in log order;
+/// records of different keys are independent (every handler's effect is
+/// per reservation, the key). One record at a time, a consumer catching up
+/// with a backlog waited on one store round trip per record.
+const BATCH_MAX: usize = 64;
+const KEYS_AT_ONCE: usize = 4;
+
+/// A record's place: (topic, partition) and offset.
+type Record = ((String, i32), i64);
+
+/// The records of one key in one partition, in log order.
+struct Line<'a, 'm> {
+    partition: (String, i32),
+    records: Vec<&'a BorrowedMessage<'m>>,
+}
 
 /// How often a consumer records its lag.
 const LAG_EVERY: Duration = Duration::from_secs(5);
@@ -147,21 +166,24 @@ async fn measure_lag(
         // The watermark request blocks: a blocking thread, not the runtime.
         let measured = tokio::task::spawn_blocking(move || {
             let mut behind: std::collections::BTreeMap<String, i64> = Default::default();
-            let Ok(positions) = consumer.position() else {
+            // The committed offsets, not the read position: a loop takes
+            // up to BATCH_MAX records off its queue before handling them.
+            let Ok(assigned) = consumer.assignment() else {
                 return behind;
             };
-            for element in positions.elements() {
-                // No position yet (nothing fetched): nothing to say.
-                let Some(at) = element.offset().to_raw().filter(|o| *o >= 0) else {
-                    continue;
-                };
-                let Ok((_, high)) = consumer.fetch_watermarks(
+            let Ok(committed) = consumer.committed_offsets(assigned, Duration::from_secs(1)) else {
+                return behind;
+            };
+            for element in committed.elements() {
+                let Ok((low, high)) = consumer.fetch_watermarks(
                     element.topic(),
                     element.partition(),
                     Duration::from_secs(1),
                 ) else {
                     continue;
                 };
+                // Nothing committed yet: the whole log is still to handle.
+                let at = element.offset().to_raw().filter(|o| *o >= 0).unwrap_or(low);
                 *behind.entry(element.topic().to_owned()).or_default() += (high - at).max(0);
             }
             behind
@@ -417,58 +439,149 @@ impl ConsumerLoop {
                     return;
                 }
             };
-            let message = match message {
+            let first = match message {
                 Ok(m) => m,
                 Err(e) => {
-                    tracing::warn!(group = %self.group, error = %e, "kafka receive failed");
-                    // A stale error (queued while the broker was away) gets no pause.
-                    let stale = match e.rdkafka_error_code() {
-                        Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
-                            self.topic_vanished().await;
-                            false
-                        }
-                        Some(RDKafkaErrorCode::AllBrokersDown) => {
-                            !self.wait_out_the_broker(&consumer).await
-                        }
-                        Some(RDKafkaErrorCode::BrokerTransportFailure) => {
-                            let topics = subscribed_topics(&consumer);
-                            !topics.is_empty()
-                                && topics_known(&consumer, &topics)
-                                    .await
-                                    .is_some_and(|known| known.iter().all(|k| *k))
-                        }
-                        _ => false,
-                    };
-                    if !stale {
-                        tokio::time::sleep(self.bus.settings.backoff).await;
-                    }
+                    self.receive_failed(&consumer, e).await;
                     continue;
                 }
             };
-            let (topic, partition, offset) = (
-                message.topic().to_owned(),
-                message.partition(),
-                message.offset(),
-            );
-            match self.place(&topic, partition, offset).await {
-                Placement::Handle => {}
-                Placement::Behind | Placement::Rewound => continue,
-            }
-            self.bus.stats.consumed.fetch_add(1, Ordering::Relaxed);
-            match self.handle_with_retries(&message).await {
-                Handled::Yes => {}
-                Handled::Failed(error) => self.dead_letter(&message, &error).await,
-                Handled::Stopped => {
-                    self.commit_handled(&consumer);
-                    return;
+            // Whatever else is fetched already, without waiting for more.
+            let mut batch = vec![first];
+            let mut failure = None;
+            while batch.len() < BATCH_MAX {
+                match consumer.recv().now_or_never() {
+                    Some(Ok(m)) => batch.push(m),
+                    Some(Err(e)) => {
+                        failure = Some(e);
+                        break;
+                    }
+                    None => break,
                 }
             }
-            // Handled, or safely in the DLT: only now may the offset move.
-            self.places
-                .uncommitted
-                .insert((topic.clone(), partition), offset + 1);
-            self.places.next.insert((topic, partition), offset + 1);
+            if self.handle_batch(&batch).await {
+                self.commit_handled(&consumer);
+                return;
+            }
+            drop(batch);
+            if let Some(e) = failure {
+                self.receive_failed(&consumer, e).await;
+            }
         }
+    }
+
+    async fn receive_failed(&mut self, consumer: &Arc<StreamConsumer>, e: KafkaError) {
+        tracing::warn!(group = %self.group, error = %e, "kafka receive failed");
+        // A stale error (queued while the broker was away) gets no pause.
+        let stale = match e.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                self.topic_vanished().await;
+                false
+            }
+            Some(RDKafkaErrorCode::AllBrokersDown) => !self.wait_out_the_broker(consumer).await,
+            Some(RDKafkaErrorCode::BrokerTransportFailure) => {
+                let topics = subscribed_topics(consumer);
+                !topics.is_empty()
+                    && topics_known(consumer, &topics)
+                        .await
+                        .is_some_and(|known| known.iter().all(|k| *k))
+            }
+            _ => false,
+        };
+        if !stale {
+            tokio::time::sleep(self.bus.settings.backoff).await;
+        }
+    }
+
+    /// Places every record of `batch` in log order (as one at a time would),
+    /// then handles them, each key's in order and up to `KEYS_AT_ONCE` keys
+    /// at once, and notes for each partition the offset up to which every
+    /// record was handled (or dead-lettered). `true`: the loop is stopping.
+    async fn handle_batch(&mut self, batch: &[BorrowedMessage<'_>]) -> bool {
+        let mut lines: Vec<Line<'_, '_>> = Vec::new();
+        let mut line_of: HashMap<(String, i32, Option<Vec<u8>>), usize> = HashMap::new();
+        let mut placed: Vec<Record> = Vec::new();
+        // A partition sought back: the rest of its records here come again.
+        let mut rewound: HashSet<(String, i32)> = HashSet::new();
+        for message in batch {
+            let partition = (message.topic().to_owned(), message.partition());
+            if rewound.contains(&partition) {
+                continue;
+            }
+            match self
+                .place(&partition.0, partition.1, message.offset())
+                .await
+            {
+                Placement::Handle => {}
+                Placement::Behind => continue,
+                Placement::Rewound => {
+                    rewound.insert(partition);
+                    continue;
+                }
+            }
+            self.places
+                .next
+                .insert(partition.clone(), message.offset() + 1);
+            placed.push((partition.clone(), message.offset()));
+            let key = (
+                partition.0.clone(),
+                partition.1,
+                message.key().map(<[u8]>::to_vec),
+            );
+            let i = *line_of.entry(key).or_insert_with(|| {
+                lines.push(Line {
+                    partition,
+                    records: Vec::new(),
+                });
+                lines.len() - 1
+            });
+            lines[i].records.push(message);
+        }
+        // Boxed: a closure in a stream combinator would not be Send here.
+        let lines: Vec<_> = lines
+            .into_iter()
+            .map(|l| self.handle_line(l).boxed())
+            .collect();
+        let outcomes: Vec<(Vec<Record>, bool)> = futures::stream::iter(lines)
+            .buffer_unordered(KEYS_AT_ONCE)
+            .collect()
+            .await;
+        let mut stopping = false;
+        let mut handled = HashSet::new();
+        for (records, stopped) in outcomes {
+            stopping |= stopped;
+            handled.extend(records);
+        }
+        // Handled, or safely in the DLT: only now may the offset move, and
+        // never past a record that was not (the loop is stopping).
+        let mut held_back: HashSet<(String, i32)> = HashSet::new();
+        for record in placed {
+            if held_back.contains(&record.0) {
+                continue;
+            }
+            if handled.contains(&record) {
+                self.places.uncommitted.insert(record.0, record.1 + 1);
+            } else {
+                held_back.insert(record.0);
+            }
+        }
+        stopping
+    }
+
+    /// Handles a line's records in order; stops at the first that finds
+    /// the loop stopping. Returns the records handled, and whether it stopped.
+    async fn handle_line(&self, line: Line<'_, '_>) -> (Vec<Record>, bool) {
+        let mut handled = Vec::with_capacity(line.records.len());
+        for message in line.records {
+            self.bus.stats.consumed.fetch_add(1, Ordering::Relaxed);
+            match self.handle_with_retries(message).await {
+                Handled::Yes => {}
+                Handled::Failed(error) => self.dead_letter(message, &error).await,
+                Handled::Stopped => return (handled, true),
+            }
+            handled.push((line.partition.clone(), message.offset()));
+        }
+        (handled, false)
     }
 
     /// While no broker answers, the consumer holds no partitions, and it
