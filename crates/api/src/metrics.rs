@@ -108,7 +108,7 @@ impl Metrics {
                 &["state"],
             )?),
             consumer_lag: register(&r, IntGaugeVec::new(
-                Opts::new("booking_consumer_lag_records", "Records each consumer group has not reached yet, per topic (Kafka; measured every 5 s)"),
+                Opts::new("booking_consumer_lag_records", "Records each consumer group has not handled yet (high watermark minus committed offset), per topic (Kafka; measured every 5 s)"),
                 &["topic", "group"],
             )?),
             consumer_offset_resets: register(&r, IntCounterVec::new(

@@ -248,8 +248,8 @@ pub trait EventBus: Send + Sync {
         Vec::new()
     }
 
-    /// Each consumer's lag: records in the log it has not reached yet, as
-    /// of its last fetch. Empty for a bus that delivers in-process.
+    /// Each consumer's lag: records in the log it has not handled yet, as
+    /// of its last measurement. Empty for a bus that delivers in-process.
     fn consumer_lags(&self) -> Vec<ConsumerLag> {
         Vec::new()
     }
