@@ -138,7 +138,7 @@ bench-held-row: infra-up
 # docs/RELIABILITY.md. Overrides: CHAOS_RATE (300/s), CHAOS_DURATION (70 s), CHAOS_FAULT_AT (30 s),
 # CHAOS_DOWN (5 s), CHAOS_BROKER_DOWN (30 s), CHAOS_PAUSE (12 s), CHAOS_PG_BURST (3), CHAOS_HOLD_TTL (20 s),
 # CHAOS_OUT (a directory: results and report there, docs/ untouched), CHAOS_TANSU_STORAGE (sqlite; memory
-# for a comparison);
+# for a comparison), CHAOS_TANSU_INDEX (1; 0 leaves out deploy/local/tansu-index's index, for a comparison);
 # `python3 loadtest/chaos/chaos.py --strategy redis --fault kill-instance`.
 
 # Every strategy under every fault, audited; writes docs/RELIABILITY.md (about 45 minutes)
