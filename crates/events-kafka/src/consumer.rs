@@ -463,6 +463,8 @@ impl ConsumerLoop {
                 self.commit_handled(&consumer);
                 return;
             }
+            // Release the batch's records before acting on the error (which
+            // may unsubscribe).
             drop(batch);
             if let Some(e) = failure {
                 self.receive_failed(&consumer, e).await;
@@ -470,6 +472,8 @@ impl ConsumerLoop {
         }
     }
 
+    /// An error in place of a record: a broker gone (wait it out holding no
+    /// partitions), a topic gone (create it again), or a stale one (skip).
     async fn receive_failed(&mut self, consumer: &Arc<StreamConsumer>, e: KafkaError) {
         tracing::warn!(group = %self.group, error = %e, "kafka receive failed");
         // A stale error (queued while the broker was away) gets no pause.
