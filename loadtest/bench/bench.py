@@ -161,13 +161,14 @@ def app_env(queue_on, db_url=DB_URL):
         "BOOKING__REDIS__KEY_PREFIX": REDIS_PREFIX,
         "BOOKING__EVENTS__KAFKA_PREFIX": "bench.",
         "BOOKING__QUEUE__ENABLED": "true" if queue_on else "false",
-        "BOOKING__LOG__FILTER": "warn",
+        # BENCH_LOG: a tracing filter for a diagnosis (e.g. warn,booking_events_kafka=info).
+        "BOOKING__LOG__FILTER": os.environ.get("BENCH_LOG", "warn"),
         # Two instances and PostgreSQL share 2 cores: 8 connections each
         # held the steady state's p99 better than the default 16.
         "BOOKING__DATABASE__POOL_SIZE": os.environ.get("BENCH_DB_POOL", "8"),
         "BOOKING_JWT_SECRET": SECRET,
         "NO_COLOR": "1",
-        "RUST_LOG": "warn",
+        "RUST_LOG": os.environ.get("BENCH_LOG", "warn"),
     })
     # KAFKA_BROKERS set empty: no broker, events in-process (a smoke test
     # of the harness on a machine without one; the outbox is not drained).
