@@ -51,10 +51,11 @@ RETURNING id, topic, key, payload, headers, created_at, published_at";
 
 /// A consumer's processed mark, committed without waiting for the WAL flush
 /// (`synchronous_commit` off for this statement's transaction only): a mark
-/// lost to a PostgreSQL crash means its event is handled again, which every
-/// handler tolerates (delivery is at least once anyway), while a flush per
-/// record was what held a consumer catching up with a backlog to a record
-/// per disk flush.
+/// lost to a PostgreSQL crash (the last few hundred milliseconds of marks)
+/// means its event is handled again: no effect for seat-release, whose
+/// effects are idempotent, and a second notice from notification. A flush
+/// per record held a consumer catching up with a backlog to one record per
+/// disk flush.
 const MARK_PROCESSED: &str = "\
 WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))
 INSERT INTO processed_events (consumer, event_id)
