@@ -490,6 +490,12 @@ impl EventBus for KafkaEventBus {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "6000")
+            // A member learns that its group is rebalancing only from its
+            // next heartbeat, and tansu holds a rejoining follower's JoinGroup
+            // for 3 s. At the default 3 s interval the two members of a group,
+            // rejoining after a broker restart, kept missing each other's
+            // round: up to 11 s of rebalances with nothing consumed.
+            .set("heartbeat.interval.ms", "500")
             // Back within a second of a broker that returns (default 10 s).
             .set("reconnect.backoff.max.ms", "1000")
             // Notice soon that a topic vanished (a broker back empty) or is back.
