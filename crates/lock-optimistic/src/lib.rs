@@ -30,10 +30,8 @@ use booking_store_postgres::holds::{
     explain_refusal, hold_failed, is_lost_race, Granted, Hold, HoldSql,
 };
 use booking_store_postgres::prepared::Prepared;
-use booking_store_postgres::tx::run_to_completion;
+use booking_store_postgres::tx::{committed_row, run_to_completion};
 use booking_store_postgres::{hold_error, hold_writes_sql, PgStore};
-use diesel::OptionalExtension;
-use diesel_async::RunQueryDsl;
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -169,17 +167,15 @@ impl OptimisticSeatLock {
         let owned = request.clone();
         // Its own task: a dropped caller cannot cut the statement short.
         run_to_completion(async move {
-            let granted: Option<Granted> = match Prepared(Hold::<OptimisticHold>::new(&owned))
-                .get_result(&mut conn)
-                .await
-                .optional()
-            {
-                Ok(granted) => granted,
-                // Won some seats and lost others, or deadlocked with another claim.
-                Err(e) if is_lost_race(&e) => return Ok(Err(Miss::Conflict)),
-                // A definite answer (the per-buyer limit among them): no retry.
-                Err(e) => return Err(hold_failed(&mut conn, e, &owned).await),
-            };
+            let granted: Option<Granted> =
+                match committed_row(Prepared(Hold::<OptimisticHold>::new(&owned)), &mut conn).await
+                {
+                    Ok(granted) => granted,
+                    // Won some seats and lost others, or deadlocked with another claim.
+                    Err(e) if is_lost_race(&e) => return Ok(Err(Miss::Conflict)),
+                    // A definite answer (the per-buyer limit among them): no retry.
+                    Err(e) => return Err(hold_failed(&mut conn, e, &owned).await),
+                };
             if let Some(granted) = granted {
                 return Ok(Ok(granted.reservation(&owned)));
             }

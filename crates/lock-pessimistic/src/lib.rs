@@ -17,10 +17,8 @@ use async_trait::async_trait;
 use booking_domain::*;
 use booking_store_postgres::holds::{explain_refusal, hold_failed, Granted, Hold, HoldSql};
 use booking_store_postgres::prepared::Prepared;
-use booking_store_postgres::tx::run_to_completion;
+use booking_store_postgres::tx::{committed_row, run_to_completion};
 use booking_store_postgres::{hold_error, hold_writes_sql, PgStore};
-use diesel::OptionalExtension;
-use diesel_async::RunQueryDsl;
 
 /// The whole hold. `locked` takes the row locks of the requested seats,
 /// ascending; they become HELD only if every one is the schedule's and
@@ -82,10 +80,11 @@ impl SeatLock for PessimisticSeatLock {
         let owned = request.clone();
         // Its own task: a dropped caller cannot cut the statement short.
         run_to_completion(async move {
-            let granted: Option<Granted> = match Prepared(Hold::<PessimisticHold>::new(&owned))
-                .get_result(&mut conn)
-                .await
-                .optional()
+            let granted: Option<Granted> = match committed_row(
+                Prepared(Hold::<PessimisticHold>::new(&owned)),
+                &mut conn,
+            )
+            .await
             {
                 Ok(granted) => granted,
                 Err(e) => return Err(hold_failed(&mut conn, e, &owned).await),

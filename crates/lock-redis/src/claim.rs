@@ -10,12 +10,11 @@ use booking_store_postgres::holds::{
     SeatSnapshot,
 };
 use booking_store_postgres::prepared::{Prepared, Statement};
-use booking_store_postgres::tx::TxError;
+use booking_store_postgres::tx::{committed_row, TxError};
 use diesel::pg::Pg;
 use diesel::query_builder::AstPass;
 use diesel::sql_types::{Array, BigInt};
-use diesel::OptionalExtension;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 
 /// Claims every seat at the version read under the lock and writes the
 /// reservation, all or nothing, in one statement. Fenced by those versions:
@@ -86,7 +85,7 @@ pub async fn claim_seats(
         tracing::warn!("claim refused: a seat changed under a stale lock");
         TxError::Abort(HoldError::SeatTaken(request.seat_ids.as_slice().to_vec()))
     };
-    match Prepared(claim).get_result::<Granted>(conn).await.optional() {
+    match committed_row::<_, Granted>(Prepared(claim), conn).await {
         Ok(Some(granted)) => Ok(granted.reservation(request)),
         Ok(None) => Err(stale()),
         // Some seats claimed, others not: `claim_all_or_nothing` undid them.

@@ -2,7 +2,7 @@
 
 use crate::models::{corrupt, ConcertRow, ScheduleRow, SeatRow};
 use crate::schema::{concert_schedules, concerts, seats};
-use crate::tx::{in_bounded_transaction, TxError};
+use crate::tx::{committed_row, in_bounded_transaction, TxError};
 use crate::{repo_error, PgStore};
 use async_trait::async_trait;
 use booking_domain::*;
@@ -122,16 +122,17 @@ impl CatalogRepository for PgStore {
 
     async fn insert_concert(&self, d: &ConcertDetails) -> Result<Concert, RepoError> {
         let mut conn = self.conn().await?;
-        let row = diesel::insert_into(concerts::table)
+        let inserted = diesel::insert_into(concerts::table)
             .values((
                 concerts::title.eq(&d.title),
                 concerts::artist.eq(&d.artist),
                 concerts::venue.eq(&d.venue),
                 concerts::description.eq(&d.description),
             ))
-            .returning(ConcertRow::as_returning())
-            .get_result(&mut conn)
+            .returning(ConcertRow::as_returning());
+        let row = committed_row(inserted, &mut conn)
             .await
+            .and_then(|row| row.ok_or(Error::NotFound))
             .map_err(repo_error)?;
         Ok(row.into())
     }
@@ -142,17 +143,16 @@ impl CatalogRepository for PgStore {
         d: &ConcertDetails,
     ) -> Result<Option<Concert>, RepoError> {
         let mut conn = self.conn().await?;
-        let row = diesel::update(concerts::table.find(id.0))
+        let updated = diesel::update(concerts::table.find(id.0))
             .set((
                 concerts::title.eq(&d.title),
                 concerts::artist.eq(&d.artist),
                 concerts::venue.eq(&d.venue),
                 concerts::description.eq(&d.description),
             ))
-            .returning(ConcertRow::as_returning())
-            .get_result(&mut conn)
+            .returning(ConcertRow::as_returning());
+        let row = committed_row(updated, &mut conn)
             .await
-            .optional()
             .map_err(repo_error)?;
         Ok(row.map(Concert::from))
     }
@@ -262,12 +262,11 @@ impl CatalogRepository for PgStore {
         change: &ScheduleChange,
     ) -> Result<Option<Schedule>, RepoError> {
         let mut conn = self.conn().await?;
-        let row = diesel::update(concert_schedules::table.find(id.0))
+        let updated = diesel::update(concert_schedules::table.find(id.0))
             .set(ScheduleChangeset::from(change))
-            .returning(ScheduleRow::as_returning())
-            .get_result(&mut conn)
+            .returning(ScheduleRow::as_returning());
+        let row = committed_row(updated, &mut conn)
             .await
-            .optional()
             .map_err(repo_error)?;
         let schedules = with_availability(&mut conn, row.into_iter().collect());
         Ok(schedules.await.map_err(repo_error)?.pop())

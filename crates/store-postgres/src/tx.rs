@@ -7,6 +7,7 @@ use crate::PgConn;
 use booking_domain::RepoError;
 use diesel_async::scoped_futures::ScopedBoxFuture;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures::TryFutureExt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -64,6 +65,29 @@ where
     })
     .await
     .map_err(|lost| TxError::Abort(E::from(lost)))?
+}
+
+/// The row a writing statement returns when it runs outside a transaction,
+/// read only once PostgreSQL has committed it. PostgreSQL commits such a
+/// statement after sending its rows (at the protocol's Sync), and
+/// diesel-async's `get_result` hands back the first row as soon as it
+/// arrives, dropping the rest of the answer: an error after the row (the
+/// backend terminated before that commit, a constraint checked at the end)
+/// was lost, and a write that rolled back was acknowledged. A chaos run
+/// caught a hold answered 201 that did not exist. `load` reads the answer
+/// to its end (ReadyForQuery).
+pub fn committed_row<'q, 'c, Q, U>(
+    query: Q,
+    conn: &'c mut AsyncPgConnection,
+) -> impl Future<Output = diesel::QueryResult<Option<U>>> + Send + use<'q, 'c, Q, U>
+where
+    Q: diesel_async::methods::LoadQuery<'q, AsyncPgConnection, U> + 'q,
+    U: Send + 'c,
+    'q: 'c,
+{
+    // Not an `async fn`: its future would not be `Send` for every lifetime
+    // of the borrowed binds, which `async_trait` methods need.
+    diesel_async::RunQueryDsl::load(query, conn).map_ok(|rows: Vec<U>| rows.into_iter().next())
 }
 
 /// The error of a diesel-async transaction closure: a database error (the

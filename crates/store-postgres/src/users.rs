@@ -2,6 +2,7 @@
 
 use crate::models::UserRow;
 use crate::schema::users;
+use crate::tx::committed_row;
 use crate::{repo_error, PgStore};
 use async_trait::async_trait;
 use booking_domain::*;
@@ -20,9 +21,10 @@ impl UserRepository for PgStore {
                 users::password_hash.eq(&user.password_hash),
                 users::role.eq(user.role.as_str()),
             ))
-            .returning(UserRow::as_returning())
-            .get_result(&mut conn)
-            .await;
+            .returning(UserRow::as_returning());
+        let inserted = committed_row(inserted, &mut conn)
+            .await
+            .and_then(|row| row.ok_or(Error::NotFound));
         match inserted {
             Ok(row) => Ok(Inserted::New(User::try_from(row)?)),
             Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {

@@ -293,3 +293,42 @@ async fn write_events(conn: &mut diesel_async::AsyncPgConnection, n: usize) {
         .unwrap();
     }
 }
+
+#[derive(QueryableByName)]
+struct NRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    n: i32,
+}
+
+/// PostgreSQL commits a statement run outside a transaction only after it
+/// has sent the statement's rows. An error at that commit (here a deferred
+/// unique constraint; in a chaos run, a backend terminated just before it)
+/// must reach the writer: a write that rolled back is never acknowledged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_that_fails_at_its_commit_is_not_acknowledged() {
+    use booking_store_postgres::tx::committed_row;
+    use diesel::result::{DatabaseErrorKind, Error};
+    let db = TestDb::new().await;
+    let mut conn = db.connection().await;
+    diesel::sql_query("CREATE TABLE once (n int UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let insert = || diesel::sql_query("INSERT INTO once VALUES (1) RETURNING n");
+    let first = committed_row::<_, NRow>(insert(), &mut conn).await.unwrap();
+    assert_eq!(first.map(|r| r.n), Some(1));
+    let second = committed_row::<_, NRow>(insert(), &mut conn).await;
+    assert!(
+        matches!(
+            second,
+            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+        ),
+        "the second insert's commit failed, yet it was answered {:?}",
+        second.map(|r| r.map(|r| r.n))
+    );
+    let rows: Vec<NRow> = diesel::sql_query("SELECT n FROM once")
+        .load(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+}
