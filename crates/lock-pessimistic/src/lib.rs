@@ -1,8 +1,9 @@
 //! `SeatLock` strategy **pessimistic**: one statement locks the requested
-//! seat rows with `SELECT ... FOR UPDATE` in ascending id order, marks them
-//! HELD only if every one of them is the schedule's and AVAILABLE, and
-//! writes the reservation, its seats and its outbox row: one round trip,
-//! all or nothing. Only a refused hold reads the seats again to say why.
+//! seat rows that are AVAILABLE with `SELECT ... FOR UPDATE` in ascending id
+//! order, marks them HELD only if that is every one of them and all are the
+//! schedule's, and writes the reservation, its seats and its outbox row:
+//! one round trip, all or nothing. Only a refused hold reads the seats
+//! again to say why.
 //!
 //! Why it cannot oversell: a second statement asking for the same seat
 //! blocks on the row lock until the first commits, then re-reads the row
@@ -20,23 +21,26 @@ use booking_store_postgres::prepared::Prepared;
 use booking_store_postgres::tx::{committed_row, run_to_completion};
 use booking_store_postgres::{hold_error, hold_writes_sql, PgStore};
 
-/// The whole hold. `locked` takes the row locks of the requested seats,
-/// ascending; they become HELD only if every one is the schedule's and
-/// AVAILABLE. `locked` filters on nothing but the primary key, so no plan
-/// (a generic one on stale statistics included) can scan a schedule's seats
-/// to find them.
+/// The whole hold. `locked` takes the row locks of the requested seats
+/// that are AVAILABLE, ascending; a racer that waited for a lock gets the
+/// row's latest version, and leaves it out if it is no longer AVAILABLE.
+/// They become HELD only if every requested seat was locked and is the
+/// schedule's. A seat already taken is passed over without a lock, so a
+/// hold refused at once writes nothing and its commit waits for no WAL
+/// flush. `locked` finds the seats by primary key and filters on the
+/// status alone, so no plan (a generic one on stale statistics included)
+/// can scan a schedule's seats to find them.
 pub const HOLD: &str = concat!(
     "\
 WITH locked AS (
-    SELECT id, schedule_id, status FROM seats
-     WHERE id = ANY($1)
+    SELECT id, schedule_id FROM seats
+     WHERE id = ANY($1) AND status = 'AVAILABLE'
      ORDER BY id
        FOR UPDATE
 ), held AS (
     UPDATE seats SET status = 'HELD', version = version + 1
      WHERE id IN (SELECT id FROM locked)
-       AND (SELECT count(*) FROM locked
-             WHERE schedule_id = $2 AND status = 'AVAILABLE') = cardinality($1)
+       AND (SELECT count(*) FROM locked WHERE schedule_id = $2) = cardinality($1)
     RETURNING id, price
 ), granted AS (
     SELECT sum(price)::bigint AS total FROM held
