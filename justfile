@@ -110,7 +110,8 @@ bench-h-on strategy="pessimistic": infra-up
     cargo build --release -p booking-api -p booking-sse-load -p booking-history
     python3 loadtest/bench/bench.py run --strategy {{strategy}} --scenarios H-on
 
-# Scenario A at 20 VUs against the pessimistic strategy, with the audit (CI)
+# Scenario A at 20 VUs and one 3 s steady-state step (50 holds/s) against the
+# pessimistic strategy, with the audit (CI)
 bench-smoke: infra-up bench-deps
     cargo build --release -p booking-api -p booking-history
     python3 loadtest/bench/bench.py smoke
