@@ -29,6 +29,7 @@ pub struct Metrics {
     consumer_lag: IntGaugeVec,
     consumer_offset_resets: IntCounterVec,
     consumer_gaps: IntCounterVec,
+    consumer_rejoins: IntCounterVec,
     seat_map_rebuilds: IntCounter,
     seat_maps_cached: IntGauge,
     pub oversold_seats: IntGauge,
@@ -117,6 +118,10 @@ impl Metrics {
             )?),
             consumer_gaps: register(&r, IntCounterVec::new(
                 Opts::new("booking_consumer_gaps_total", "Times the broker delivered a later record than a consumer expected and the consumer went back for the skipped ones"),
+                &["topic", "group"],
+            )?),
+            consumer_rejoins: register(&r, IntCounterVec::new(
+                Opts::new("booking_consumer_rejoins_total", "Times a consumer left its group and joined again because a partition with records to handle had no reader for seconds (a rebalance that left it to nobody)"),
                 &["topic", "group"],
             )?),
             seat_map_rebuilds: register(&r, IntCounter::new(
@@ -215,6 +220,7 @@ impl Metrics {
                 r.offset_resets,
             );
             Self::catch_up(&self.consumer_gaps.with_label_values(&labels), r.gaps);
+            Self::catch_up(&self.consumer_rejoins.with_label_values(&labels), r.rejoins);
         }
     }
 

@@ -280,6 +280,9 @@ pub struct ConsumerRecoveries {
     /// Records the broker skipped (delivered a later one first) that the
     /// consumer went back for.
     pub gaps: u64,
+    /// Rejoins of the group because a partition with records to handle had
+    /// no reader for seconds.
+    pub rejoins: u64,
 }
 
 #[async_trait]

@@ -243,7 +243,7 @@ async fn seek(consumer: &Arc<StreamConsumer>, topic: &str, partition: i32, offse
 }
 
 /// The topics the consumer is subscribed to (none while it waits out a broker).
-fn subscribed_topics(consumer: &StreamConsumer) -> Vec<String> {
+pub(crate) fn subscribed_topics(consumer: &StreamConsumer) -> Vec<String> {
     consumer
         .subscription()
         .map(|list| {
@@ -421,6 +421,12 @@ impl ConsumerLoop {
             self.group.clone(),
             self.stopped.clone(),
         ));
+        let (rejoin, mut rejoins) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(crate::group_watch::watch_group(
+            Arc::clone(&self.consumer),
+            rejoin,
+            self.stopped.clone(),
+        ));
         // Its own handle: a record borrows it while the loop updates its places.
         let consumer = Arc::clone(&self.consumer);
         let mut commit_every = tokio::time::interval(COMMIT_EVERY);
@@ -432,6 +438,10 @@ impl ConsumerLoop {
                 m = consumer.recv() => m,
                 _ = commit_every.tick() => {
                     self.commit_handled(&consumer);
+                    continue;
+                }
+                Some(unread) = rejoins.recv() => {
+                    self.rejoin(&consumer, &unread);
                     continue;
                 }
                 _ = self.stopped.changed() => {
@@ -649,6 +659,30 @@ impl ConsumerLoop {
             .recreate_topics(topics.iter().map(String::as_str))
             .await;
         self.topic_vanished_from(&topics);
+    }
+
+    /// Leaves the group and joins it again, so that it deals out every
+    /// partition afresh: `unread` had records nobody took (see `group_watch`).
+    fn rejoin(&mut self, consumer: &StreamConsumer, unread: &[(String, i32)]) {
+        let topics = subscribed_topics(consumer);
+        if topics.is_empty() {
+            return; // waiting out the broker: it subscribes again itself
+        }
+        self.commit_handled(consumer);
+        for (topic, _) in unread {
+            self.bus
+                .stats
+                .recovered(topic, &self.group, |r| r.rejoins += 1);
+        }
+        tracing::warn!(
+            group = %self.group, ?unread,
+            "partitions with records to handle have had no reader for seconds; leaving the group and joining it again"
+        );
+        consumer.unsubscribe();
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        if let Err(e) = consumer.subscribe(&names) {
+            tracing::error!(group = %self.group, error = %e, "could not subscribe again");
+        }
     }
 
     /// Commits the offsets handled since the last commit.

@@ -32,6 +32,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 mod consumer;
+mod group_watch;
 mod replay;
 use consumer::ConsumerLoop;
 pub use replay::ReplayReport;
@@ -95,6 +96,9 @@ pub struct KafkaStats {
 pub struct Recoveries {
     pub offset_resets: u64,
     pub gaps: u64,
+    /// Times the member left and joined its group again because a partition
+    /// had no reader (counted per such partition's topic).
+    pub rejoins: u64,
 }
 
 impl KafkaStats {
@@ -539,6 +543,7 @@ impl EventBus for KafkaEventBus {
                 group: group.clone(),
                 offset_resets: r.offset_resets,
                 gaps: r.gaps,
+                rejoins: r.rejoins,
             })
             .collect()
     }

@@ -758,6 +758,105 @@ async fn consumer_lag_counts_the_records_a_stuck_consumer_has_not_reached() {
     );
 }
 
+/// A member of the group that takes its share of partitions and reads none
+/// of them (its fetching paused on every assignment): what a rebalance
+/// that deals a partition to a dead member looks like to the others.
+struct Idler {
+    assigned: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl rdkafka::ClientContext for Idler {}
+
+impl rdkafka::consumer::ConsumerContext for Idler {
+    fn post_rebalance(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        if let rdkafka::consumer::Rebalance::Assign(partitions) = rebalance {
+            if partitions.count() > 0 {
+                consumer.pause(partitions).unwrap();
+                self.assigned.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partition_its_holder_does_not_read_makes_the_group_deal_it_out_again() {
+    let kafka = TestKafka::new().await;
+    let bus = bus(&kafka);
+    bus.ensure_topics(&[TOPIC], 2).await.unwrap();
+    let group = "idle-member-test";
+    let assigned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let idler: Arc<StreamConsumer<Idler>> = Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", kafka.brokers())
+            .set("group.id", format!("{}{group}", kafka.prefix()))
+            .set("enable.auto.commit", "false")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000")
+            .create_with_context(Idler {
+                assigned: Arc::clone(&assigned),
+            })
+            .unwrap(),
+    );
+    let topic = format!("{}{TOPIC}", kafka.prefix());
+    idler.subscribe(&[topic.as_str()]).unwrap();
+    // Polled so that it takes part in rebalances; it never gets a record.
+    let polling = tokio::spawn({
+        let idler = Arc::clone(&idler);
+        async move {
+            loop {
+                let _ = idler.recv().await;
+            }
+        }
+    });
+    eventually("the idle member's first assignment", || {
+        assigned.load(Ordering::Relaxed)
+    })
+    .await;
+    let recorder = Arc::new(Recorder::default());
+    bus.subscribe(TOPIC, group, recorder.clone()).await.unwrap();
+    for id in 1..=20 {
+        bus.publish(&event(id, cancelled(id, &[id]))).await.unwrap();
+    }
+
+    let rejoins = |bus: &KafkaEventBus| -> u64 {
+        bus.consumer_recoveries()
+            .iter()
+            .filter(|r| r.group == group)
+            .map(|r| r.rejoins)
+            .sum()
+    };
+    let mut waited = Duration::ZERO;
+    while rejoins(&bus) == 0 && waited < Duration::from_secs(40) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        waited += Duration::from_millis(250);
+    }
+    assert!(
+        rejoins(&bus) >= 1,
+        "a partition with records and no reader for 40 s did not make the member rejoin"
+    );
+    // The rejoin dealt the partitions out again; the idle member, still
+    // there, took one again. Once it leaves, every record is handled.
+    assert!(
+        !handled(&recorder, 1..=20),
+        "the idle member's records waited"
+    );
+    polling.abort();
+    drop(idler);
+    let mut waited = Duration::ZERO;
+    while !handled(&recorder, 1..=20) && waited < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        waited += Duration::from_millis(250);
+    }
+    assert!(
+        handled(&recorder, 1..=20),
+        "the consumer, after its rejoin, took over the partition the idle member left"
+    );
+}
+
 /// A bus on a broker of the test's own.
 fn bus_at(port: u16) -> KafkaEventBus {
     let mut settings = KafkaSettings::new(format!("127.0.0.1:{port}"));
