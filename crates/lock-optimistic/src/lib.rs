@@ -6,8 +6,10 @@
 //! grants nothing (or aborts, if it won only some seats) and the hold is
 //! tried again after a jittered backoff, a bounded number of times. A seat
 //! already taken is a clean `SeatTaken` at once, never a retry, and so is a
-//! hold past the per-buyer limit; only a refused hold reads the seats again
-//! to say why.
+//! hold past the per-buyer limit. A refused hold's answer carries the seats
+//! as the statement saw them; only when they show no reason (every one
+//! free then: a lost race) are they read again to tell a race from a
+//! refusal.
 //!
 //! Why it cannot oversell: a claim only succeeds against the exact version
 //! that was read as AVAILABLE, and every write to a seat bumps its version,
@@ -27,7 +29,7 @@
 use async_trait::async_trait;
 use booking_domain::*;
 use booking_store_postgres::holds::{
-    explain_refusal, hold_failed, is_lost_race, Granted, Hold, HoldSql,
+    explain_refusal, hold_failed, is_lost_race, Hold, HoldAnswer, HoldSql,
 };
 use booking_store_postgres::prepared::Prepared;
 use booking_store_postgres::tx::{committed_row, run_to_completion};
@@ -167,17 +169,20 @@ impl OptimisticSeatLock {
         let owned = request.clone();
         // Its own task: a dropped caller cannot cut the statement short.
         run_to_completion(async move {
-            let granted: Option<Granted> =
+            let answer: Option<HoldAnswer> =
                 match committed_row(Prepared(Hold::<OptimisticHold>::new(&owned)), &mut conn).await
                 {
-                    Ok(granted) => granted,
+                    Ok(answer) => answer,
                     // Won some seats and lost others, or deadlocked with another claim.
                     Err(e) if is_lost_race(&e) => return Ok(Err(Miss::Conflict)),
                     // A definite answer (the per-buyer limit among them): no retry.
                     Err(e) => return Err(hold_failed(&mut conn, e, &owned).await),
                 };
-            if let Some(granted) = granted {
-                return Ok(Ok(granted.reservation(&owned)));
+            if let Some(reservation) = answer.as_ref().and_then(|a| a.reservation(&owned)) {
+                return Ok(Ok(reservation));
+            }
+            if let Some(refused) = answer.as_ref().and_then(|a| a.refusal(&owned)) {
+                return Ok(Err(Miss::Refused(refused)));
             }
             match explain_refusal(&mut conn, &owned).await {
                 Ok(Some(refused)) => Ok(Err(Miss::Refused(refused))),

@@ -2,7 +2,9 @@
 //! seat rows that are AVAILABLE with `SELECT ... FOR UPDATE` in ascending id
 //! order, marks them HELD only if that is every one of them and all are the
 //! schedule's, and writes the reservation, its seats and its outbox row:
-//! one round trip, all or nothing. Only a refused hold reads the seats
+//! one round trip, all or nothing. A refused hold's answer carries the
+//! seats as the statement saw them; only when they show no reason (a racer
+//! took a seat while the statement waited for its lock) are they read
 //! again to say why.
 //!
 //! Why it cannot oversell: a second statement asking for the same seat
@@ -16,7 +18,7 @@
 
 use async_trait::async_trait;
 use booking_domain::*;
-use booking_store_postgres::holds::{explain_refusal, hold_failed, Granted, Hold, HoldSql};
+use booking_store_postgres::holds::{explain_refusal, hold_failed, Hold, HoldAnswer, HoldSql};
 use booking_store_postgres::prepared::Prepared;
 use booking_store_postgres::tx::{committed_row, run_to_completion};
 use booking_store_postgres::{hold_error, hold_writes_sql, PgStore};
@@ -84,17 +86,20 @@ impl SeatLock for PessimisticSeatLock {
         let owned = request.clone();
         // Its own task: a dropped caller cannot cut the statement short.
         run_to_completion(async move {
-            let granted: Option<Granted> = match committed_row(
+            let answer: Option<HoldAnswer> = match committed_row(
                 Prepared(Hold::<PessimisticHold>::new(&owned)),
                 &mut conn,
             )
             .await
             {
-                Ok(granted) => granted,
+                Ok(answer) => answer,
                 Err(e) => return Err(hold_failed(&mut conn, e, &owned).await),
             };
-            if let Some(granted) = granted {
-                return Ok(granted.reservation(&owned));
+            if let Some(reservation) = answer.as_ref().and_then(|a| a.reservation(&owned)) {
+                return Ok(reservation);
+            }
+            if let Some(refused) = answer.as_ref().and_then(|a| a.refusal(&owned)) {
+                return Err(refused);
             }
             let why = explain_refusal(&mut conn, &owned)
                 .await

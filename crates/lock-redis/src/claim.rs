@@ -6,8 +6,8 @@ use booking_domain::*;
 use booking_store_postgres::hold_writes_sql;
 pub use booking_store_postgres::holds::READ_SEATS;
 use booking_store_postgres::holds::{
-    hold_failed, is_buyer_limit, is_lost_race, read_seats, refuse_unholdable, Granted, HoldParams,
-    SeatSnapshot,
+    hold_failed, is_buyer_limit, is_lost_race, read_seats, refuse_unholdable, HoldAnswer,
+    HoldParams, SeatSnapshot,
 };
 use booking_store_postgres::prepared::{Prepared, Statement};
 use booking_store_postgres::tx::{committed_row, TxError};
@@ -85,9 +85,10 @@ pub async fn claim_seats(
         tracing::warn!("claim refused: a seat changed under a stale lock");
         TxError::Abort(HoldError::SeatTaken(request.seat_ids.as_slice().to_vec()))
     };
-    match committed_row::<_, Granted>(Prepared(claim), conn).await {
-        Ok(Some(granted)) => Ok(granted.reservation(request)),
-        Ok(None) => Err(stale()),
+    match committed_row::<_, HoldAnswer>(Prepared(claim), conn).await {
+        Ok(answer) => answer
+            .and_then(|a| a.reservation(request))
+            .ok_or_else(stale),
         // Some seats claimed, others not: `claim_all_or_nothing` undid them.
         Err(e) if is_lost_race(&e) => Err(stale()),
         Err(e) if is_buyer_limit(&e) => Err(TxError::Abort(hold_failed(conn, e, request).await)),

@@ -15,7 +15,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::AstPass;
 use diesel::result::{DatabaseErrorKind, Error};
-use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Integer, Json, Jsonb, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::marker::PhantomData;
@@ -24,9 +24,13 @@ use std::marker::PhantomData;
 /// expects a CTE `granted` with one column `total` that has exactly one row
 /// when the strategy made every requested seat HELD, and none otherwise;
 /// then it adds the seats to the user's `buyer_seats` row, writes the
-/// PENDING reservation, its seats and its `reservation.held` outbox row,
-/// and returns `reservation_id` and `total_amount` (no row: not granted).
-/// Parameters: see `HoldParams`.
+/// PENDING reservation, its seats and its `reservation.held` outbox row.
+/// It answers one row (`HoldAnswer`): `reservation_id` and `total_amount`
+/// when granted; when not, `seats_seen`, the requested seats as the statement's
+/// snapshot has them, so that a hold refused for a seat already taken is
+/// answered in this one round trip (the read runs only for a refusal: a
+/// scalar subquery is evaluated when first needed). Parameters: see
+/// `HoldParams`.
 ///
 /// `buyer` is the per-buyer limit: the upsert makes concurrent holds of one
 /// user wait for each other on that row, and a count over `max_seats`
@@ -56,7 +60,12 @@ macro_rules! hold_writes_sql {
            $7 || jsonb_build_object('reservationId', id, 'totalAmount', total_amount), $8
       FROM reservation
 )
-SELECT id AS reservation_id, total_amount FROM reservation"
+SELECT reservation.id AS reservation_id, reservation.total_amount,
+       CASE WHEN reservation.id IS NULL THEN (
+           SELECT json_agg(json_build_array(id, schedule_id, status) ORDER BY id)
+             FROM seats WHERE id = ANY($1)
+       ) END AS seats_seen
+  FROM (VALUES (0)) AS answer (one) LEFT JOIN reservation ON true"
     };
 }
 
@@ -139,23 +148,47 @@ impl<S: HoldSql> Statement for Hold<S> {
     }
 }
 
-/// The row a granted one-statement hold returns.
+/// The row every one-statement hold answers (see `hold_writes_sql!`).
 #[derive(Debug, QueryableByName)]
-pub struct Granted {
-    #[diesel(sql_type = BigInt)]
-    pub reservation_id: i64,
-    #[diesel(sql_type = BigInt)]
-    pub total_amount: i64,
+pub struct HoldAnswer {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub reservation_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub total_amount: Option<i64>,
+    /// When not granted: `[[id, schedule_id, status], ...]`, in id order.
+    #[diesel(sql_type = Nullable<Json>)]
+    pub seats_seen: Option<serde_json::Value>,
 }
 
-impl Granted {
-    /// The reservation the statement wrote.
-    pub fn reservation(&self, request: &HoldRequest) -> Reservation {
-        pending(
+impl HoldAnswer {
+    /// The reservation the statement wrote, if it granted the hold.
+    pub fn reservation(&self, request: &HoldRequest) -> Option<Reservation> {
+        Some(pending(
             request,
-            ReservationId(self.reservation_id),
-            self.total_amount,
-        )
+            ReservationId(self.reservation_id?),
+            self.total_amount?,
+        ))
+    }
+
+    /// The refusal the seats seen by the statement prove: some are taken
+    /// (every one found and the schedule's). `None` when they show no
+    /// reason, which `explain_refusal` then reads afresh: all free in the
+    /// statement's snapshot (a racer took one while this statement waited
+    /// for its row lock), or a seat unknown or another schedule's (the
+    /// answer depends on whether the schedule exists).
+    pub fn refusal(&self, request: &HoldRequest) -> Option<HoldError> {
+        let seen: Vec<(i64, i64, String)> =
+            serde_json::from_value(self.seats_seen.clone()?).ok()?;
+        let all_ours = seen.len() == request.seat_ids.len()
+            && seen
+                .iter()
+                .all(|(_, schedule, _)| *schedule == request.schedule_id.0);
+        let taken: Vec<SeatId> = seen
+            .iter()
+            .filter(|(_, _, status)| status != SeatStatus::Available.as_str())
+            .map(|(id, _, _)| SeatId(*id))
+            .collect();
+        (all_ours && !taken.is_empty()).then_some(HoldError::SeatTaken(taken))
     }
 }
 
@@ -369,5 +402,74 @@ pub fn hold_error(e: Error, request: &HoldRequest) -> HoldError {
         HoldError::Contention
     } else {
         HoldError::Repo(repo_error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use booking_domain::{ScheduleId, SeatIds, UserId};
+
+    fn request(seats: &[i64]) -> HoldRequest {
+        let now = Utc::now();
+        HoldRequest {
+            user_id: UserId(7),
+            schedule_id: ScheduleId(1),
+            seat_ids: SeatIds::parse(seats.iter().map(|s| SeatId(*s)).collect()).unwrap(),
+            idempotency_key: None,
+            now,
+            expires_at: now,
+            request_id: None,
+        }
+    }
+
+    fn refused(seen: serde_json::Value) -> HoldAnswer {
+        HoldAnswer {
+            reservation_id: None,
+            total_amount: None,
+            seats_seen: Some(seen),
+        }
+    }
+
+    #[test]
+    fn a_refusal_that_saw_a_taken_seat_names_it_without_reading_again() {
+        let answer = refused(serde_json::json!([[1, 1, "AVAILABLE"], [2, 1, "HELD"]]));
+        assert!(answer.reservation(&request(&[1, 2])).is_none());
+        assert!(matches!(
+            answer.refusal(&request(&[1, 2])),
+            Some(HoldError::SeatTaken(taken)) if taken == vec![SeatId(2)]
+        ));
+    }
+
+    #[test]
+    fn a_refusal_that_saw_every_seat_free_leaves_the_reason_to_a_fresh_read() {
+        let answer = refused(serde_json::json!([
+            [1, 1, "AVAILABLE"],
+            [2, 1, "AVAILABLE"]
+        ]));
+        assert!(answer.refusal(&request(&[1, 2])).is_none());
+    }
+
+    #[test]
+    fn a_refusal_that_missed_a_seat_or_saw_another_schedules_leaves_the_reason_to_a_fresh_read() {
+        let missing = refused(serde_json::json!([[1, 1, "HELD"]]));
+        assert!(missing.refusal(&request(&[1, 2])).is_none());
+        let foreign = refused(serde_json::json!([[1, 1, "HELD"], [2, 9, "HELD"]]));
+        assert!(foreign.refusal(&request(&[1, 2])).is_none());
+    }
+
+    #[test]
+    fn a_granted_answer_is_the_reservation_and_no_refusal() {
+        let answer = HoldAnswer {
+            reservation_id: Some(5),
+            total_amount: Some(300),
+            seats_seen: None,
+        };
+        let reservation = answer.reservation(&request(&[1])).unwrap();
+        assert_eq!(
+            (reservation.id, reservation.total_amount),
+            (ReservationId(5), 300)
+        );
+        assert!(answer.refusal(&request(&[1])).is_none());
     }
 }
