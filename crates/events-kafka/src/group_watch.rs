@@ -6,8 +6,8 @@
 //! Why: in the chaos runs an instance killed and restarted sometimes left one
 //! partition of each group with no reader (its committed offset stuck
 //! mid-log for minutes, the others at the end) although both instances'
-//! consumers were in the group; tansu's coordinator kept an assignment made
-//! while the dead member was still counted (docs/DESIGN.md, Consumers).
+//! consumers were in the group: a rebalance in tansu's coordinator dealt it
+//! to nobody, by an interleaving not pinned down (docs/DESIGN.md, Consumers).
 
 use crate::consumer::subscribed_topics;
 use rdkafka::consumer::{Consumer, StreamConsumer};
