@@ -179,17 +179,32 @@ impl HoldAnswer {
     pub fn refusal(&self, request: &HoldRequest) -> Option<HoldError> {
         let seen: Vec<(i64, i64, String)> =
             serde_json::from_value(self.seats_seen.clone()?).ok()?;
-        let all_ours = seen.len() == request.seat_ids.len()
-            && seen
-                .iter()
-                .all(|(_, schedule, _)| *schedule == request.schedule_id.0);
-        let taken: Vec<SeatId> = seen
+        let seats = seen
             .iter()
-            .filter(|(_, _, status)| status != SeatStatus::Available.as_str())
-            .map(|(id, _, _)| SeatId(*id))
-            .collect();
-        (all_ours && !taken.is_empty()).then_some(HoldError::SeatTaken(taken))
+            .map(|(id, schedule, status)| (*id, *schedule, status.as_str()));
+        taken_of(request, seats)
+            .filter(|taken| !taken.is_empty())
+            .map(HoldError::SeatTaken)
     }
+}
+
+/// The requested seats found (`(id, schedule_id, status)`) that are not
+/// AVAILABLE; `None` unless every requested seat was found and all are the
+/// schedule's (then the refusal depends on whether the schedule exists).
+fn taken_of<'s>(
+    request: &HoldRequest,
+    seats: impl ExactSizeIterator<Item = (i64, i64, &'s str)> + Clone,
+) -> Option<Vec<SeatId>> {
+    let all_ours = seats.len() == request.seat_ids.len()
+        && seats
+            .clone()
+            .all(|(_, schedule, _)| schedule == request.schedule_id.0);
+    all_ours.then(|| {
+        seats
+            .filter(|(_, _, status)| *status != SeatStatus::Available.as_str())
+            .map(|(id, _, _)| SeatId(id))
+            .collect()
+    })
 }
 
 fn pending(request: &HoldRequest, id: ReservationId, total_amount: i64) -> Reservation {
@@ -349,42 +364,39 @@ pub async fn refuse_unholdable(
     seats: &[SeatSnapshot],
 ) -> diesel::QueryResult<Result<(), HoldError>> {
     let schedule = request.schedule_id.0;
-    let all_ours =
-        seats.len() == request.seat_ids.len() && seats.iter().all(|s| s.schedule_id == schedule);
-    if !all_ours {
-        let exists: Vec<Id> = diesel::sql_query(SCHEDULE_EXISTS)
-            .bind::<BigInt, _>(schedule)
-            .load(conn)
-            .await?;
-        if exists.is_empty() {
-            return Ok(Err(HoldError::ScheduleNotFound));
-        }
-        let missing: Vec<SeatId> = request
-            .seat_ids
-            .as_slice()
-            .iter()
-            .filter(|id| !seats.iter().any(|s| s.id == id.0))
-            .copied()
-            .collect();
-        if !missing.is_empty() {
-            return Ok(Err(HoldError::SeatsNotFound(missing)));
-        }
-        let foreign = seats
-            .iter()
-            .filter(|s| s.schedule_id != schedule)
-            .map(|s| SeatId(s.id))
-            .collect();
-        return Ok(Err(HoldError::ForeignSeats(foreign)));
-    }
-    let taken: Vec<SeatId> = seats
+    let found = seats
         .iter()
-        .filter(|s| s.status != SeatStatus::Available.as_str())
+        .map(|s| (s.id, s.schedule_id, s.status.as_str()));
+    if let Some(taken) = taken_of(request, found) {
+        return Ok(if taken.is_empty() {
+            Ok(())
+        } else {
+            Err(HoldError::SeatTaken(taken))
+        });
+    }
+    let exists: Vec<Id> = diesel::sql_query(SCHEDULE_EXISTS)
+        .bind::<BigInt, _>(schedule)
+        .load(conn)
+        .await?;
+    if exists.is_empty() {
+        return Ok(Err(HoldError::ScheduleNotFound));
+    }
+    let missing: Vec<SeatId> = request
+        .seat_ids
+        .as_slice()
+        .iter()
+        .filter(|id| !seats.iter().any(|s| s.id == id.0))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Err(HoldError::SeatsNotFound(missing)));
+    }
+    let foreign = seats
+        .iter()
+        .filter(|s| s.schedule_id != schedule)
         .map(|s| SeatId(s.id))
         .collect();
-    if !taken.is_empty() {
-        return Ok(Err(HoldError::SeatTaken(taken)));
-    }
-    Ok(Ok(()))
+    Ok(Err(HoldError::ForeignSeats(foreign)))
 }
 
 /// The `HoldError` a failed hold statement means, for every strategy.
