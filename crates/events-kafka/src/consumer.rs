@@ -36,9 +36,6 @@ struct Line<'a, 'm> {
     records: Vec<&'a BorrowedMessage<'m>>,
 }
 
-/// How often a consumer records its lag.
-const LAG_EVERY: Duration = Duration::from_secs(5);
-
 pub(crate) struct ConsumerLoop {
     pub(crate) bus: KafkaEventBus,
     pub(crate) consumer: Arc<StreamConsumer>,
@@ -145,56 +142,6 @@ fn event_of(message: &BorrowedMessage<'_>, prefix: &str) -> Result<OutboxEvent, 
         published_at: None,
         request_id: header(REQUEST_ID),
     })
-}
-
-/// Every `LAG_EVERY`, records how far the consumer trails each topic it
-/// reads: the log's high watermark minus the consumer's position.
-async fn measure_lag(
-    consumer: Arc<StreamConsumer>,
-    stats: Arc<KafkaStats>,
-    group: String,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let mut every = tokio::time::interval(LAG_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = stopped.changed() => return,
-        }
-        let consumer = Arc::clone(&consumer);
-        // The watermark request blocks: a blocking thread, not the runtime.
-        let measured = tokio::task::spawn_blocking(move || {
-            let mut behind: std::collections::BTreeMap<String, i64> = Default::default();
-            // The committed offsets, not the read position: a loop takes
-            // up to BATCH_MAX records off its queue before handling them.
-            let Ok(assigned) = consumer.assignment() else {
-                return behind;
-            };
-            let Ok(committed) = consumer.committed_offsets(assigned, Duration::from_secs(1)) else {
-                return behind;
-            };
-            for element in committed.elements() {
-                let Ok((low, high)) = consumer.fetch_watermarks(
-                    element.topic(),
-                    element.partition(),
-                    Duration::from_secs(1),
-                ) else {
-                    continue;
-                };
-                // Nothing committed yet: the whole log is still to handle.
-                let at = element.offset().to_raw().filter(|o| *o >= 0).unwrap_or(low);
-                *behind.entry(element.topic().to_owned()).or_default() += (high - at).max(0);
-            }
-            behind
-        })
-        .await;
-        let Ok(behind) = measured else { continue };
-        let mut lags = stats.lags.lock().unwrap_or_else(PoisonError::into_inner);
-        for (topic, records) in behind {
-            lags.insert((topic, group.clone()), records);
-        }
-    }
 }
 
 /// The broker's view of `topic`/`partition` (blocking calls: off the runtime).
@@ -413,17 +360,13 @@ impl ConsumerLoop {
     }
 
     pub(crate) async fn run(mut self) {
-        // Measured beside the loop: a consumer stuck on a record still
-        // reports how far behind it is.
-        tokio::spawn(measure_lag(
-            Arc::clone(&self.consumer),
-            Arc::clone(&self.bus.stats),
-            self.group.clone(),
-            self.stopped.clone(),
-        ));
+        // Beside the loop: a consumer stuck on a record still reports its
+        // lag, and the loop hears of partitions nobody reads.
         let (rejoin, mut rejoins) = tokio::sync::mpsc::channel(1);
         tokio::spawn(crate::group_watch::watch_group(
             Arc::clone(&self.consumer),
+            Arc::clone(&self.bus.stats),
+            self.group.clone(),
             rejoin,
             self.stopped.clone(),
         ));

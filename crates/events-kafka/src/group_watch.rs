@@ -1,4 +1,7 @@
-//! A consumer's watch over its whole group: a partition with records to
+//! A consumer's watch over its whole group. Every `WATCH_EVERY` it reads
+//! every partition of its topic and records its lag (what it holds).
+//!
+//! A partition with records to
 //! handle whose committed offset stands still, while this member does not
 //! hold it, is a partition nobody reads. The member then leaves and joins
 //! the group again, which makes the group deal out every partition afresh.
@@ -10,10 +13,11 @@
 //! to nobody, by an interleaving not pinned down (docs/DESIGN.md, Consumers).
 
 use crate::consumer::subscribed_topics;
+use crate::KafkaStats;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::topic_partition_list::TopicPartitionList;
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -89,10 +93,16 @@ impl Stalls {
     }
 }
 
-/// Every `WATCH_EVERY`, looks at the group's partitions and sends the loop
-/// the partitions nobody reads when it should rejoin (see `Stalls`).
+/// Every `WATCH_EVERY`, looks at the group's partitions, records how far
+/// this member trails each topic (the log's high watermark minus the
+/// group's committed offset, over the partitions it holds; committed, not
+/// read: a loop takes up to `BATCH_MAX` records before handling them), and
+/// sends the loop the partitions nobody reads when it should rejoin (see
+/// `Stalls`).
 pub(crate) async fn watch_group(
     consumer: Arc<StreamConsumer>,
+    stats: Arc<KafkaStats>,
+    group: String,
     rejoin: mpsc::Sender<Vec<(String, i32)>>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -111,11 +121,27 @@ pub(crate) async fn watch_group(
             stalls.forget();
             continue;
         };
+        record_lag(&stats, &group, &partitions);
         let unread = stalls.look(Instant::now(), &partitions);
         if !unread.is_empty() && rejoin.try_send(unread).is_err() {
             // The loop has one waiting already, or is gone.
             stalls.forget();
         }
+    }
+}
+
+fn record_lag(stats: &KafkaStats, group: &str, partitions: &[PartitionView]) {
+    let mut behind: BTreeMap<&str, i64> = BTreeMap::new();
+    for p in partitions {
+        let records = behind.entry(p.topic.as_str()).or_default();
+        if p.mine {
+            // Nothing committed yet: the whole log is still to handle.
+            *records += (p.high - p.committed.unwrap_or(p.low)).max(0);
+        }
+    }
+    let mut lags = stats.lags.lock().unwrap_or_else(PoisonError::into_inner);
+    for (topic, records) in behind {
+        lags.insert((topic.to_owned(), group.to_owned()), records);
     }
 }
 
